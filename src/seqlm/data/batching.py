@@ -1,0 +1,79 @@
+"""Batching for truncated backpropagation through time (the pytorch/examples layout).
+
+A token stream of length N is cut into B contiguous streams laid side by side as
+columns of a (N // B, B) matrix. Training walks down the rows in windows of `bptt`
+steps; window i+1 of column b continues exactly where window i ended, so the hidden
+state at the end of one window is the right initial state for the next (carried,
+detached). Optionally the window length varies (AWD-LSTM): usually `bptt`, sometimes
+half, with Gaussian jitter, so the model does not always see the same cut points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from seqlm.errors import SeqlmError
+
+
+def batchify(ids: np.ndarray, batch_size: int) -> torch.Tensor:
+    """(N,) ids -> (N // B, B) int64 tensor whose column b is the b-th contiguous slice."""
+    if batch_size < 1:
+        raise SeqlmError("batch size must be at least 1")
+    steps = len(ids) // batch_size
+    if steps < 2:
+        raise SeqlmError(
+            f"corpus too small: {len(ids)} tokens cannot fill a batch of {batch_size} streams"
+        )
+    block = np.asarray(ids[: steps * batch_size], dtype=np.int64)
+    return torch.from_numpy(block.reshape(batch_size, steps).T.copy())
+
+
+@dataclass
+class Window:
+    index: int  # position of this window in the epoch (what a resumed run skips to)
+    start: int  # first row; 0 means the streams start afresh (reset the hidden state)
+    inputs: torch.Tensor  # (length, B)
+    targets: torch.Tensor  # (length, B): inputs shifted by one step
+
+
+class TBPTTBatches:
+    """The windows of one epoch, reproducible from (seed, epoch) so a run can resume."""
+
+    def __init__(self, data: torch.Tensor, bptt: int, variable: bool = False, seed: int = 0):
+        if bptt < 1:
+            raise SeqlmError("bptt must be at least 1")
+        self.data, self.bptt, self.variable, self.seed = data, bptt, variable, seed
+
+    @property
+    def tokens_per_epoch(self) -> int:
+        return (self.data.shape[0] - 1) * self.data.shape[1]
+
+    def spans(self, epoch: int = 0) -> list[tuple[int, int]]:
+        """(start, length) of every window of `epoch`."""
+        last = self.data.shape[0] - 1
+        rng = np.random.default_rng([self.seed, epoch])
+        spans, start = [], 0
+        while start < last:
+            length = self.bptt
+            if self.variable:
+                base = self.bptt if rng.random() < 0.95 else self.bptt / 2
+                length = max(5, int(rng.normal(base, 5)))
+            length = min(length, last - start)
+            spans.append((start, length))
+            start += length
+        return spans
+
+    def __len__(self) -> int:
+        return len(self.spans(0))
+
+    def epoch(self, epoch: int = 0, skip: int = 0) -> Iterator[Window]:
+        """The windows of `epoch`, starting after the first `skip` (to resume mid-epoch)."""
+        for index, (start, length) in enumerate(self.spans(epoch)):
+            if index < skip:
+                continue
+            chunk = self.data[start : start + length + 1]
+            yield Window(index, start, chunk[:-1], chunk[1:])

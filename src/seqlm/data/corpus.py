@@ -1,0 +1,246 @@
+"""Corpora: three token streams (train/valid/test) and the vocabulary built from train.
+
+`load_corpus(spec)` accepts a directory with train/valid/test.txt, a single text file
+(split contiguously by fractions at line ends), a named dataset (``ptb``,
+``tinyshakespeare``, ``wikitext-2``) or the built-in ``synthetic[:key=value,...]``.
+Encoded corpora are cached as ``.npy`` files keyed by the content of the sources and the
+tokenizer settings, and memory-mapped on reload, so a second run starts at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from itertools import repeat
+from pathlib import Path
+
+import numpy as np
+from platformdirs import user_cache_dir
+
+from seqlm.data import synthetic
+from seqlm.data.download import DATASETS, dataset_files, file_digest
+from seqlm.data.text import UNK, check_file, check_level, line_cuts, read_chunks, tokenize
+from seqlm.data.vocab import Vocab, VocabBuilder
+from seqlm.errors import SeqlmError
+
+SPLITS = ("train", "valid", "test")
+CACHE_VERSION = 1
+DEFAULT_FRACTIONS = (0.9, 0.05, 0.05)
+
+
+@dataclass
+class Corpus:
+    name: str
+    vocab: Vocab
+    splits: dict[str, np.ndarray]  # int32 ids, possibly memory-mapped
+    oov: dict[str, int] = field(default_factory=dict)  # tokens not in the vocabulary, per split
+    marks: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # synthetic only
+
+    @property
+    def level(self) -> str:
+        return self.vocab.level
+
+    def __getitem__(self, split: str) -> np.ndarray:
+        if split not in self.splits:
+            raise SeqlmError(f"unknown split {split!r} (choose from {', '.join(SPLITS)})")
+        return self.splits[split]
+
+    def entropy_floor(self, split: str) -> float | None:
+        """Mean -log P(w_t | w_<t) under the generating distribution (nats/token), if known."""
+        if split not in self.marks:
+            return None
+        return float(-self.marks[split]["logprob"].mean())
+
+    def stats(self) -> dict:
+        train = self["train"]
+        out: dict = {
+            "corpus": self.name,
+            "level": self.level,
+            "vocab_size": len(self.vocab),
+            "tokens": {s: int(len(self[s])) for s in SPLITS},
+            "type_token_ratio": round(int(np.unique(train).size) / max(len(train), 1), 6),
+            "oov_rate": {
+                s: round(self.oov.get(s, 0) / max(len(self[s]), 1), 6) for s in SPLITS[1:]
+            },
+            "unk_rate": {s: round(float(np.mean(self[s] == self.vocab.unk_id)), 6) for s in SPLITS},
+        }
+        if self.marks:
+            out["entropy_floor"] = {}
+            for s in SPLITS:
+                nats = self.entropy_floor(s)
+                kinds = self.marks[s]["dep_kind"]
+                out["entropy_floor"][s] = {
+                    "nats_per_token": round(nats, 6),
+                    "perplexity": round(math.exp(nats), 4),
+                    "dependent_tokens": int(np.count_nonzero(kinds)),
+                    "max_distance": int(self.marks[s]["dep_distance"].max()),
+                }
+        return out
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("SEQLM_CACHE") or user_cache_dir("seqlm")) / "corpora"
+
+
+def load_corpus(
+    spec: str,
+    level: str | None = None,
+    max_size: int | None = None,
+    min_count: int = 1,
+    fractions: tuple[float, float, float] | None = None,
+    cache: bool = True,
+) -> Corpus:
+    """Resolve `spec` to a corpus; see the module docstring for what `spec` may be."""
+    if level is not None:
+        check_level(level)
+    if min_count < 1:
+        raise SeqlmError("min_count must be at least 1")
+    settings = {"level": level, "max_size": max_size, "min_count": min_count}
+    if spec == "synthetic" or spec.startswith("synthetic:"):
+        config = synthetic.SyntheticConfig.from_spec(spec.partition(":")[2])
+        key = {"synthetic": config.to_json(), **settings}
+        return _cached(spec, key, cache, lambda: _encode_synthetic(spec, config, settings))
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        sources = [path / f"{s}.txt" for s in SPLITS]
+        missing = [p.name for p in sources if not p.exists()]
+        if missing:
+            raise SeqlmError(
+                f"{path}: missing {', '.join(missing)} (expected train/valid/test.txt)"
+            )
+        ranges = [(p, 0, None) for p in map(check_file, sources)]
+        default_level = "word"
+    elif path.exists():
+        check_file(path)
+        cuts = line_cuts(path, _check_fractions(fractions or DEFAULT_FRACTIONS))
+        ranges = [(path, cuts[i], cuts[i + 1]) for i in range(3)]
+        default_level = "word"
+    elif spec in DATASETS:
+        dataset, files = dataset_files(spec)
+        if dataset.fractions is None:
+            ranges = [(p, 0, None) for p in files]
+        else:
+            cuts = line_cuts(files[0], _check_fractions(fractions or dataset.fractions))
+            ranges = [(files[0], cuts[i], cuts[i + 1]) for i in range(3)]
+        default_level = dataset.level
+    else:
+        raise SeqlmError(f"{spec}: no such file, directory or dataset (known datasets: "
+                         f"{', '.join(DATASETS)}, synthetic)")  # fmt: skip
+    settings["level"] = level or default_level
+    digests = {str(p): file_digest(p) for p in {p for p, _, _ in ranges}}
+    key = {"sources": [[digests[str(p)], a, b] for p, a, b in ranges], **settings}
+    return _cached(spec, key, cache, lambda: _encode_files(spec, ranges, settings))
+
+
+def _check_fractions(fractions: tuple[float, ...]) -> tuple[float, ...]:
+    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
+        raise SeqlmError(
+            f"split fractions must be three numbers >= 0 summing to 1, got {fractions}"
+        )
+    return tuple(fractions)
+
+
+def _encode_files(name: str, ranges, settings: dict) -> Corpus:
+    level = settings["level"]
+    path, start, end = ranges[0]
+    builder = VocabBuilder(capacity=(end if end is not None else path.stat().st_size) - start + 1)
+    for text in read_chunks(path, start, end):
+        builder.add(tokenize(text, level))
+    vocab, train = builder.finish(level, settings["max_size"], settings["min_count"])
+    if len(train) == 0:
+        raise SeqlmError(f"{path}: the training split has no tokens")
+    splits, oov = {"train": train}, {"train": 0}
+    for split, (path, start, end) in zip(SPLITS[1:], ranges[1:], strict=True):
+        parts, n_oov = [], 0
+        for text in read_chunks(path, start, end):
+            ids = np.fromiter(map(vocab.stoi.get, tokenize(text, level), repeat(-1)), np.int32)
+            unknown = ids < 0
+            n_oov += int(unknown.sum())
+            ids[unknown] = vocab.unk_id
+            parts.append(ids)
+        splits[split] = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+        oov[split] = n_oov
+        if len(splits[split]) == 0:
+            raise SeqlmError(f"{path}: the {split} split has no tokens")
+    return Corpus(name, vocab, splits, oov)
+
+
+def _encode_synthetic(name: str, config: synthetic.SyntheticConfig, settings: dict) -> Corpus:
+    if settings["level"] not in (None, "word"):
+        raise SeqlmError("the synthetic corpus is word level")
+    generated = {s: synthetic.generate_split(config, s) for s in SPLITS}
+    builder = VocabBuilder(capacity=len(generated["train"].tokens))
+    builder.add(generated["train"].tokens)
+    vocab, train = builder.finish(
+        "word", settings["max_size"], settings["min_count"], extra_tokens=synthetic.vocabulary()
+    )
+    splits, oov, marks = {"train": train}, {"train": 0}, {}
+    for split in SPLITS[1:]:
+        splits[split] = vocab.encode(generated[split].tokens)
+        oov[split] = sum(t not in vocab.stoi for t in set(generated[split].tokens))
+    for split, g in generated.items():
+        marks[split] = {
+            "logprob": g.logprob,
+            "dep_kind": g.dep_kind,
+            "dep_distance": g.dep_distance,
+        }
+    return Corpus(name, vocab, splits, oov, marks)
+
+
+def _cached(name: str, key: dict, use_cache: bool, build) -> Corpus:
+    if not use_cache:
+        return build()
+    digest = _key_digest(key)
+    folder = cache_root() / digest
+    if (folder / "meta.json").exists():
+        try:
+            return _load_cached(name, folder)
+        except (OSError, ValueError, KeyError, SeqlmError):
+            shutil.rmtree(folder, ignore_errors=True)  # a damaged cache entry is rebuilt
+    corpus = build()
+    _store(corpus, folder, key)
+    return corpus
+
+
+def _key_digest(key: dict) -> str:
+    blob = json.dumps({"cache_version": CACHE_VERSION, **key}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:24]
+
+
+def _store(corpus: Corpus, folder: Path, key: dict) -> None:
+    """Write the entry into a temporary folder and rename it: readers never see half of it."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    try:
+        for split, ids in corpus.splits.items():
+            np.save(tmp / f"{split}.npy", ids)
+            for mark, values in corpus.marks.get(split, {}).items():
+                np.save(tmp / f"{split}.{mark}.npy", values)
+        corpus.vocab.save(tmp / "vocab.json")
+        meta = {"key": key, "oov": corpus.oov, "marks": sorted(corpus.marks.get("train", {}))}
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # another process stored the same entry first
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _load_cached(name: str, folder: Path) -> Corpus:
+    meta = json.loads((folder / "meta.json").read_text())
+    vocab = Vocab.load(folder / "vocab.json")
+    splits = {s: np.load(folder / f"{s}.npy", mmap_mode="r") for s in SPLITS}
+    marks = {
+        s: {m: np.load(folder / f"{s}.{m}.npy", mmap_mode="r") for m in meta["marks"]}
+        for s in SPLITS
+    } if meta["marks"] else {}  # fmt: skip
+    return Corpus(name, vocab, splits, meta["oov"], marks)
+
+
+__all__ = ["Corpus", "SPLITS", "UNK", "load_corpus", "cache_root"]

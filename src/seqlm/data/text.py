@@ -1,0 +1,115 @@
+"""Reading text files safely and splitting them into tokens.
+
+Files are read in chunks cut at line ends, so tokenizing a large file never holds more
+than one chunk of text and its token strings at a time; the ids accumulate in compact
+integer arrays. Every way a file can be unusable (missing, empty, binary, not UTF-8)
+becomes a one-line `SeqlmError`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from seqlm.errors import SeqlmError
+
+EOS = "<eos>"
+UNK = "<unk>"
+LEVELS = ("word", "char")
+CHUNK_BYTES = 2 << 20  # small enough that a chunk's token strings stay well under the ids
+
+
+def check_level(level: str) -> str:
+    if level not in LEVELS:
+        raise SeqlmError(f"unknown tokenizer level {level!r} (choose from {', '.join(LEVELS)})")
+    return level
+
+
+def check_file(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise SeqlmError(f"{path}: no such file")
+    if path.is_dir():
+        raise SeqlmError(f"{path}: is a directory, expected a text file")
+    if path.stat().st_size == 0:
+        raise SeqlmError(f"{path}: file is empty")
+    return path
+
+
+def read_chunks(
+    path: str | os.PathLike, start: int = 0, end: int | None = None, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[str]:
+    """Yield the text of bytes [start, end) in pieces that each end at a line end (the last
+    piece may not)."""
+    path = check_file(path)
+    end = path.stat().st_size if end is None else end
+    offset = start
+    carry = b""
+    with open(path, "rb") as f:
+        f.seek(start)
+        while offset + len(carry) < end:
+            block = f.read(min(chunk_bytes, end - offset - len(carry)))
+            if not block:
+                break
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # a very long line: keep reading until a line end
+                carry = data
+                continue
+            carry = data[cut:]
+            yield _decode(data[:cut], path, offset)
+            offset += cut
+    if carry:
+        yield _decode(carry, path, offset)
+
+
+def _decode(data: bytes, path: Path, offset: int) -> str:
+    if b"\x00" in data:
+        raise SeqlmError(
+            f"{path}: looks like a binary file (NUL byte at offset {offset + data.index(0)})"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SeqlmError(
+            f"{path}: not UTF-8 text (bad byte at offset {offset + e.start})"
+        ) from None
+
+
+def line_cuts(path: Path, fractions: tuple[float, ...]) -> list[int]:
+    """Byte offsets that split a file contiguously by `fractions`, moved to the next line end."""
+    size = path.stat().st_size
+    cuts, total = [0], 0.0
+    with open(path, "rb") as f:
+        for fraction in fractions[:-1]:
+            total += fraction
+            f.seek(max(int(size * total), cuts[-1]))
+            f.readline()
+            cuts.append(min(f.tell(), size))
+    cuts.append(size)
+    return cuts
+
+
+def tokenize(text: str, level: str) -> list[str]:
+    """Word level: whitespace split with `<eos>` closing every line (PTB); char level: characters."""
+    if level == "char":
+        return list(text)
+    if not text:
+        return []
+    if not text.endswith("\n"):
+        text += "\n"
+    return text.replace("\n", f" {EOS} ").split()
+
+
+def detokenize(tokens: list[str], level: str) -> str:
+    if level == "char":
+        return "".join(tokens)
+    lines, line = [], []
+    for token in tokens:
+        if token == EOS:
+            lines.append(" ".join(line) + "\n")
+            line = []
+        else:
+            line.append(token)
+    return "".join(lines) + " ".join(line)

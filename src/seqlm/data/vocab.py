@@ -1,0 +1,161 @@
+"""The vocabulary: a fixed, reproducible map between tokens and integer ids.
+
+Ids are ordered by training-set frequency, ties broken by first occurrence, so the same
+corpus always gives the same ids. Tokens cut by `max_size`/`min_count`, and tokens of
+other splits never seen in training, map to `<unk>`. If the training text itself
+contains `<unk>` (as PTB does) it is an ordinary, counted word that also serves as the
+unknown token, the convention of every neural LM paper on PTB.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from seqlm.data.text import UNK, check_level
+from seqlm.errors import SeqlmError
+
+VOCAB_FORMAT = "seqlm-vocab"
+VOCAB_VERSION = 1
+
+
+class Vocab:
+    def __init__(
+        self, tokens: Sequence[str], counts: Sequence[int] | None = None, level: str = "word"
+    ):
+        self.level = check_level(level)
+        self.tokens = list(tokens)
+        if UNK not in self.tokens:
+            raise SeqlmError(f"vocabulary has no {UNK} token")
+        self.counts = list(counts) if counts is not None else [0] * len(self.tokens)
+        if len(self.counts) != len(self.tokens):
+            raise SeqlmError("vocabulary tokens and counts differ in length")
+        self.stoi = {t: i for i, t in enumerate(self.tokens)}
+        if len(self.stoi) != len(self.tokens):
+            raise SeqlmError("vocabulary has duplicate tokens")
+        self.unk_id = self.stoi[UNK]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and (self.tokens, self.level) == (other.tokens, other.level)
+
+    def encode(self, tokens: Iterable[str]) -> np.ndarray:
+        ids = map(self.stoi.get, tokens, itertools.repeat(self.unk_id))
+        return np.fromiter(ids, dtype=np.int32)
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.tokens[i] for i in ids]
+
+    # -- persistence ----------------------------------------------------------------
+    def to_json(self) -> dict:
+        return {
+            "format": VOCAB_FORMAT,
+            "version": VOCAB_VERSION,
+            "level": self.level,
+            "unk": UNK,
+            "tokens": self.tokens,
+            "counts": self.counts,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        from seqlm.io import atomic_write_text
+
+        atomic_write_text(path, json.dumps(self.to_json(), ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Vocab:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SeqlmError(f"{path}: no such vocabulary file") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise SeqlmError(f"{path}: corrupt vocabulary file ({e.__class__.__name__})") from None
+        if not isinstance(data, dict) or data.get("format") != VOCAB_FORMAT:
+            raise SeqlmError(f"{path}: not a seqlm vocabulary file")
+        if data.get("version", 0) > VOCAB_VERSION:
+            raise SeqlmError(
+                f"{path}: vocabulary format v{data['version']} is newer than this seqlm"
+            )
+        tokens, counts = data.get("tokens"), data.get("counts")
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise SeqlmError(f"{path}: corrupt vocabulary file (tokens)")
+        if counts is not None and not isinstance(counts, list):
+            raise SeqlmError(f"{path}: corrupt vocabulary file (counts)")
+        return cls(tokens, counts, data.get("level", "word"))
+
+
+class VocabBuilder:
+    """Counts and provisionally encodes training text in one streaming pass.
+
+    Each new token gets a provisional id in order of first occurrence, so after the pass
+    the frequency order and the remapping of the stored ids are a few NumPy operations,
+    with no second pass over the text. `dict.setdefault` driven by `map` keeps the
+    per-token work in C: it hands out a counter value per *token*, and the gaps are
+    closed per chunk with a sorted lookup of the counter values that were new.
+
+    The ids go into one buffer of `capacity` (an upper bound on the token count, e.g. the
+    file size in bytes + 1). Memory pages that are never written are never made resident,
+    so the bound costs address space, not memory, and the ids are never copied.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._buffer = np.empty(capacity, np.int32)
+        self._size = 0
+        self._ids: dict[str, int] = {}
+        self._counter = itertools.count()
+        self._seen = np.zeros(0, np.int64)  # counter values of the distinct tokens, increasing
+        self._counts = np.zeros(0, np.int64)
+
+    def add(self, tokens: list[str]) -> None:
+        base = next(self._counter)
+        raw = np.fromiter(map(self._ids.setdefault, tokens, self._counter), np.int64, len(tokens))
+        new = np.unique(raw[raw > base])
+        self._seen = np.concatenate([self._seen, new])
+        ids = np.searchsorted(self._seen, raw).astype(np.int32)
+        counts = np.bincount(ids, minlength=len(self._seen))
+        counts[: len(self._counts)] += self._counts
+        self._counts = counts
+        if self._size + len(ids) > len(self._buffer):
+            raise ValueError("VocabBuilder capacity exceeded")
+        self._buffer[self._size : self._size + len(ids)] = ids
+        self._size += len(ids)
+
+    def finish(
+        self,
+        level: str,
+        max_size: int | None = None,
+        min_count: int = 1,
+        extra_tokens: Sequence[str] = (),
+    ) -> tuple[Vocab, np.ndarray]:
+        """Return the vocabulary and the training ids under it."""
+        if max_size is not None and max_size < 2:
+            raise SeqlmError("max vocabulary size must be at least 2")
+        prov = self._buffer[: self._size]
+        words = list(self._ids)  # in order of first occurrence = provisional id
+        counts = self._counts
+        order = np.lexsort((np.arange(len(words)), -counts))  # frequency, then first occurrence
+        keep = order[counts[order] >= min_count]
+        if max_size is not None and len(keep) > max_size:
+            unk_kept = UNK in self._ids and words.index(UNK) in keep[:max_size]
+            keep = keep[: max_size if unk_kept else max_size - 1]
+        tokens = [words[i] for i in keep]
+        kept_counts = counts[keep].tolist()
+        for extra in extra_tokens:
+            if extra not in self._ids:
+                tokens.append(extra)
+                kept_counts.append(0)
+        if UNK not in tokens:
+            tokens.append(UNK)
+            kept_counts.append(0)
+        vocab = Vocab(tokens, kept_counts, level)
+        remap = np.full(len(words), vocab.unk_id, dtype=np.int32)
+        remap[keep] = np.arange(len(keep), dtype=np.int32)
+        return vocab, np.take(remap, prov, out=prov, mode="clip")  # clip: no buffer copy

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+from conftest import write
+
+from seqlm.data import EOS, UNK, load_corpus
+from seqlm.data.corpus import cache_root
+from seqlm.errors import SeqlmError
+
+
+def test_ptb_matches_its_published_size(data_dir):
+    corpus = load_corpus("ptb")
+    # README of the data: 887,521 words + one <eos> per line for 42,068 lines.
+    assert len(corpus["train"]) == 887_521 + 42_068
+    assert len(corpus["valid"]) == 70_390 + 3_370
+    assert len(corpus["test"]) == 78_669 + 3_761
+    assert len(corpus.vocab) == 10_000
+    assert corpus.vocab.tokens[:3] == ["the", UNK, EOS]  # the three most frequent PTB tokens
+    assert corpus.oov == {"train": 0, "valid": 0, "test": 0}
+    first = (data_dir / "ptb" / "train.txt").read_text().split("\n")[1].split()
+    assert corpus.vocab.decode(corpus["train"][25 : 25 + len(first)]) == first
+
+
+def test_directory_corpus_and_missing_split(tmp_path):
+    write(tmp_path / "c" / "train.txt", "a b a\nb c\n")
+    write(tmp_path / "c" / "valid.txt", "a z\n")
+    write(tmp_path / "c" / "test.txt", "c\n")
+    corpus = load_corpus(str(tmp_path / "c"))
+    assert corpus.vocab.tokens == ["a", "b", EOS, "c", UNK]
+    assert corpus.vocab.decode(corpus["valid"]) == ["a", UNK, EOS]
+    assert corpus.oov["valid"] == 1
+    (tmp_path / "c" / "test.txt").unlink()
+    with pytest.raises(SeqlmError, match="missing test.txt"):
+        load_corpus(str(tmp_path / "c"))
+
+
+def test_single_file_split_is_contiguous_and_deterministic(tmp_path):
+    lines = [" ".join(f"w{(i * 7 + j) % 50}" for j in range(i % 9 + 1)) for i in range(2000)]
+    path = write(tmp_path / "all.txt", "\n".join(lines) + "\n")
+    corpus = load_corpus(str(path), fractions=(0.8, 0.1, 0.1))
+    streams = [corpus.vocab.decode(corpus[s]) for s in ("train", "valid", "test")]
+    assert sum(streams, []) == (path.read_text().replace("\n", f" {EOS} ")).split()
+    assert all(s[-1] == EOS for s in streams)  # cut at line ends
+    assert 0.75 < len(streams[0]) / sum(map(len, streams)) < 0.85
+    again = load_corpus(str(path), fractions=(0.8, 0.1, 0.1), cache=False)
+    assert np.array_equal(again["valid"], corpus["valid"])
+
+
+def test_char_level_corpus(tmp_path):
+    path = write(tmp_path / "s.txt", "abca\n" * 100 + "xyz\n" * 10)
+    corpus = load_corpus(str(path), level="char", fractions=(0.9, 0.05, 0.05))
+    assert corpus.level == "char"
+    assert corpus.vocab.tokens[:4] == ["a", "b", "c", "\n"]  # ties: first occurrence
+    assert "".join(corpus.vocab.decode(corpus["train"][:5])) == "abca\n"
+
+
+def test_cache_reloads_memory_mapped_and_tracks_content(tmp_path):
+    for split in ("train", "valid", "test"):
+        write(tmp_path / "c" / f"{split}.txt", "a b c\n")
+    first = load_corpus(str(tmp_path / "c"))
+    second = load_corpus(str(tmp_path / "c"))
+    assert isinstance(second["train"], np.memmap)
+    assert np.array_equal(first["train"], second["train"])
+    write(tmp_path / "c" / "train.txt", "a b c d d\n")  # new content -> new entry
+    assert "d" in load_corpus(str(tmp_path / "c")).vocab.stoi
+    assert not [p for p in cache_root().iterdir() if p.name.startswith(".tmp")]
+
+
+def test_damaged_cache_entry_is_rebuilt(tmp_path):
+    for split in ("train", "valid", "test"):
+        write(tmp_path / "c" / f"{split}.txt", "a b\n")
+    load_corpus(str(tmp_path / "c"))
+    for vocab in cache_root().glob("*/vocab.json"):
+        vocab.write_text("{")
+    assert load_corpus(str(tmp_path / "c")).vocab.tokens[0] == "a"
+
+
+def test_unknown_things_are_named(tmp_path):
+    with pytest.raises(SeqlmError, match="no such file, directory or dataset"):
+        load_corpus("ptbb")
+    with pytest.raises(SeqlmError, match="fractions"):
+        load_corpus(str(write(tmp_path / "x.txt", "a\n")), fractions=(0.5, 0.6, 0.1))
