@@ -1,0 +1,168 @@
+"""From counts to probabilities: interpolated modified Kneser–Ney and simpler baselines.
+
+Every method produces the same backoff tables (per order: sorted n-gram keys, log10
+probability, log10 backoff), exactly what an ARPA file holds, so scoring, ARPA output
+and generation never depend on how a model was smoothed.
+
+Modified Kneser–Ney follows KenLM's `lmplz` (Chen & Goodman 1998; Heafield et al. 2013):
+- lower orders count *continuations*: an n-gram's adjusted count is the number of
+  distinct words seen before it; n-grams that start with `<s>` keep their raw count
+  (nothing can precede `<s>`), as do n-grams of the highest order;
+- three discounts per order from the counts-of-counts t_1..t_4 of adjusted counts:
+  Y = t1 / (t1 + 2 t2), D_k = k - (k + 1) Y t_{k+1} / t_k;
+- p(w | h) = (a(hw) - D(a(hw))) / Σ_w a(hw) + γ(h) p(w | h'), with
+  γ(h) = Σ_w D(a(hw)) / Σ_w a(hw); the unigrams interpolate with the uniform
+  distribution over the vocabulary (every word and `</s>`, not `<s>`);
+- `<s>` has probability 1 as a unigram (it is never predicted); γ(h) is h's backoff.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from seqlm.errors import SeqlmError
+from seqlm.ngram.counts import OrderCounts
+
+SMOOTHINGS = ("mkn", "kn", "wb", "add-k", "ml")
+FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # lmplz --discount_fallback
+
+
+@dataclass
+class NgramTables:
+    base: int  # number of ids including <s> (= base - 1)
+    keys: list[np.ndarray]  # per order: sorted packed n-grams (prefix index * base + word)
+    log10_prob: list[np.ndarray]
+    log10_backoff: list[np.ndarray]  # 0 where the n-gram is not a context (highest order: 0)
+
+    @property
+    def order(self) -> int:
+        return len(self.keys)
+
+    @property
+    def bos(self) -> int:
+        return self.base - 1
+
+
+def _log10(x: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log10(x)
+
+
+def _contexts(keys: np.ndarray, n: int, base: int) -> np.ndarray:
+    return keys // base if n > 1 else np.zeros(len(keys), np.int64)
+
+
+def discounts_from_counts(adjusted: np.ndarray, order: int) -> tuple[float, float, float]:
+    """Chen & Goodman's estimate; lmplz's fallback when counts-of-counts are degenerate."""
+    t = [int(np.count_nonzero(adjusted == k)) for k in range(1, 5)]
+    if min(t[:3]) > 0:
+        y = t[0] / (t[0] + 2 * t[1])
+        d = tuple(k - (k + 1) * y * t[k] / t[k - 1] for k in (1, 2, 3))
+        if all(0 <= dk <= k for k, dk in zip((1, 2, 3), d, strict=True)):
+            return d  # type: ignore[return-value]
+    warnings.warn(
+        f"{order}-gram counts-of-counts {t} are degenerate (tiny or artificial data); "
+        f"using fallback discounts {FALLBACK_DISCOUNTS}",
+        stacklevel=2,
+    )
+    return FALLBACK_DISCOUNTS
+
+
+def estimate(counts: list[OrderCounts], method: str = "mkn", k: float = 1.0) -> NgramTables:
+    if method not in SMOOTHINGS:
+        raise SeqlmError(f"unknown smoothing {method!r} (choose from {', '.join(SMOOTHINGS)})")
+    if method in ("add-k", "ml"):
+        return _additive(counts, 0.0 if method == "ml" else k)
+    base, order = len(counts[0].keys), len(counts)
+    vocab_size = base - 1  # excludes <s>
+    if method == "wb":
+        adjusted = [c.raw.astype(np.float64) for c in counts]
+    else:
+        adjusted = []
+        for n in range(1, order + 1):
+            c = counts[n - 1]
+            if n == order:
+                a = c.raw
+            else:  # continuation counts: distinct left extensions among (n+1)-gram types
+                a = np.bincount(counts[n].suffix, minlength=len(c.keys))
+                a = np.where(c.bos_initial, c.raw, a)
+            adjusted.append(a.astype(np.float64))
+    probs, gammas = [], []
+    lower = None
+    for n in range(1, order + 1):
+        keys, a = counts[n - 1].keys, adjusted[n - 1]
+        ctx = _contexts(keys, n, base)
+        n_ctx = len(counts[n - 2].keys) if n > 1 else 1
+        denom = np.bincount(ctx, weights=a, minlength=n_ctx)
+        if method == "wb":
+            types = np.bincount(ctx, weights=(a > 0).astype(np.float64), minlength=n_ctx)
+            total = np.maximum(denom + types, 1e-300)
+            alpha, gamma = a / total[ctx], types / total
+        else:
+            if method == "kn":
+                d = _kn_discount(a)
+            else:
+                d = discounts_from_counts(a[a > 0].astype(np.int64), n)
+            table = np.array([0.0, *d])
+            discount = table[np.minimum(a, 3).astype(np.int64)]
+            safe = np.maximum(denom, 1e-300)
+            alpha = (a - discount) / safe[ctx]
+            gamma = np.bincount(ctx, weights=discount, minlength=n_ctx) / safe
+        below = np.full(len(keys), 1.0 / vocab_size) if n == 1 else lower[counts[n - 1].suffix]
+        p = alpha + gamma[ctx] * below
+        if n == 1:
+            p[base - 1] = 1.0  # <s>: never predicted; probability 1 as in KenLM
+        probs.append(p)
+        gammas.append(np.where(denom > 0, gamma, 1.0))
+        lower = p
+    backoffs = [gammas[n] for n in range(1, order)] + [np.ones(len(counts[-1].keys))]
+    return NgramTables(
+        base,
+        [c.keys for c in counts],
+        [_log10(p) for p in probs],
+        [_log10(b) for b in backoffs],
+    )
+
+
+def _kn_discount(a: np.ndarray) -> tuple[float, float, float]:
+    """Interpolated Kneser–Ney with one discount per order, D = t1 / (t1 + 2 t2)."""
+    t1, t2 = np.count_nonzero(a == 1), np.count_nonzero(a == 2)
+    d = t1 / (t1 + 2 * t2) if t1 > 0 else FALLBACK_DISCOUNTS[0]
+    return (d, d, d)
+
+
+def _additive(counts: list[OrderCounts], k: float) -> NgramTables:
+    """Add-k (k = 0: maximum likelihood) on the longest history a token has.
+
+    Only events with a complete history are estimated: n-grams of the highest order and
+    shorter ones that start with `<s>`. Everything else is uniform, and a history's
+    backoff k V / (c(h) + k V) turns the uniform probability into k / (c(h) + k V) for
+    unseen words, so p(w | h) = (c(hw) + k) / (c(h) + k V) exactly, in ARPA form.
+    Maximum likelihood gives unseen events probability 0 (log -inf, perplexity inf).
+    """
+    base, order = len(counts[0].keys), len(counts)
+    vocab_size = base - 1
+    probs, context_backoff = [], []
+    for n in range(1, order + 1):
+        c = counts[n - 1]
+        full = np.ones(len(c.keys), bool) if n == order else c.bos_initial.copy()
+        if n == 1:
+            full[base - 1] = False
+        ctx = _contexts(c.keys, n, base)
+        n_ctx = len(counts[n - 2].keys) if n > 1 else 1
+        c_ctx = np.bincount(ctx[full], weights=c.raw[full].astype(np.float64), minlength=n_ctx)
+        has = np.bincount(ctx[full], minlength=n_ctx) > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(full, (c.raw + k) / (c_ctx[ctx] + k * vocab_size), 1.0 / vocab_size)
+            bo = np.where(has, k * vocab_size / (c_ctx + k * vocab_size), 1.0)
+        if n == 1:
+            p[base - 1] = 1.0
+        probs.append(np.nan_to_num(p, nan=0.0))
+        context_backoff.append(bo)
+    backoffs = [context_backoff[n] for n in range(1, order)] + [np.ones(len(counts[-1].keys))]
+    return NgramTables(
+        base, [c.keys for c in counts], [_log10(p) for p in probs], [_log10(b) for b in backoffs]
+    )
