@@ -71,6 +71,110 @@ def cmd_data_stats(args: argparse.Namespace) -> None:
     _emit(args, s, "\n".join(lines))
 
 
+def _corpus_settings(args: argparse.Namespace) -> dict:
+    return {"corpus": args.corpus, "max_vocab": args.max_vocab, "min_count": args.min_count,
+            "split_fractions": args.split_fractions}  # fmt: skip
+
+
+def _corpus_for_model(args: argparse.Namespace, model, config: dict):
+    """The corpus to evaluate on: --data, else the one the model was trained on."""
+    if args.corpus is None:
+        if "corpus" not in config:
+            raise SeqlmError("this model does not record its corpus: pass --data CORPUS")
+        args.corpus = config["corpus"]
+        args.max_vocab, args.min_count = config.get("max_vocab"), config.get("min_count", 1)
+        args.split_fractions = config.get("split_fractions")
+    args.level = args.level or model.vocab.level
+    return _corpus(args)
+
+
+def cmd_ngram_train(args: argparse.Namespace) -> None:
+    import time
+
+    from seqlm.evaluate import evaluate
+    from seqlm.ngram import NgramLM
+
+    corpus = _corpus(args)
+    start = time.perf_counter()
+    model = NgramLM.train(corpus["train"], corpus.vocab, args.order, args.smoothing, args.k)
+    seconds = time.perf_counter() - start
+    model.save(args.out, {**_corpus_settings(args), "train_seconds": round(seconds, 3)})
+    valid = evaluate(model, corpus, "valid")
+    payload = {"out": str(args.out), "order": args.order, "smoothing": args.smoothing,
+               "ngrams": model.info["ngrams"], "train_seconds": round(seconds, 3),
+               "valid": valid}  # fmt: skip
+    ppl = valid["perplexity"]
+    text = (
+        f"trained {args.order}-gram ({args.smoothing}) on {corpus.name} in {seconds:.2f} s: "
+        + ", ".join(f"{n:,} {i}-grams" for i, n in enumerate(model.info["ngrams"], 1))
+        + f"\nvalid perplexity {ppl if ppl is not None else 'inf (unseen events)'}"
+        + f"\nwrote {args.out}/model.arpa, vocab.json, config.json"
+    )
+    _emit(args, payload, text)
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from seqlm.evaluate import evaluate
+    from seqlm.models import load_model, model_config
+
+    config = model_config(args.model)
+    model = load_model(args.model)
+    corpus = _corpus_for_model(args, model, config)
+    result = {"model_path": str(args.model), **evaluate(model, corpus, args.split)}
+    lines = [f"{result['model']} on {corpus.name} {args.split}: {result['tokens']:,} tokens"]
+    if result["perplexity"] is None:
+        lines.append(
+            f"perplexity inf: {result['zero_probability_tokens']} tokens have probability 0"
+        )
+    else:
+        lines.append(
+            f"perplexity {result['perplexity']:.2f}  ({result['nats_per_token']:.4f} nats/token)"
+        )
+    if "bits_per_char" in result:
+        lines.append(f"bits per character {result['bits_per_char']:.4f}")
+    if "entropy_floor_nats" in result:
+        lines.append(f"entropy floor {result['floor_perplexity']:.3f} perplexity; gap "
+                     f"{result.get('gap_nats', float('nan')):.4f} nats/token")  # fmt: skip
+    _emit(args, result, "\n".join(lines))
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from seqlm.data.text import EOS, detokenize, tokenize
+    from seqlm.generate import sample
+    from seqlm.models import load_model
+
+    model = load_model(args.model)
+    level = model.vocab.level
+    prompt_tokens = tokenize(args.prompt, level) if args.prompt else []
+    if level == "word" and prompt_tokens and not args.prompt.endswith("\n"):
+        prompt_tokens = prompt_tokens[:-1]  # a prompt continues its line
+    prompt = model.vocab.encode(prompt_tokens)
+    eos = model.vocab.stoi.get(EOS)
+    tokens = sample(model, prompt, args.max_tokens, args.temperature, args.top_k, args.top_p,
+                    args.seed)  # fmt: skip
+    out: list[str] = []
+    if args.json:
+        out = model.vocab.decode(list(tokens))
+        print(json.dumps({"prompt": args.prompt, "tokens": out,
+                          "text": detokenize(out, level)}))  # fmt: skip
+        return
+    sys.stdout.write(args.prompt)
+    for token in tokens:
+        word = model.vocab.tokens[token]
+        if level == "char":
+            piece = word
+        elif token == eos:
+            piece = "\n"
+        else:
+            piece = ("" if not out or out[-1] == "\n" else " ") + word
+            if not out and args.prompt and not args.prompt.endswith(("\n", " ")):
+                piece = " " + word
+        out.append("\n" if token == eos else word)
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+
+
 # -- parser -----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -92,10 +196,69 @@ def build_parser() -> argparse.ArgumentParser:
     _add_corpus_args(stats)
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(func=cmd_data_stats)
+
+    ngram = commands.add_parser("ngram", help="count-based n-gram models").add_subparsers(
+        dest="ngram_command", metavar="SUBCOMMAND", required=True
+    )
+    train = ngram.add_parser(
+        "train",
+        help="train an n-gram model (modified Kneser-Ney by default) and write ARPA",
+        description="Count n-grams of CORPUS's training split, smooth them and write "
+        "DIR/model.arpa (usable by KenLM, SRILM and ASR toolkits), vocab.json and config.json.",
+    )
+    _add_corpus_args(train)
+    train.add_argument("--order", type=int, default=3, help="n (default 3)")
+    train.add_argument("--smoothing", default="mkn", metavar="{mkn,kn,wb,add-k,ml}",
+                       help="mkn: interpolated modified Kneser-Ney as KenLM (default); kn: one "
+                       "discount per order; wb: Witten-Bell; add-k; ml: maximum likelihood "
+                       "(unseen events get probability 0: perplexity inf)")  # fmt: skip
+    train.add_argument("--k", type=float, default=1.0, help="k of add-k (default 1)")
+    train.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
+    train.add_argument("--json", action="store_true", help="print one JSON object")
+    train.set_defaults(func=cmd_ngram_train)
+
+    ev = commands.add_parser(
+        "eval",
+        help="perplexity of any saved model on a corpus split",
+        description="Perplexity (and bits/char for character models) of a saved model "
+        "(n-gram or neural, or any ARPA file), counting every predicted token including <eos>.",
+    )
+    ev.add_argument("model", metavar="MODEL", help="a model directory or an ARPA file")
+    ev.add_argument("--data", dest="corpus", metavar="CORPUS",
+                    help="corpus (default: the one the model was trained on)")  # fmt: skip
+    ev.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    ev.add_argument("--level", choices=["word", "char"], help=argparse.SUPPRESS)
+    ev.add_argument("--max-vocab", type=int, help=argparse.SUPPRESS)
+    ev.add_argument("--min-count", type=int, default=1, help=argparse.SUPPRESS)
+    ev.add_argument("--split-fractions", help=argparse.SUPPRESS)
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.set_defaults(func=cmd_eval)
+
+    gen = commands.add_parser(
+        "generate",
+        help="sample text from any saved model",
+        description="Stream text sampled from a saved model. --temperature 0 is greedy.",
+    )
+    gen.add_argument("model", metavar="MODEL", help="a model directory or an ARPA file")
+    gen.add_argument("--prompt", default="", help="text to continue")
+    gen.add_argument("--max-tokens", type=int, default=50)
+    gen.add_argument("--temperature", type=float, default=1.0)
+    gen.add_argument("--top-k", type=int)
+    gen.add_argument("--top-p", type=float)
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    gen.set_defaults(func=cmd_generate)
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"seqlm: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    warnings.showwarning = _one_line_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -24,7 +24,7 @@ from seqlm.errors import SeqlmError
 from seqlm.lm import LanguageModel
 from seqlm.ngram.arpa import BOS, read_arpa, write_arpa
 from seqlm.ngram.arpa import EOS as ARPA_EOS
-from seqlm.ngram.counts import count_ngrams, sentence_positions
+from seqlm.ngram.counts import count_ngrams, kenlm_flushed, sentence_positions
 from seqlm.ngram.smoothing import SMOOTHINGS, NgramTables, estimate
 
 LN10 = math.log(10)
@@ -65,8 +65,16 @@ class NgramLM(LanguageModel):
             )
         eos = vocab.stoi.get(EOS, -1) if vocab.level == "word" else -1
         counts = count_ngrams(ids, order, eos=eos, bos=len(vocab))
-        tables = estimate(counts, smoothing, k)
-        info = {"ngrams": [len(c.keys) for c in counts], "k": k if smoothing == "add-k" else None}
+        # PTB's <unk> is a word; KenLM still keeps a share for truly unseen words: so do we
+        open_vocabulary = bool(counts[0].raw[vocab.unk_id] > 0)
+        first_seen = _first_seen(ids, len(vocab), eos)
+        unstated = kenlm_flushed(counts, first_seen) if smoothing == "mkn" else None
+        tables = estimate(counts, smoothing, k, open_vocabulary, unstated)
+        info = {
+            "ngrams": [len(c.keys) for c in counts],
+            "k": k if smoothing == "add-k" else None,
+            "open_vocabulary": open_vocabulary,
+        }
         return cls(vocab, tables, smoothing, info)
 
     # -- scoring ------------------------------------------------------------------------
@@ -210,6 +218,17 @@ class NgramLM(LanguageModel):
 
     def encode(self, tokens: list[str]) -> np.ndarray:
         return self.vocab.encode(tokens)
+
+
+def _first_seen(ids: np.ndarray, bos: int, eos: int) -> np.ndarray:
+    """Rank of each id by first appearance, as lmplz numbers words (<s>, </s> first)."""
+    rank = np.full(bos + 1, len(ids) + 3, dtype=np.int64)
+    seen, first = np.unique(np.asarray(ids), return_index=True)
+    rank[seen] = first + 3
+    rank[bos] = 1
+    if eos >= 0:
+        rank[eos] = 2
+    return rank
 
 
 def _append_unigram(tables: NgramTables) -> NgramTables:

@@ -71,13 +71,24 @@ def discounts_from_counts(adjusted: np.ndarray, order: int) -> tuple[float, floa
     return FALLBACK_DISCOUNTS
 
 
-def estimate(counts: list[OrderCounts], method: str = "mkn", k: float = 1.0) -> NgramTables:
+def estimate(
+    counts: list[OrderCounts],
+    method: str = "mkn",
+    k: float = 1.0,
+    open_vocabulary: bool = False,
+    unstated: list[int] | None = None,
+) -> NgramTables:
+    """`open_vocabulary`: reserve one extra uniform share for words never seen in training
+    (KenLM always does, for its `<unk>`); needed when the vocabulary's own `<unk>` is an
+    observed word, as PTB's is. The probabilities over the vocabulary then sum to
+    1 - P(unseen word), a few millionths short of 1. `unstated[n-1]`: an order-n n-gram
+    left out of the counts-of-counts, as lmplz does (see `counts.kenlm_flushed`)."""
     if method not in SMOOTHINGS:
         raise SeqlmError(f"unknown smoothing {method!r} (choose from {', '.join(SMOOTHINGS)})")
     if method in ("add-k", "ml"):
         return _additive(counts, 0.0 if method == "ml" else k)
     base, order = len(counts[0].keys), len(counts)
-    vocab_size = base - 1  # excludes <s>
+    uniform = 1.0 / (base - 1 + open_vocabulary)  # every word and </s>, not <s>
     if method == "wb":
         adjusted = [c.raw.astype(np.float64) for c in counts]
     else:
@@ -102,16 +113,17 @@ def estimate(counts: list[OrderCounts], method: str = "mkn", k: float = 1.0) -> 
             total = np.maximum(denom + types, 1e-300)
             alpha, gamma = a / total[ctx], types / total
         else:
-            if method == "kn":
-                d = _kn_discount(a)
-            else:
-                d = discounts_from_counts(a[a > 0].astype(np.int64), n)
+            stated = a.copy()
+            if unstated is not None and unstated[n - 1] >= 0:
+                stated[unstated[n - 1]] = 0
+            stated = stated[stated > 0].astype(np.int64)
+            d = _kn_discount(stated) if method == "kn" else discounts_from_counts(stated, n)
             table = np.array([0.0, *d])
             discount = table[np.minimum(a, 3).astype(np.int64)]
             safe = np.maximum(denom, 1e-300)
             alpha = (a - discount) / safe[ctx]
             gamma = np.bincount(ctx, weights=discount, minlength=n_ctx) / safe
-        below = np.full(len(keys), 1.0 / vocab_size) if n == 1 else lower[counts[n - 1].suffix]
+        below = np.full(len(keys), uniform) if n == 1 else lower[counts[n - 1].suffix]
         p = alpha + gamma[ctx] * below
         if n == 1:
             p[base - 1] = 1.0  # <s>: never predicted; probability 1 as in KenLM

@@ -1,0 +1,55 @@
+"""Perplexity with one convention for every model: every predicted token counts.
+
+A corpus split is one token stream; each model gives ln P(w_t | w_<t) for every token
+(the n-gram restarts at each line as KenLM does; a recurrent model carries its state
+across the whole split). Perplexity = exp(mean negative log-probability); bits per
+character = mean / ln 2 for character-level models. When the model's vocabulary is not
+the corpus's (an ARPA file from elsewhere), tokens are matched by their text and those
+the model does not know become its `<unk>`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from seqlm.data.corpus import Corpus
+from seqlm.lm import LanguageModel
+
+
+def to_model_ids(model: LanguageModel, corpus: Corpus, split: str) -> np.ndarray:
+    ids = np.asarray(corpus[split])
+    if model.vocab.tokens == corpus.vocab.tokens:
+        return ids
+    table = model.vocab.encode(corpus.vocab.tokens)
+    return table[ids]
+
+
+def summarize(log_probs: np.ndarray, level: str) -> dict:
+    """Perplexity and friends from per-token natural-log probabilities."""
+    zero = int(np.count_nonzero(~np.isfinite(log_probs)))
+    nats = float(-log_probs.mean()) if len(log_probs) else float("nan")
+    out = {
+        "tokens": int(len(log_probs)),
+        "nats_per_token": round(nats, 6) if not zero else None,
+        "perplexity": round(math.exp(nats), 4) if not zero else None,
+        "zero_probability_tokens": zero,
+    }
+    if level == "char" and not zero:
+        out["bits_per_char"] = round(nats / math.log(2), 6)
+    return out
+
+
+def evaluate(model: LanguageModel, corpus: Corpus, split: str = "test") -> dict:
+    """Scores `split`; on the synthetic corpus also the entropy floor and the gap to it."""
+    log_probs = model.log_probs(to_model_ids(model, corpus, split))
+    result = {"corpus": corpus.name, "split": split, "model": model.kind,
+              **summarize(log_probs, corpus.level)}  # fmt: skip
+    floor = corpus.entropy_floor(split)
+    if floor is not None:
+        result["entropy_floor_nats"] = round(floor, 6)
+        result["floor_perplexity"] = round(math.exp(floor), 4)
+        if result["nats_per_token"] is not None:
+            result["gap_nats"] = round(result["nats_per_token"] - floor, 6)
+    return result

@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+
+from seqlm.data import load_corpus
+from seqlm.generate import filter_log_probs, sample
+from seqlm.ngram import NgramLM
+
+
+@pytest.fixture(scope="module")
+def model():
+    corpus = load_corpus("synthetic:train_tokens=20000,valid_tokens=1000,test_tokens=1000")
+    return NgramLM.train(corpus["train"], corpus.vocab, 3)
+
+
+def test_greedy_is_argmax_and_deterministic(model):
+    a = list(sample(model, None, 20, temperature=0))
+    assert a == list(sample(model, None, 20, temperature=0, seed=5))
+    assert a[0] == int(np.argmax(model.next_log_probs(model.start())))
+    assert a == list(sample(model, None, 20, temperature=1.0, top_k=1, seed=3))
+
+
+def test_seeded_sampling_reproduces(model):
+    assert list(sample(model, None, 30, seed=7)) == list(sample(model, None, 30, seed=7))
+
+
+def test_top_k_and_top_p_filters():
+    log_probs = np.log([0.5, 0.3, 0.15, 0.05])
+    assert np.count_nonzero(filter_log_probs(log_probs, 1.0, 2, None)) == 2
+    p = filter_log_probs(log_probs, 1.0, None, 0.7)
+    np.testing.assert_allclose(p, [0.5 / 0.8, 0.3 / 0.8, 0, 0])
+    sharp = filter_log_probs(log_probs, 0.1, None, None)
+    assert sharp[0] > 0.99
