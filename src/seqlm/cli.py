@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from seqlm import __version__
 from seqlm.errors import SeqlmError
@@ -25,7 +26,7 @@ def _add_corpus_args(p: argparse.ArgumentParser, positional: bool = True) -> Non
     if positional:
         p.add_argument("corpus", metavar="CORPUS", help=CORPUS_HELP)
     else:
-        p.add_argument("--data", dest="corpus", metavar="CORPUS", required=True, help=CORPUS_HELP)
+        p.add_argument("--data", dest="corpus", metavar="CORPUS", help=CORPUS_HELP)
     p.add_argument("--level", choices=["word", "char"], help="tokenizer (default: per corpus)")
     p.add_argument("--max-vocab", type=int, metavar="N", help="keep the N most frequent tokens")
     p.add_argument("--min-count", type=int, default=1, metavar="N",
@@ -175,6 +176,104 @@ def cmd_generate(args: argparse.Namespace) -> None:
     sys.stdout.write("\n")
 
 
+TRAIN_OPTIONS = {  # flag -> (type, help); None type = on/off switch
+    "embed": (int, "embedding size"),
+    "hidden": (int, "hidden units per layer"),
+    "layers": (int, "recurrent layers"),
+    "dropout": (float, "dropout on the last layer's output"),
+    "dropout_embed": (float, "dropout on the embeddings"),
+    "dropout_between": (float, "dropout between recurrent layers"),
+    "variational": (None, "one dropout mask per sequence, shared across time (Gal & Ghahramani)"),
+    "tied": (None, "tie the output layer to the embedding (Inan et al.; Press & Wolf)"),
+    "forget_bias": (float, "initial LSTM forget-gate bias (default 1)"),
+    "adaptive_cutoffs": (str, "adaptive softmax cluster cutoffs, e.g. 2000,6000"),
+    "backend": (str, "fused (torch.nn kernels, default) or reference (cells from the equations)"),
+    "batch_size": (int, "parallel streams per step"),
+    "bptt": (int, "truncated-BPTT window length"),
+    "variable_bptt": (None, "randomise the window length (AWD-LSTM)"),
+    "optimizer": (str, "sgd or adamw"),
+    "lr": (float, "learning rate"),
+    "weight_decay": (float, "AdamW weight decay"),
+    "momentum": (float, "SGD momentum"),
+    "clip": (float, "gradient-norm clipping"),
+    "warmup_steps": (int, "AdamW linear warm-up steps (then cosine decay)"),
+    "lr_decay": (float, "SGD: divide the lr by this when validation stops improving"),
+    "decay_after_epoch": (int, "SGD: divide the lr every epoch after this one instead"),
+    "epochs": (int, "epochs"),
+    "max_steps": (int, "stop after this many steps"),
+    "max_minutes": (float, "training-time budget; stops with the best checkpoint"),
+    "patience": (int, "early stopping: evaluations without improvement"),
+    "eval_every": (int, "steps between validations (default: each epoch end)"),
+    "checkpoint_every": (int, "steps between resumable checkpoints"),
+    "log_every": (int, "steps between metric rows"),
+    "seed": (int, "random seed"),
+    "threads": (int, "CPU threads"),
+    "device": (str, "auto, cpu, cuda, cuda:N or mps"),
+    "amp": (str, "mixed precision: auto, none, bf16, fp16"),
+}
+RESUME_OVERRIDES = {"epochs", "max_steps", "max_minutes", "patience", "threads", "device"}
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from seqlm.evaluate import evaluate
+    from seqlm.models import load_model
+    from seqlm.train import Trainer, make_config, resume_settings
+
+    overrides = {name: getattr(args, name) for name in TRAIN_OPTIONS}
+    if overrides["adaptive_cutoffs"] is not None:
+        try:
+            overrides["adaptive_cutoffs"] = [
+                int(x) for x in overrides["adaptive_cutoffs"].split(",")
+            ]
+        except ValueError:
+            raise SeqlmError(f"bad --adaptive-cutoffs {args.adaptive_cutoffs!r}") from None
+    if args.resume:
+        out = args.resume
+        config, settings = resume_settings(out)
+        given = {k for k, v in overrides.items() if v is not None} | (
+            {"model"} if args.model else set()
+        )
+        if given - RESUME_OVERRIDES:
+            raise SeqlmError(f"--resume keeps the run's settings; cannot change "
+                             f"{', '.join(sorted(given - RESUME_OVERRIDES))}")  # fmt: skip
+        for key in given:
+            setattr(config, key, overrides[key])
+        args.corpus, args.level = settings["corpus"], settings["level"]
+        args.max_vocab, args.min_count = settings["max_vocab"], settings["min_count"] or 1
+        args.split_fractions = settings["split_fractions"]
+    else:
+        if not args.out or not args.corpus:
+            raise SeqlmError("train needs --data CORPUS and --out DIR (or --resume DIR)")
+        out = args.out
+        if (Path(out) / "trainer.safetensors").exists():
+            raise SeqlmError(f"{out} already holds a training run: use --resume {out} or "
+                             "another --out")  # fmt: skip
+        config = make_config(args.corpus, args.config, {**overrides, "model": args.model})
+    corpus = _corpus(args)
+    settings = {**_corpus_settings(args), "level": corpus.level}
+    trainer = Trainer(config, corpus, out, settings, resume=bool(args.resume), quiet=args.json)
+    summary = trainer.run()
+    model = load_model(out)
+    results = {split: evaluate(model, corpus, split) for split in ("valid", "test")}
+    payload = {"out": str(out), **summary, "parameters": model.num_parameters(),
+               "valid": results["valid"], "test": results["test"]}  # fmt: skip
+    lines = [
+        f"{config.model} ({model.num_parameters():,} parameters) on {corpus.name}: stopped "
+        f"({summary['stop']}) after {summary['steps']:,} steps, {summary['tokens']:,} tokens, "
+        f"{summary['train_seconds'] / 60:.1f} min ({summary['tokens_per_s']:,.0f} tokens/s)",
+    ]
+    for split, r in results.items():
+        extra = f", {r['bits_per_char']:.4f} bits/char" if "bits_per_char" in r else ""
+        floor = f" (floor {r['floor_perplexity']:.3f})" if "floor_perplexity" in r else ""
+        lines.append(f"best checkpoint: {split} perplexity {r['perplexity']}{extra}{floor}")
+    lines.append(f"wrote {out}/model.safetensors, config.json, vocab.json, metrics.jsonl")
+    if summary["stop"] == "interrupted":
+        lines.append(f"interrupted: resume with  seqlm train --resume {out}")
+    _emit(args, payload, "\n".join(lines))
+    if summary["stop"] == "interrupted":
+        raise KeyboardInterrupt
+
+
 # -- parser -----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -216,6 +315,27 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
     train.add_argument("--json", action="store_true", help="print one JSON object")
     train.set_defaults(func=cmd_ngram_train)
+
+    tr = commands.add_parser(
+        "train",
+        help="train an RNN, LSTM or GRU language model",
+        description="Train a recurrent LM with truncated BPTT. Defaults come from the corpus "
+        "(ptb, ptb-small, tinyshakespeare, synthetic presets), then --config FILE.toml, then "
+        "the flags below. Checkpoints are atomic; Ctrl-C saves; --resume DIR continues exactly.",
+    )
+    tr.add_argument("--model", choices=["rnn", "lstm", "gru"], help="cell type (default lstm)")
+    _add_corpus_args(tr, positional=False)
+    tr.add_argument("--out", metavar="DIR", help="model directory to write")
+    tr.add_argument("--resume", metavar="DIR", help="continue the run in DIR where it stopped")
+    tr.add_argument("--config", metavar="FILE", help="TOML file of settings ([train] table)")
+    for name, (kind, text) in TRAIN_OPTIONS.items():
+        flag = "--" + name.replace("_", "-")
+        if kind is None:
+            tr.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            tr.add_argument(flag, type=kind, default=None, help=text)
+    tr.add_argument("--json", action="store_true", help="print one JSON object")
+    tr.set_defaults(func=cmd_train)
 
     ev = commands.add_parser(
         "eval",

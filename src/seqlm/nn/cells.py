@@ -1,0 +1,185 @@
+"""Recurrent cells written as their equations read (../shared/docs/DESIGN.md).
+
+Each cell keeps its gates' weights stacked in the layout of `torch.nn.RNN/LSTM/GRU`
+(`weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`; LSTM rows in gate order input, forget,
+candidate, output; GRU rows reset, update, candidate), so one set of parameters serves
+both this readable backend and the fused kernels (oneDNN, cuDNN). Every gate is also
+reachable by name, e.g. ``cell.forget_gate.bias`` (the sum of torch's two biases, which
+the equations write as one) or ``cell.forget_gate.weight_hidden``; these are views, so
+setting them sets the stacked parameters.
+
+GRU convention (that of cuDNN and torch, so both backends compute the same function):
+    r_t = σ(W_ir x_t + b_ir + W_hr h_{t−1} + b_hr)          reset gate
+    z_t = σ(W_iz x_t + b_iz + W_hz h_{t−1} + b_hz)          update gate (fraction kept)
+    h̃_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t−1} + b_hn))
+    h_t = (1 − z_t) ⊙ h̃_t + z_t ⊙ h_{t−1}
+Cho et al. (2014) apply r_t before W_hn and call 1 − z_t the update gate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+GATES = {
+    "rnn": ("hidden",),
+    "lstm": ("input_gate", "forget_gate", "candidate", "output_gate"),
+    "gru": ("reset_gate", "update_gate", "candidate"),
+}
+
+
+@dataclass
+class Gate:
+    """Views of one gate's rows in the stacked parameters."""
+
+    weight_input: Tensor  # W_x: (hidden, input)
+    weight_hidden: Tensor  # W_h: (hidden, hidden)
+    bias_input: Tensor
+    bias_hidden: Tensor
+
+    @property
+    def weight(self) -> Tensor:
+        """W of the equations, acting on [h_{t-1}, x_t] (a copy)."""
+        return torch.cat([self.weight_hidden, self.weight_input], dim=1)
+
+    @property
+    def bias(self) -> Tensor:
+        return self.bias_input + self.bias_hidden
+
+    @bias.setter
+    def bias(self, value: float | Tensor) -> None:
+        with torch.no_grad():
+            self.bias_input.copy_(torch.as_tensor(value).expand_as(self.bias_input))
+            self.bias_hidden.zero_()
+
+
+class RecurrentCell(nn.Module):
+    """Parameters and one time step of an Elman RNN, LSTM or GRU cell."""
+
+    def __init__(self, kind: str, input_size: int, hidden_size: int):
+        super().__init__()
+        self.kind, self.input_size, self.hidden_size = kind, input_size, hidden_size
+        rows = len(GATES[kind]) * hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(rows, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(rows, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(rows))
+        self.bias_hh = nn.Parameter(torch.empty(rows))
+        bound = 1 / math.sqrt(hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def gate(self, name: str) -> Gate:
+        k = GATES[self.kind].index(name)
+        rows = slice(k * self.hidden_size, (k + 1) * self.hidden_size)
+        return Gate(self.weight_ih[rows], self.weight_hh[rows], self.bias_ih[rows],
+                    self.bias_hh[rows])  # fmt: skip
+
+    def __getattr__(self, name: str):
+        if name in GATES.get(self.__dict__.get("kind", ""), ()):
+            return self.gate(name)
+        return super().__getattr__(name)
+
+    def initial_state(self, batch: int, like: Tensor):
+        h = like.new_zeros(batch, self.hidden_size)
+        return (h, h.clone()) if self.kind == "lstm" else h
+
+    def step(self, x_proj: Tensor, state, record: dict | None = None):
+        """One time step; `x_proj` = W_ih x_t + b_ih, computed for all steps beforehand."""
+        h_proj = torch.addmm(self.bias_hh, state[0] if self.kind == "lstm" else state,
+                             self.weight_hh.t())  # fmt: skip
+        if self.kind == "rnn":
+            h = torch.tanh(x_proj + h_proj)
+            return h, h
+        if self.kind == "lstm":
+            c_prev = state[1]
+            i, f, g, o = (x_proj + h_proj).chunk(4, dim=1)
+            input_gate, forget_gate = torch.sigmoid(i), torch.sigmoid(f)
+            candidate, output_gate = torch.tanh(g), torch.sigmoid(o)
+            cell_state = forget_gate * c_prev + input_gate * candidate  # the additive path
+            h = output_gate * torch.tanh(cell_state)
+            if record is not None:
+                for name, value in (("input_gate", input_gate), ("forget_gate", forget_gate),
+                                    ("candidate", candidate), ("output_gate", output_gate),
+                                    ("cell_state", cell_state)):  # fmt: skip
+                    record.setdefault(name, []).append(value)
+            return h, (h, cell_state)
+        xr, xz, xn = x_proj.chunk(3, dim=1)
+        hr, hz, hn = h_proj.chunk(3, dim=1)
+        reset_gate, update_gate = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+        candidate = torch.tanh(xn + reset_gate * hn)
+        h = (1 - update_gate) * candidate + update_gate * state
+        if record is not None:
+            for name, value in (("reset_gate", reset_gate), ("update_gate", update_gate),
+                                ("candidate", candidate)):  # fmt: skip
+                record.setdefault(name, []).append(value)
+        return h, h
+
+
+class ReferenceLayer(nn.Module):
+    """Runs a cell over a sequence (time-major), one matrix product for all inputs."""
+
+    def __init__(self, kind: str, input_size: int, hidden_size: int):
+        super().__init__()
+        self.cell = RecurrentCell(kind, input_size, hidden_size)
+
+    def forward(self, x: Tensor, state=None, return_gates: bool = False):
+        """x: (T, B, input) -> outputs (T, B, hidden), final state[, gates (T, B, hidden)]."""
+        cell = self.cell
+        if state is None:
+            state = cell.initial_state(x.shape[1], x)
+        x_proj = torch.addmm(cell.bias_ih, x.reshape(-1, x.shape[-1]), cell.weight_ih.t())
+        x_proj = x_proj.view(x.shape[0], x.shape[1], -1)
+        record: dict | None = {} if return_gates else None
+        outputs = []
+        for t in range(x.shape[0]):
+            h, state = cell.step(x_proj[t], state, record)
+            outputs.append(h)
+        out = torch.stack(outputs)
+        if not return_gates:
+            return out, state
+        gates = {name: torch.stack(values) for name, values in record.items()}
+        gates["hidden"] = out
+        return out, state, gates
+
+    @property
+    def weights(self) -> dict[str, Tensor]:
+        c = self.cell
+        return {"weight_ih": c.weight_ih, "weight_hh": c.weight_hh, "bias_ih": c.bias_ih,
+                "bias_hh": c.bias_hh}  # fmt: skip
+
+
+class FusedLayer(nn.Module):
+    """The same layer on torch's fused kernel (oneDNN on CPU, cuDNN on GPU)."""
+
+    KERNELS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+    def __init__(self, kind: str, input_size: int, hidden_size: int):
+        super().__init__()
+        self.kind, self.hidden_size = kind, hidden_size
+        self.kernel = self.KERNELS[kind](input_size, hidden_size, num_layers=1)
+
+    def forward(self, x: Tensor, state=None, return_gates: bool = False):
+        if return_gates:
+            raise ValueError("gate activations need the reference backend")
+        if state is not None:
+            state = tuple(s.unsqueeze(0) for s in state) if self.kind == "lstm" else state[None]
+        out, new = self.kernel(x, state)
+        new = tuple(s.squeeze(0) for s in new) if self.kind == "lstm" else new.squeeze(0)
+        return out, new
+
+    @property
+    def weights(self) -> dict[str, Tensor]:
+        k = self.kernel
+        return {"weight_ih": k.weight_ih_l0, "weight_hh": k.weight_hh_l0, "bias_ih": k.bias_ih_l0,
+                "bias_hh": k.bias_hh_l0}  # fmt: skip
+
+
+def make_layer(backend: str, kind: str, input_size: int, hidden_size: int) -> nn.Module:
+    if backend == "reference":
+        return ReferenceLayer(kind, input_size, hidden_size)
+    if backend == "fused":
+        return FusedLayer(kind, input_size, hidden_size)
+    raise ValueError(f"unknown backend {backend!r}")

@@ -1,0 +1,250 @@
+"""RecurrentLM: embedding -> recurrent layers -> dropout -> softmax over the vocabulary.
+
+Options follow the papers that made these models good: tied input/output embeddings
+(Inan et al. 2016; Press & Wolf 2017), dropout on embeddings, between layers and on the
+output, variational (locked) dropout that reuses one mask across time (Gal & Ghahramani
+2016), forget-gate bias 1 (Jozefowicz et al. 2015) and an adaptive softmax for large
+vocabularies (Grave et al. 2017). Parameters have one canonical layout whichever backend
+runs them, so a checkpoint loads into either and both start from identical weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seqlm.data.text import EOS
+from seqlm.data.vocab import Vocab
+from seqlm.errors import SeqlmError
+from seqlm.lm import LanguageModel
+from seqlm.nn.cells import GATES, make_layer
+
+KINDS = tuple(GATES)
+BACKENDS = ("fused", "reference")
+
+
+@dataclass
+class ModelConfig:
+    kind: str = "lstm"
+    vocab_size: int = 10_000
+    embed: int = 200
+    hidden: int = 200
+    layers: int = 2
+    dropout: float = 0.0  # on the last layer's output
+    dropout_embed: float = 0.0
+    dropout_between: float = 0.0
+    variational: bool = False  # one dropout mask per sequence, shared across time steps
+    tied: bool = False  # decoder weight = embedding (the last layer then has `embed` units)
+    forget_bias: float = 1.0
+    adaptive_cutoffs: list[int] = field(default_factory=list)  # empty: full softmax
+
+    def validate(self) -> None:
+        if self.kind not in KINDS:
+            raise SeqlmError(f"unknown model type {self.kind!r} (choose from {', '.join(KINDS)})")
+        for name in ("embed", "hidden", "layers", "vocab_size"):
+            if getattr(self, name) < 1:
+                raise SeqlmError(f"--{name} must be at least 1")
+        for name in ("dropout", "dropout_embed", "dropout_between"):
+            if not 0 <= getattr(self, name) < 1:
+                raise SeqlmError(f"--{name.replace('_', '-')} must be in [0, 1)")
+        cutoffs = self.adaptive_cutoffs
+        if cutoffs and (
+            sorted(cutoffs) != cutoffs or cutoffs[0] < 1 or cutoffs[-1] >= self.vocab_size
+        ):
+            raise SeqlmError("adaptive softmax cutoffs must increase and lie inside the vocabulary")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def dropout_mask(x: Tensor, p: float, variational: bool, training: bool) -> Tensor:
+    if not training or p == 0:
+        return x
+    if not variational:
+        return F.dropout(x, p, training=True)
+    mask = x.new_empty(1, *x.shape[1:]).bernoulli_(1 - p) / (1 - p)
+    return x * mask
+
+
+@dataclass
+class GenerationState:
+    """Hidden state after all tokens but `last`, which is read lazily (once) when needed."""
+
+    hidden: list | None
+    last: int
+    cache: tuple | None = None
+
+
+class RecurrentLM(nn.Module, LanguageModel):
+    def __init__(self, config: ModelConfig, vocab: Vocab, backend: str = "fused"):
+        super().__init__()
+        config.validate()
+        if backend not in BACKENDS:
+            raise SeqlmError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+        if len(vocab) != config.vocab_size:
+            raise SeqlmError(f"vocabulary has {len(vocab)} tokens, the model {config.vocab_size}")
+        self.config, self.vocab, self.backend, self.kind = config, vocab, backend, config.kind
+        c = config
+        self.embedding = nn.Embedding(c.vocab_size, c.embed)
+        sizes = [c.embed] + [c.hidden] * (c.layers - 1) + [c.embed if c.tied else c.hidden]
+        self.layers = nn.ModuleList(
+            make_layer(backend, c.kind, sizes[i], sizes[i + 1]) for i in range(c.layers)
+        )
+        out = sizes[-1]
+        if c.adaptive_cutoffs:
+            self.decoder = nn.AdaptiveLogSoftmaxWithLoss(out, c.vocab_size, c.adaptive_cutoffs,
+                                                         div_value=4.0)  # fmt: skip
+            if c.tied:
+                raise SeqlmError("tied embeddings and the adaptive softmax do not combine")
+        else:
+            self.decoder = nn.Linear(out, c.vocab_size)
+            if c.tied:
+                self.decoder.weight = self.embedding.weight
+        self.start_token = vocab.stoi.get(EOS, vocab.stoi.get("\n", 0))
+
+    # -- parameters ---------------------------------------------------------------------
+    def canonical_state(self) -> dict[str, Tensor]:
+        """Backend-independent names: what checkpoints store."""
+        state = {"embedding.weight": self.embedding.weight}
+        for i, layer in enumerate(self.layers):
+            for name, tensor in layer.weights.items():
+                state[f"layers.{i}.{name}"] = tensor
+        for name, tensor in self.decoder.named_parameters():
+            if not (self.config.tied and name == "weight"):
+                state[f"decoder.{name}"] = tensor
+        return state
+
+    def load_canonical(self, state: dict[str, Tensor]) -> None:
+        mine = self.canonical_state()
+        if set(state) != set(mine):
+            missing, extra = sorted(set(mine) - set(state)), sorted(set(state) - set(mine))
+            raise SeqlmError(f"checkpoint does not match the model (missing {missing[:3]}, "
+                             f"unexpected {extra[:3]})")  # fmt: skip
+        with torch.no_grad():
+            for name, tensor in mine.items():
+                if tensor.shape != state[name].shape:
+                    raise SeqlmError(f"checkpoint tensor {name} has shape "
+                                     f"{tuple(state[name].shape)}, the model {tuple(tensor.shape)}")  # fmt: skip
+                tensor.copy_(state[name])
+
+    def reset_parameters(self, seed: int) -> None:
+        """Deterministic initialisation, identical for both backends."""
+        g = torch.Generator().manual_seed(seed)
+        c = self.config
+        with torch.no_grad():
+            for name, tensor in self.canonical_state().items():
+                if name == "embedding.weight" or name.startswith("decoder.") and tensor.dim() > 1:
+                    values = torch.rand(tensor.shape, generator=g) * 0.2 - 0.1
+                elif name.startswith("layers."):
+                    bound = 1 / math.sqrt(
+                        self.layers[int(name.split(".")[1])].weights["weight_hh"].shape[1]
+                    )
+                    values = (torch.rand(tensor.shape, generator=g) * 2 - 1) * bound
+                    if "bias" in name:
+                        values = torch.zeros(tensor.shape)
+                else:
+                    values = torch.zeros(tensor.shape)
+                tensor.copy_(values)
+            if c.kind == "lstm":  # forget-gate bias (Jozefowicz et al. 2015)
+                for i in range(c.layers):
+                    w = self.layers[i].weights
+                    h = w["weight_hh"].shape[1]
+                    w["bias_ih"][h : 2 * h] = c.forget_bias
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        return self.embedding.weight.device
+
+    # -- forward ------------------------------------------------------------------------
+    def features(self, ids: Tensor, state=None, return_gates: bool = False):
+        """ids (T, B) -> top-layer outputs (T, B, d), new state [, gates per layer]."""
+        c = self.config
+        x = dropout_mask(self.embedding(ids), c.dropout_embed, c.variational, self.training)
+        state = state or [None] * len(self.layers)
+        new_state, gates = [], []
+        for i, layer in enumerate(self.layers):
+            if i > 0:
+                x = dropout_mask(x, c.dropout_between, c.variational, self.training)
+            if return_gates:
+                x, s, g = layer(x, state[i], return_gates=True)
+                gates.append(g)
+            else:
+                x, s = layer(x, state[i])
+            new_state.append(s)
+        x = dropout_mask(x, c.dropout, c.variational, self.training)
+        return (x, new_state, gates) if return_gates else (x, new_state)
+
+    def log_softmax(self, features: Tensor) -> Tensor:
+        flat = features.reshape(-1, features.shape[-1])
+        if self.config.adaptive_cutoffs:
+            out = self.decoder.log_prob(flat)
+        else:
+            out = F.log_softmax(self.decoder(flat).float(), dim=-1)
+        return out.view(*features.shape[:-1], -1)
+
+    def loss(self, inputs: Tensor, targets: Tensor, state=None) -> tuple[Tensor, list]:
+        """Mean cross-entropy (nats/token) of `targets` given `inputs`, and the new state."""
+        x, state = self.features(inputs, state)
+        flat = x.reshape(-1, x.shape[-1])
+        if self.config.adaptive_cutoffs:
+            return self.decoder(flat, targets.reshape(-1)).loss, state
+        logits = self.decoder(flat).float()
+        return F.cross_entropy(logits, targets.reshape(-1)), state
+
+    # -- the common LanguageModel interface ---------------------------------------------
+    @torch.inference_mode()
+    def log_probs(self, ids: np.ndarray, window: int = 1024) -> np.ndarray:
+        """ln P of every token, state carried across the whole stream (batch 1). The first
+        token is predicted after an `<eos>` (a stream starts at a line boundary)."""
+        was_training = self.training
+        self.eval()
+        ids_t = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=self.device)
+        inputs = torch.cat([ids_t.new_tensor([self.start_token]), ids_t[:-1]])
+        out, state = [], None
+        for start in range(0, len(ids_t), window):
+            x, state = self.features(inputs[start : start + window, None], state)
+            lp = self.log_softmax(x)[:, 0]
+            out.append(lp.gather(1, ids_t[start : start + window, None])[:, 0].float().cpu())
+        self.train(was_training)
+        return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+
+    @torch.inference_mode()
+    def start(self, prompt: np.ndarray | None = None) -> GenerationState:
+        self.eval()
+        tokens = [self.start_token] + ([] if prompt is None else np.asarray(prompt).tolist())
+        ids = torch.tensor(tokens[:-1], device=self.device, dtype=torch.long)[:, None]
+        hidden = self.features(ids)[1] if len(ids) else None
+        return GenerationState(hidden, tokens[-1])
+
+    @torch.inference_mode()
+    def _step(self, state: GenerationState) -> tuple[list, np.ndarray]:
+        if state.cache is None:  # read the pending token once, for both methods below
+            x, hidden = self.features(
+                torch.tensor([[state.last]], device=self.device), state.hidden
+            )
+            state.cache = (hidden, self.log_softmax(x)[0, 0].double().cpu().numpy())
+        return state.cache
+
+    def next_log_probs(self, state: GenerationState) -> np.ndarray:
+        return self._step(state)[1]
+
+    def advance(self, state: GenerationState, token: int) -> GenerationState:
+        return GenerationState(self._step(state)[0], int(token))
+
+    def gates(self, ids: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """Per layer, every step's gate activations, cell state and hidden state (T, H)."""
+        if self.backend != "reference":
+            raise SeqlmError("gate activations need the reference backend")
+        with torch.inference_mode():
+            self.eval()
+            ids_t = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=self.device)
+            _, _, gates = self.features(ids_t[:, None], return_gates=True)
+        return [{k: v[:, 0].float().cpu().numpy() for k, v in g.items()} for g in gates]

@@ -1,0 +1,126 @@
+"""Training settings: defaults per corpus, a TOML file, then the command line, in that order."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from seqlm.errors import SeqlmError
+
+
+@dataclass
+class TrainConfig:
+    # model (see ModelConfig)
+    model: str = "lstm"
+    embed: int = 200
+    hidden: int = 200
+    layers: int = 2
+    dropout: float = 0.0
+    dropout_embed: float = 0.0
+    dropout_between: float = 0.0
+    variational: bool = False
+    tied: bool = False
+    forget_bias: float = 1.0
+    adaptive_cutoffs: list[int] = field(default_factory=list)
+    backend: str = "fused"
+    # data
+    batch_size: int = 20
+    bptt: int = 35
+    variable_bptt: bool = False
+    # optimisation
+    optimizer: str = "sgd"  # sgd | adamw
+    lr: float = 1.0
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    clip: float = 0.25
+    warmup_steps: int = 0  # adamw: linear warm-up, then cosine to lr * min_lr_ratio
+    min_lr_ratio: float = 0.05
+    lr_decay: float = 4.0  # sgd: divide lr by this when validation stops improving
+    decay_after_epoch: int = 0  # sgd: ... or every epoch after this one (Zaremba), 0: off
+    epochs: int = 10
+    max_steps: int = 0  # 0: no limit
+    max_minutes: float = 0.0  # 0: no limit; stops at the budget with the best checkpoint
+    patience: int = 0  # early stopping after this many evaluations without improvement
+    eval_every: int = 0  # steps between validations (0: each epoch end only)
+    checkpoint_every: int = 200  # steps between resumable checkpoints
+    log_every: int = 50
+    seed: int = 1
+    threads: int = 0  # 0: torch's default
+    device: str = "auto"
+    amp: str = "auto"  # auto (bf16 on CUDA if supported, else fp16 on CUDA, none on CPU) | none | bf16 | fp16
+    compile: bool = False
+    tensorboard: bool = False
+
+    def validate(self) -> None:
+        if self.optimizer not in ("sgd", "adamw"):
+            raise SeqlmError(f"unknown optimizer {self.optimizer!r} (choose sgd or adamw)")
+        if self.amp not in ("auto", "none", "bf16", "fp16"):
+            raise SeqlmError(f"unknown --amp {self.amp!r}")
+        for name in ("batch_size", "bptt", "epochs", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise SeqlmError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.lr <= 0:
+            raise SeqlmError("--lr must be positive")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+# Defaults per named corpus; anything not listed keeps TrainConfig's defaults.
+PRESETS: dict[str, dict] = {
+    # PTB in an hour on two CPU cores: 2x650 LSTM, adaptive softmax (2.3x the tokens/s of
+    # a full softmax here), variational dropout, AdamW with a cosine schedule over ~22
+    # epochs, validated every 2 epochs (see README for the measured curve).
+    "ptb": dict(model="lstm", embed=650, hidden=650, layers=2, adaptive_cutoffs=[2000, 6000],
+                dropout=0.5, dropout_embed=0.2, dropout_between=0.3, variational=True,
+                batch_size=64, bptt=35, variable_bptt=True, optimizer="adamw", lr=2e-3,
+                weight_decay=0.01, warmup_steps=200, clip=1.0, epochs=40, max_steps=9000,
+                max_minutes=60, eval_every=830),
+    # Zaremba et al. 2014 "small": 2x200, no dropout, SGD lr 1, bptt 20, batch 20, 13
+    # epochs, lr halved each epoch after the 4th.
+    "ptb-small": dict(model="lstm", embed=200, hidden=200, layers=2, batch_size=20, bptt=20,
+                      optimizer="sgd", lr=1.0, clip=5.0, epochs=13, lr_decay=2.0,
+                      decay_after_epoch=4, forget_bias=0.0),
+    "tinyshakespeare": dict(model="lstm", embed=128, hidden=512, layers=2, dropout=0.2,
+                            dropout_between=0.2, batch_size=64, bptt=128, optimizer="adamw",
+                            lr=3e-3, warmup_steps=100, clip=1.0, epochs=20, max_minutes=30,
+                            eval_every=300),
+    "synthetic": dict(model="lstm", embed=64, hidden=128, layers=1, batch_size=32, bptt=50,
+                      optimizer="adamw", lr=5e-3, warmup_steps=50, clip=1.0, epochs=2,
+                      eval_every=200),
+}  # fmt: skip
+
+
+def preset_for(corpus: str) -> dict:
+    name = corpus.split(":")[0]
+    return dict(PRESETS.get(name, {}))
+
+
+def load_config_file(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SeqlmError(f"{path}: no such config file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise SeqlmError(f"{path}: not valid TOML ({e})") from None
+    data = data.get("train", data)
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(k.replace("-", "_") for k in data) - known)
+    if unknown:
+        raise SeqlmError(f"{path}: unknown settings {', '.join(unknown)}")
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def make_config(corpus: str, file: str | None, overrides: dict) -> TrainConfig:
+    values = preset_for(corpus)
+    if file:
+        values.update(load_config_file(file))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        config = TrainConfig(**values)
+    except TypeError as e:
+        raise SeqlmError(f"bad training settings: {e}") from None
+    config.validate()
+    return config

@@ -1,0 +1,371 @@
+"""Truncated backpropagation through time, with checkpoints that never lose work.
+
+The loop (pytorch/examples' word_language_model, made resumable): the training stream is
+laid out as B parallel streams; each step reads a window of `bptt` tokens per stream,
+starting from the hidden state the previous window ended with, detached so gradients
+stop at the window edge. The loss is accumulated on the device and read back only every
+`log_every` steps, so the accelerator never waits for the host.
+
+A model directory holds `model.safetensors` (the best weights by validation perplexity,
+what `seqlm eval` loads) and `trainer.safetensors` (latest weights, optimizer, hidden
+state, RNG state and data position, with the progress as JSON metadata: one file, written
+atomically, so a run killed at any instant resumes from its last checkpoint and ends
+exactly as an uninterrupted run would).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from tqdm import tqdm
+
+from seqlm.data.batching import TBPTTBatches, batchify
+from seqlm.data.corpus import Corpus
+from seqlm.errors import SeqlmError
+from seqlm.evaluate import summarize
+from seqlm.io import atomic_write_text
+from seqlm.nn.checkpoint import (
+    load_tensors,
+    read_config,
+    save_recurrent,
+    save_tensors,
+    write_config,
+)
+from seqlm.nn.model import ModelConfig, RecurrentLM
+from seqlm.train.config import TrainConfig
+
+
+def pick_device(name: str) -> torch.device:
+    if name != "auto":
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            raise SeqlmError("--device cuda requested but CUDA is not available")
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    if config.amp == "none" or (config.amp == "auto" and device.type != "cuda"):
+        return None
+    if config.amp == "fp16" or (config.amp == "auto" and not torch.cuda.is_bf16_supported()):
+        return torch.float16
+    return torch.bfloat16
+
+
+def detach(state):
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    return type(state)(detach(s) for s in state)
+
+
+def flatten_state(state) -> list[torch.Tensor]:
+    if state is None:
+        return []
+    if isinstance(state, torch.Tensor):
+        return [state]
+    return [t for s in state for t in flatten_state(s)]
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: TrainConfig,
+        corpus: Corpus,
+        out: str | Path,
+        corpus_settings: dict,
+        resume: bool = False,
+        quiet: bool = False,
+    ):
+        self.config, self.corpus, self.out = config, corpus, Path(out)
+        self.corpus_settings, self.quiet = corpus_settings, quiet
+        if config.threads > 0:
+            torch.set_num_threads(config.threads)
+        self.device = pick_device(config.device)
+        self.amp = amp_dtype(config, self.device)
+        model_config = ModelConfig(
+            kind=config.model, vocab_size=len(corpus.vocab), embed=config.embed,
+            hidden=config.hidden, layers=config.layers, dropout=config.dropout,
+            dropout_embed=config.dropout_embed, dropout_between=config.dropout_between,
+            variational=config.variational, tied=config.tied, forget_bias=config.forget_bias,
+            adaptive_cutoffs=list(config.adaptive_cutoffs),
+        )  # fmt: skip
+        self.model = RecurrentLM(model_config, corpus.vocab, config.backend)
+        self.model.reset_parameters(config.seed)
+        self.model.to(self.device)
+        data = batchify(corpus["train"], config.batch_size)
+        if self.device.type == "cuda":
+            data = data.pin_memory()
+        self.batches = TBPTTBatches(data, config.bptt, config.variable_bptt, config.seed)
+        self.steps_per_epoch = len(self.batches)
+        self.total_steps = config.epochs * self.steps_per_epoch
+        if config.max_steps:
+            self.total_steps = min(self.total_steps, config.max_steps)
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            (no_decay if "bias" in name or "embedding" in name else decay).append(p)
+        groups = [{"params": decay, "weight_decay": config.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]  # fmt: skip
+        if config.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+        else:
+            self.optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
+        self.scaler = torch.amp.GradScaler(enabled=self.amp == torch.float16)
+        self.progress = {
+            "step": 0, "epoch": 0, "window": 0, "tokens": 0, "elapsed": 0.0,
+            "best_valid": None, "bad_evals": 0, "sgd_lr": config.lr, "history": [], "eval_s": 0.0,
+        }  # fmt: skip
+        self.hidden = None
+        if resume:
+            self._restore()
+        self.writer = None
+        if config.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise SeqlmError("--tensorboard needs the tensorboard package") from None
+            self.writer = SummaryWriter(str(self.out / "tensorboard"))
+
+    # -- schedule -----------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        c = self.config
+        if c.optimizer == "sgd":
+            return self.progress["sgd_lr"]
+        if step < c.warmup_steps:
+            return c.lr * (step + 1) / c.warmup_steps
+        span = max(self.total_steps - c.warmup_steps, 1)
+        progress = min((step - c.warmup_steps) / span, 1.0)
+        return c.lr * (
+            c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        )
+
+    # -- checkpoints --------------------------------------------------------------------
+    def _config_extra(self) -> dict:
+        return {**self.corpus_settings, "train": self.config.to_json()}
+
+    def save_resumable(self) -> None:
+        tensors = {f"model.{k}": v for k, v in self.model.canonical_state().items()}
+        opt = self.optimizer.state_dict()
+        for index, state in opt["state"].items():
+            for key, value in state.items():
+                tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
+        for i, t in enumerate(flatten_state(self.hidden)):
+            tensors[f"hidden.{i}"] = t
+        tensors["rng.cpu"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        groups = [{k: v for k, v in g.items() if k != "params"} for g in opt["param_groups"]]
+        meta = {"progress": self.progress, "param_groups": groups,
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None}  # fmt: skip
+        save_tensors(self.out / "trainer.safetensors", tensors,
+                     {"trainer": json.dumps(meta)})  # fmt: skip
+        atomic_write_text(self.out / "trainer.json", json.dumps(meta["progress"], indent=2))
+        if not (self.out / "model.safetensors").exists():  # nothing evaluated yet
+            save_recurrent(self.model, self.out, self._config_extra())
+        else:
+            write_config(self.out, self.model, self._config_extra())
+
+    def _restore(self) -> None:
+        path = self.out / "trainer.safetensors"
+        tensors = load_tensors(path)
+        with safe_open(str(path), "pt") as f:
+            meta = json.loads((f.metadata() or {}).get("trainer", "{}"))
+        if "progress" not in meta:
+            raise SeqlmError(f"{path}: no training progress recorded")
+        self.model.load_canonical({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        opt = self.optimizer.state_dict()
+        state: dict = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                state.setdefault(int(index), {})[name] = value.to(self.device)
+        for group, saved in zip(opt["param_groups"], meta["param_groups"], strict=True):
+            group.update({k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+        opt["state"] = state
+        self.optimizer.load_state_dict(opt)
+        if meta.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(meta["scaler"])
+        hidden = [tensors[f"hidden.{i}"].to(self.device) for i in range(len(tensors))
+                  if f"hidden.{i}" in tensors]  # fmt: skip
+        if hidden:
+            per = 2 if self.config.model == "lstm" else 1
+            self.hidden = [tuple(hidden[i : i + per]) if per == 2 else hidden[i]
+                           for i in range(0, len(hidden), per)]  # fmt: skip
+        torch.set_rng_state(tensors["rng.cpu"])
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
+        self.progress = meta["progress"]
+
+    # -- evaluation ---------------------------------------------------------------------
+    def validate(self) -> float:
+        log_probs = self.model.log_probs(self.corpus["valid"])
+        result = summarize(log_probs, self.corpus.level)
+        ppl = result["perplexity"]
+        p = self.progress
+        row = {"type": "valid", "step": p["step"], "epoch": p["epoch"], "tokens": p["tokens"],
+               "wall": round(p["elapsed"], 2), "eval_s": round(p["eval_s"], 2), "valid_ppl": ppl,
+               "valid_nats": result["nats_per_token"]}  # fmt: skip
+        self.log_row(row)
+        p["history"].append({k: row[k] for k in ("step", "tokens", "wall", "eval_s", "valid_ppl")})
+        if ppl is not None and (p["best_valid"] is None or ppl < p["best_valid"]):
+            p["best_valid"], p["bad_evals"] = ppl, 0
+            save_recurrent(self.model, self.out, self._config_extra())
+        else:
+            p["bad_evals"] += 1
+            if self.config.optimizer == "sgd" and not self.config.decay_after_epoch:
+                p["sgd_lr"] /= self.config.lr_decay
+        return ppl
+
+    def log_row(self, row: dict) -> None:
+        with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        if self.writer is not None:
+            for key, value in row.items():
+                if isinstance(value, float) and key not in ("wall",):
+                    self.writer.add_scalar(key, value, row["step"])
+
+    # -- the loop -----------------------------------------------------------------------
+    def run(self) -> dict:
+        c, p = self.config, self.progress
+        self.out.mkdir(parents=True, exist_ok=True)
+        interrupted = False
+
+        def on_sigint(signum, frame):
+            nonlocal interrupted
+            interrupted = True
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        autocast = (torch.autocast(self.device.type, dtype=self.amp) if self.amp
+                    else nullcontext())  # fmt: skip
+        bar = tqdm(total=self.total_steps, initial=p["step"], unit="step", disable=self.quiet or None,
+                   dynamic_ncols=True)  # fmt: skip
+        loss_sum = torch.zeros((), device=self.device)
+        loss_count, tokens_at_log, clock = 0, p["tokens"], time.perf_counter()
+        wall_at_log = p["elapsed"]
+        stop = ""
+        self.model.train()
+        try:
+            while not stop and p["epoch"] < c.epochs:
+                for window in self.batches.epoch(p["epoch"], skip=p["window"]):
+                    if window.start == 0:
+                        self.hidden = None
+                    lr = self.lr_at(p["step"])
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = lr
+                    inputs = window.inputs.to(self.device, non_blocking=True)
+                    targets = window.targets.to(self.device, non_blocking=True)
+                    with autocast:
+                        loss, hidden = self.model.loss(inputs, targets, detach(self.hidden))
+                    self.scaler.scale(loss).backward()
+                    self.scaler.unscale_(self.optimizer)
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip)
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self.hidden = detach(hidden)
+                    loss_sum += loss.detach()
+                    loss_count += 1
+                    p["step"] += 1
+                    p["window"] = window.index + 1
+                    p["tokens"] += inputs.numel()
+                    now = time.perf_counter()
+                    p["elapsed"] += now - clock
+                    clock = now
+                    bar.update(1)
+                    if p["step"] % c.log_every == 0:
+                        mean = (loss_sum / loss_count).item()  # the only host sync
+                        if not math.isfinite(mean):
+                            raise SeqlmError(
+                                f"training loss became {mean} at step {p['step']}; stopped, "
+                                f"the last good checkpoint in {self.out} is kept "
+                                "(try a lower --lr or --clip)"
+                            )
+                        speed = (p["tokens"] - tokens_at_log) / max(
+                            p["elapsed"] - wall_at_log, 1e-9
+                        )
+                        ppl = math.exp(min(mean, 50))
+                        self.log_row({"type": "train", "step": p["step"], "epoch": p["epoch"],
+                                      "tokens": p["tokens"], "wall": round(p["elapsed"], 2),
+                                      "loss": round(mean, 5), "ppl": round(ppl, 3), "lr": lr,
+                                      "tokens_per_s": round(speed, 1)})  # fmt: skip
+                        bar.set_postfix(loss=f"{mean:.3f}", ppl=f"{ppl:.1f}",
+                                        tok_s=f"{speed:,.0f}", lr=f"{lr:.2g}")  # fmt: skip
+                        loss_sum.zero_()
+                        loss_count, tokens_at_log, wall_at_log = 0, p["tokens"], p["elapsed"]
+                    if c.eval_every and p["step"] % c.eval_every == 0:
+                        self._validate_untimed()
+                        clock = time.perf_counter()
+                    if p["step"] % c.checkpoint_every == 0:
+                        self.save_resumable()
+                    stop = self._should_stop(interrupted)
+                    if stop:
+                        break
+                else:  # the epoch ran to its end
+                    p["epoch"] += 1
+                    p["window"] = 0
+                    if not (c.eval_every and p["step"] % c.eval_every == 0):
+                        self._validate_untimed()
+                        clock = time.perf_counter()
+                    if (
+                        c.optimizer == "sgd"
+                        and c.decay_after_epoch
+                        and p["epoch"] >= c.decay_after_epoch
+                    ):
+                        p["sgd_lr"] /= c.lr_decay
+                    self.save_resumable()
+                    stop = self._should_stop(interrupted)
+            stop = stop or "epochs"
+            if stop != "interrupted" and p["best_valid"] is None:
+                self._validate_untimed()
+            self.save_resumable()
+        finally:
+            bar.close()
+            signal.signal(signal.SIGINT, previous)
+            if self.writer is not None:
+                self.writer.close()
+        return {"stop": stop, "steps": p["step"], "tokens": p["tokens"],
+                "train_seconds": round(p["elapsed"], 2), "eval_seconds": round(p["eval_s"], 2),
+                "best_valid_ppl": p["best_valid"],
+                "tokens_per_s": round(p["tokens"] / max(p["elapsed"], 1e-9), 1)}  # fmt: skip
+
+    def _validate_untimed(self) -> None:
+        """Validation time is kept apart from training time (the budget is for training)."""
+        start = time.perf_counter()
+        self.validate()
+        self.model.train()
+        self.progress["eval_s"] += time.perf_counter() - start
+
+    def _should_stop(self, interrupted: bool) -> str:
+        c, p = self.config, self.progress
+        if interrupted:
+            return "interrupted"
+        if c.max_steps and p["step"] >= c.max_steps:
+            return "max_steps"
+        if c.max_minutes and p["elapsed"] >= c.max_minutes * 60:
+            return "budget"
+        if c.patience and p["bad_evals"] >= c.patience:
+            return "early_stop"
+        return ""
+
+
+def resume_settings(out: str | Path) -> tuple[TrainConfig, dict]:
+    """The training config and corpus settings a run was started with."""
+    config = read_config(Path(out))
+    if "train" not in config:
+        raise SeqlmError(f"{out}: not a recurrent training run")
+    if not (Path(out) / "trainer.safetensors").exists():
+        raise SeqlmError(f"{out}: no trainer.safetensors to resume from")
+    corpus = {k: config.get(k) for k in ("corpus", "level", "max_vocab", "min_count",
+                                         "split_fractions")}  # fmt: skip
+    return TrainConfig(**config["train"]), corpus
