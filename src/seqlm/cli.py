@@ -274,14 +274,73 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise KeyboardInterrupt
 
 
+def _run_compare(args: argparse.Namespace, models: str, budget: str, report: str | None,
+                 root: str | None) -> dict:  # fmt: skip
+    from seqlm.compare import compare, format_table, parse_budget, parse_models, summary_sentences
+    from seqlm.data.corpus import cache_root
+    from seqlm.report import write_report
+
+    specs = parse_models(models)
+    minutes = parse_budget(budget)
+    if report:
+        _check_writable(report)
+    corpus = _corpus(args)
+    settings = {**_corpus_settings(args), "level": corpus.level}
+    root_dir = Path(root) if root else cache_root().parent / "models"
+    log = (lambda *a: None) if args.json else (lambda m: print(m, file=sys.stderr))
+    result, loaded, losses = compare(corpus, specs, root_dir, settings, minutes,
+                                     quiet=args.json, log=log)  # fmt: skip
+    table, sentences = format_table(result), summary_sentences(result)
+    if report:
+        page = write_report(
+            result, loaded, losses, corpus, report, {"argv": ["seqlm", *sys.argv[1:]]}
+        )
+        result["report"] = str(page)
+    result["summary"] = sentences
+    text = f"{table}\n\n{sentences}"
+    if report:
+        text += f"\nreport: {result['report']}"
+    _emit(args, result, text)
+    return result
+
+
+def _check_writable(directory: str) -> None:
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / ".write-test").write_text("")
+        (path / ".write-test").unlink()
+    except OSError as e:
+        raise SeqlmError(f"{path}: cannot write the report there ({e.strerror})") from None
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    _run_compare(args, args.models, args.budget, args.report, args.root)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    args.corpus, args.level, args.max_vocab, args.min_count = "synthetic", None, None, 1
+    args.split_fractions = None
+    _run_compare(args, "ngram:3,ngram:5,rnn,lstm,gru", args.budget, args.report, args.root)
+
+
 # -- parser -----------------------------------------------------------------------------
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit code 2), like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="seqlm",
         description="Train, compare, understand and ship n-gram, RNN, LSTM and GRU language models.",
     )
     parser.add_argument("--version", action="version", version=f"seqlm {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=Parser
+    )
 
     data = commands.add_parser("data", help="inspect corpora").add_subparsers(
         dest="data_command", metavar="SUBCOMMAND", required=True
@@ -336,6 +395,36 @@ def build_parser() -> argparse.ArgumentParser:
             tr.add_argument(flag, type=kind, default=None, help=text)
     tr.add_argument("--json", action="store_true", help="print one JSON object")
     tr.set_defaults(func=cmd_train)
+
+    cmp = commands.add_parser(
+        "compare",
+        help="train and rank several models on one corpus, with an HTML report",
+        description="Train (or reuse) each model on the same corpus and vocabulary, evaluate "
+        "all with one convention and print a ranked table; --report writes an HTML page.",
+    )
+    _add_corpus_args(cmp)
+    cmp.add_argument("--models", default="ngram:3,ngram:5,rnn,lstm,gru",
+                     help="comma-separated: ngram:N[:smoothing], rnn, lstm, gru")  # fmt: skip
+    cmp.add_argument(
+        "--budget", default="10m", help="training time per neural model (90s, 10m, 1h)"
+    )
+    cmp.add_argument("--report", metavar="DIR", help="write report.html, report.json and plots")
+    cmp.add_argument("--from", dest="root", metavar="DIR",
+                     help="where models are kept and reused (default: the seqlm cache)")  # fmt: skip
+    cmp.add_argument("--json", action="store_true", help="print one JSON object")
+    cmp.set_defaults(func=cmd_compare)
+
+    demo = commands.add_parser(
+        "demo",
+        help="compare every model on the built-in synthetic corpus (a few minutes, offline)",
+        description="n-grams, RNN, LSTM and GRU on the built-in synthetic corpus, measured "
+        "against its entropy floor; prints the table and writes an HTML report.",
+    )
+    demo.add_argument("--budget", default="25s", help="training time per neural model")
+    demo.add_argument("--report", metavar="DIR", default="seqlm-demo", help="report directory")
+    demo.add_argument("--from", dest="root", metavar="DIR", help="where models are kept")
+    demo.add_argument("--json", action="store_true", help="print one JSON object")
+    demo.set_defaults(func=cmd_demo)
 
     ev = commands.add_parser(
         "eval",

@@ -33,7 +33,7 @@ def summarize(log_probs: np.ndarray, level: str) -> dict:
     out = {
         "tokens": int(len(log_probs)),
         "nats_per_token": round(nats, 6) if not zero else None,
-        "perplexity": round(math.exp(nats), 4) if not zero else None,
+        "perplexity": round(math.exp(min(nats, 700.0)), 4) if not zero else None,
         "zero_probability_tokens": zero,
     }
     if level == "char" and not zero:
@@ -41,9 +41,13 @@ def summarize(log_probs: np.ndarray, level: str) -> dict:
     return out
 
 
-def evaluate(model: LanguageModel, corpus: Corpus, split: str = "test") -> dict:
-    """Scores `split`; on the synthetic corpus also the entropy floor and the gap to it."""
-    log_probs = model.log_probs(to_model_ids(model, corpus, split))
+def evaluate(
+    model: LanguageModel, corpus: Corpus, split: str = "test", log_probs: np.ndarray | None = None
+) -> dict:
+    """Scores `split`; on the synthetic corpus also the entropy floor and the gap to it.
+    `log_probs`: the split's per-token scores, if already computed."""
+    if log_probs is None:
+        log_probs = model.log_probs(to_model_ids(model, corpus, split))
     result = {"corpus": corpus.name, "split": split, "model": model.kind,
               **summarize(log_probs, corpus.level)}  # fmt: skip
     floor = corpus.entropy_floor(split)

@@ -60,7 +60,7 @@ class TrainConfig:
         for name in ("batch_size", "bptt", "epochs", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise SeqlmError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.lr <= 0:
+        if not self.lr > 0 or self.lr == float("inf"):
             raise SeqlmError("--lr must be positive")
 
     def to_json(self) -> dict:

@@ -101,6 +101,7 @@ class Trainer:
             variational=config.variational, tied=config.tied, forget_bias=config.forget_bias,
             adaptive_cutoffs=list(config.adaptive_cutoffs),
         )  # fmt: skip
+        torch.manual_seed(config.seed)  # dropout masks; a resumed run restores the RNG state
         self.model = RecurrentLM(model_config, corpus.vocab, config.backend)
         self.model.reset_parameters(config.seed)
         self.model.to(self.device)

@@ -1,0 +1,59 @@
+import json
+
+import pytest
+
+from seqlm.cli import main
+from seqlm.compare import parse_budget, parse_models
+
+SMALL = "synthetic:train_tokens=20000,valid_tokens=3000,test_tokens=3000"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compare_table_equals_eval_and_reruns_reuse_models(capsys, tmp_path):
+    argv = ["compare", SMALL, "--models", "ngram:3,ngram:2:wb,lstm", "--budget", "2s",
+            "--from", str(tmp_path / "models"), "--report", str(tmp_path / "report"), "--json"]  # fmt: skip
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    result = json.loads(out)
+    assert [r["model"] for r in result["rows"]] == sorted(
+        [r["model"] for r in result["rows"]],
+        key=lambda m: next(r["test"]["nats_per_token"] for r in result["rows"] if r["model"] == m),
+    )
+    for row in result["rows"]:
+        code, out, _ = run(capsys, "eval", row["path"], "--data", SMALL, "--json")
+        assert json.loads(out)["perplexity"] == row["test"]["perplexity"]
+        assert row["test"]["gap_nats"] > 0  # nobody beats the entropy floor
+    report = (tmp_path / "report" / "report.html").read_text()
+    assert "<table>" in report and report.count("data:image/png;base64,") >= 2
+    assert "http://" not in report and "https://" not in report  # works offline
+    code, out, err = run(capsys, *argv[:-1])
+    assert code == 0 and err.count("reusing") == 3 and "training" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["compare", SMALL, "--models", "ngram:x"], "unknown model spec"),
+        (["compare", SMALL, "--models", "lsmt"], "unknown model spec"),
+        (["compare", SMALL, "--budget", "soon"], "cannot parse budget"),
+        (["compare", "/no/such/corpus"], "no such file"),
+        (["compare", SMALL, "--models", "ngram:2", "--report", "/proc/forbidden"], "cannot write"),
+    ],
+)
+def test_bad_compare_input(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_spec_and_budget_parsing():
+    assert [s.name for s in parse_models("ngram:5, lstm,ngram:3:kn")] == [
+        "5-gram",
+        "lstm",
+        "3-gram kn",
+    ]
+    assert parse_budget("90s") == 1.5 and parse_budget("2h") == 120 and parse_budget("7") == 7

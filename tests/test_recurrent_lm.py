@@ -1,0 +1,113 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from seqlm.data import load_corpus
+from seqlm.errors import SeqlmError
+from seqlm.evaluate import evaluate
+from seqlm.nn import ModelConfig, RecurrentLM
+from seqlm.nn.checkpoint import load_recurrent, save_recurrent
+
+SMALL = "synthetic:train_tokens=20000,valid_tokens=3000,test_tokens=3000"
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_corpus(SMALL)
+
+
+def make(corpus, backend, **kw):
+    config = ModelConfig(vocab_size=len(corpus.vocab), embed=16, hidden=24, layers=2, **kw)
+    model = RecurrentLM(config, corpus.vocab, backend)
+    model.reset_parameters(7)
+    return model
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_both_backends_train_identically(corpus, kind):
+    torch.manual_seed(0)
+    models = [make(corpus, b, kind=kind, tied=True).double() for b in ("fused", "reference")]
+    opts = [torch.optim.SGD(m.parameters(), lr=0.5) for m in models]
+    ids = torch.as_tensor(np.asarray(corpus["train"][:404], dtype=np.int64)).view(-1, 4)
+    losses = [[], []]
+    for step in range(5):
+        x, y = ids[step * 20 : step * 20 + 20], ids[step * 20 + 1 : step * 20 + 21]
+        for i, (m, o) in enumerate(zip(models, opts, strict=True)):
+            loss, _ = m.loss(x, y)
+            o.zero_grad()
+            loss.backward()
+            o.step()
+            losses[i].append(loss.item())
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-9)
+    assert losses[0][-1] < losses[0][0]
+
+
+def test_forget_bias_and_tying(corpus):
+    model = make(corpus, "reference", kind="lstm", tied=True, forget_bias=1.0)
+    assert torch.all(model.layers[0].cell.forget_gate.bias == 1.0)
+    assert model.decoder.weight is model.embedding.weight
+    assert model.layers[-1].cell.hidden_size == 16  # tied: the top layer has `embed` units
+
+
+def test_incremental_state_matches_stream_scoring(corpus):
+    model = make(corpus, "fused", kind="gru")
+    ids = np.asarray(corpus["valid"][:30])
+    scored = model.log_probs(ids, window=7)
+    state = model.start()
+    for t, token in enumerate(ids):
+        assert model.next_log_probs(state)[token] == pytest.approx(scored[t], abs=1e-5)
+        state = model.advance(state, int(token))
+    assert np.exp(model.next_log_probs(state)).sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_adaptive_softmax_is_a_distribution(corpus):
+    model = make(corpus, "fused", adaptive_cutoffs=[20, 60])
+    lp = model.next_log_probs(model.start())
+    assert np.exp(lp).sum() == pytest.approx(1.0, abs=1e-5)
+    x = torch.as_tensor(np.asarray(corpus["train"][:41], dtype=np.int64))[:, None]
+    loss, _ = model.loss(x[:-1], x[1:])
+    assert loss.item() == pytest.approx(-model.log_probs(corpus["train"][:41])[1:].mean(), rel=0.05)
+
+
+def test_checkpoint_round_trip_into_either_backend(corpus, tmp_path):
+    model = make(corpus, "fused", kind="lstm")
+    save_recurrent(model, tmp_path / "m", {"corpus": SMALL})
+    for backend in ("fused", "reference"):
+        again = load_recurrent(tmp_path / "m", backend=backend)
+        np.testing.assert_allclose(again.log_probs(corpus["test"][:200]),
+                                   model.log_probs(corpus["test"][:200]), atol=1e-5)  # fmt: skip
+    assert evaluate(model, corpus, "test")["perplexity"] > 1
+
+
+def test_bad_checkpoints_are_one_line_errors(corpus, tmp_path):
+    model = make(corpus, "fused")
+    save_recurrent(model, tmp_path / "m")
+    blob = (tmp_path / "m" / "model.safetensors").read_bytes()
+    (tmp_path / "m" / "model.safetensors").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(SeqlmError, match="corrupt or truncated"):
+        load_recurrent(tmp_path / "m")
+    save_recurrent(model, tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    (tmp_path / "m" / "config.json").write_text(json.dumps({**config, "format_version": 99}))
+    with pytest.raises(SeqlmError, match="newer seqlm"):
+        load_recurrent(tmp_path / "m")
+    config["model"]["vocab_size"] += 1
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SeqlmError, match="vocabulary has"):
+        load_recurrent(tmp_path / "m")
+
+
+def test_unknown_kind_is_refused(corpus):
+    with pytest.raises(SeqlmError, match="unknown model type"):
+        make(corpus, "fused", kind="lsmt")
+
+
+def test_gates_of_a_model(corpus):
+    model = make(corpus, "reference", kind="lstm")
+    gates = model.gates(corpus["valid"][:12])
+    assert len(gates) == 2 and gates[0]["forget_gate"].shape == (12, 24)
+    assert gates[0]["forget_gate"].min() > 0 and gates[0]["forget_gate"].max() < 1
+    assert math.isfinite(float(gates[1]["cell_state"].sum()))

@@ -1,0 +1,149 @@
+"""Training from the command line: resume after SIGKILL, Ctrl-C, NaN, eval and generate."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from seqlm.cli import main
+
+SMALL = "synthetic:train_tokens=30000,valid_tokens=3000,test_tokens=3000"
+TINY = ["--data", SMALL, "--model", "lstm", "--embed", "16", "--hidden", "48", "--layers", "1",
+        "--batch-size", "8", "--bptt", "20", "--epochs", "3", "--checkpoint-every", "5",
+        "--eval-every", "40", "--log-every", "5", "--threads", "1", "--seed", "3",
+        "--dropout", "0.2", "--optimizer", "adamw", "--lr", "0.01", "--warmup-steps", "10"]  # fmt: skip
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def start(out_dir, env_extra=None):
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.Popen([sys.executable, "-m", "seqlm", "train", *TINY, "--out", str(out_dir),
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            text=True)  # fmt: skip
+
+
+def wait_for_step(out_dir, proc, step):
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if json.loads((out_dir / "trainer.json").read_text())["step"] >= step:
+                return
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"training ended before step {step}: {proc.stderr.read()}")
+        time.sleep(0.02)
+    pytest.fail("training too slow")
+
+
+def test_sigkill_then_resume_ends_like_an_uninterrupted_run(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", *TINY, "--out", str(tmp_path / "whole"), "--json")
+    assert code == 0
+    whole = json.loads(out)
+    proc = start(tmp_path / "killed")
+    wait_for_step(tmp_path / "killed", proc, 60)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    code, out, _ = run(capsys, "train", "--resume", str(tmp_path / "killed"), "--json")
+    resumed = json.loads(out)
+    assert code == 0 and resumed["steps"] == whole["steps"]
+    assert resumed["best_valid_ppl"] == whole["best_valid_ppl"]
+    assert resumed["test"]["perplexity"] == whole["test"]["perplexity"]
+
+
+def test_ctrl_c_saves_and_exits_cleanly(capsys, tmp_path):
+    proc = start(tmp_path / "run")
+    wait_for_step(tmp_path / "run", proc, 20)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err
+    step = json.loads((tmp_path / "run" / "trainer.json").read_text())["step"]
+    assert step >= 20
+    code, out, _ = run(capsys, "train", "--resume", str(tmp_path / "run"), "--max-steps",
+                       str(step + 5), "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["steps"] == step + 5
+
+
+def test_eval_and_generate_on_a_trained_model(capsys, tmp_path):
+    out_dir = str(tmp_path / "m")
+    code, out, _ = run(capsys, "train", *TINY, "--out", out_dir, "--max-steps", "30", "--json")
+    trained = json.loads(out)
+    code, out, _ = run(capsys, "eval", out_dir, "--split", "test", "--json")
+    assert code == 0 and json.loads(out)["perplexity"] == trained["test"]["perplexity"]
+    assert json.loads(out)["floor_perplexity"] > 1
+    code, out, _ = run(capsys, "generate", out_dir, "--prompt", "the dog", "--max-tokens", "12",
+                       "--seed", "1", "--json")  # fmt: skip
+    assert code == 0 and len(json.loads(out)["tokens"]) == 12
+    code, greedy1, _ = run(capsys, "generate", out_dir, "--temperature", "0", "--max-tokens", "8")
+    code, greedy2, _ = run(capsys, "generate", out_dir, "--temperature", "0", "--max-tokens", "8")
+    assert greedy1 == greedy2 and greedy1
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(
+    capsys, tmp_path, monkeypatch
+):
+    from seqlm.nn.model import RecurrentLM
+
+    real_loss, calls = RecurrentLM.loss, {"n": 0}
+
+    def failing_loss(self, *args, **kwargs):
+        loss, state = real_loss(self, *args, **kwargs)
+        calls["n"] += 1
+        return (loss * float("nan") if calls["n"] > 50 else loss), state
+
+    monkeypatch.setattr(RecurrentLM, "loss", failing_loss)
+    code, _, err = run(capsys, "train", *TINY, "--out", str(tmp_path / "nan"))
+    assert code == 2 and "loss became nan at step" in err and err.count("\n") == 1
+    monkeypatch.undo()
+    code, out, _ = run(capsys, "eval", str(tmp_path / "nan"), "--json")  # the good one survives
+    assert code == 0 and json.loads(out)["perplexity"] < 200
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--model", "lsmt", "--data", SMALL, "--out", "x"], "invalid choice"),
+        (["train", "--data", SMALL, "--out", "{tmp}/a", "--batch-size", "20000"], "too small"),
+        (["train", "--resume", "{tmp}/nothing"], "no config.json"),
+        (["train", "--data", SMALL, "--out", "{tmp}/a", "--lr", "-1"], "--lr"),
+        (
+            ["train", "--data", SMALL, "--out", "{tmp}/a", "--config", "{tmp}/none.toml"],
+            "no such config",
+        ),
+    ],
+)
+def test_bad_training_input(capsys, tmp_path, argv, message):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    with pytest.raises(SystemExit) if "invalid choice" in message else _no_exit():
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and message in err and err.count("\n") == 1
+    if "invalid choice" in message:
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+
+
+class _no_exit:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_toml_config_file(capsys, tmp_path):
+    (tmp_path / "c.toml").write_text("[train]\nhidden = 20\nmax-steps = 3\nembed = 8\n")
+    code, out, _ = run(capsys, "train", "--data", SMALL, "--out", str(tmp_path / "m"), "--config",
+                       str(tmp_path / "c.toml"), "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["steps"] == 3
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["model"]["hidden"] == 20
