@@ -36,5 +36,9 @@ class LanguageModel(ABC):
         """The state after reading `token`."""
 
     @abstractmethod
+    def context_state(self, window: np.ndarray) -> Any:
+        """A state that has seen exactly `window` and nothing before it (context probes)."""
+
+    @abstractmethod
     def num_parameters(self) -> int:
         """Trainable numbers (n-grams: stored probabilities and backoffs)."""

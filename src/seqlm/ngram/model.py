@@ -125,6 +125,13 @@ class NgramLM(LanguageModel):
             state = self.advance(state, int(token))
         return state
 
+    def context_state(self, window: np.ndarray) -> tuple[int, ...]:
+        window = np.asarray(window).tolist()
+        if self.eos in window:  # the sentence start is visible: restart from <s>
+            cut = len(window) - window[::-1].index(self.eos)
+            return self.start(np.asarray(window[cut:], dtype=np.int64))
+        return tuple(window[-(self.order - 1) :]) if self.order > 1 and window else ()
+
     def advance(self, state: tuple[int, ...], token: int) -> tuple[int, ...]:
         if token == self.eos:
             return (self.bos,)

@@ -236,6 +236,30 @@ class RecurrentLM(nn.Module, LanguageModel):
     def next_log_probs(self, state: GenerationState) -> np.ndarray:
         return self._step(state)[1]
 
+    @torch.inference_mode()
+    def context_state(self, window: np.ndarray) -> GenerationState:
+        window = np.asarray(window, dtype=np.int64)
+        if len(window) == 0:
+            return self.start()
+        self.eval()
+        ids = torch.as_tensor(window[:-1], device=self.device)[:, None]
+        return GenerationState(self.features(ids)[1] if len(ids) else None, int(window[-1]))
+
+    @torch.inference_mode()
+    def score_windows(
+        self, windows: list[np.ndarray], targets: np.ndarray, chunk: int = 256
+    ) -> np.ndarray:
+        """ln P(target | window) from a fresh state, for equally long windows, batched."""
+        self.eval()
+        out = []
+        for i in range(0, len(windows), chunk):
+            ids = torch.as_tensor(np.stack(windows[i : i + chunk]).T, device=self.device)
+            x, _ = self.features(ids)
+            lp = self.log_softmax(x[-1:])[0]
+            tgt = torch.as_tensor(np.asarray(targets[i : i + chunk]), device=self.device)
+            out.append(lp.gather(1, tgt[:, None])[:, 0].double().cpu().numpy())
+        return np.concatenate(out)
+
     def advance(self, state: GenerationState, token: int) -> GenerationState:
         return GenerationState(self._step(state)[0], int(token))
 

@@ -149,22 +149,23 @@ def samples_section(ctx: ReportContext) -> Section:
     if ctx.corpus.level == "word":
         eos = vocab.stoi["<eos>"]
         starts = [0, *(np.flatnonzero(test == eos)[:40] + 1)][::13][:3]
-        prompts = [test[s : s + 3] for s in starts]
+        prompts = [test[s : s + 2] for s in starts]
         length = 25
     else:
         prompts = [test[s : s + 20] for s in (0, 1000, 5000)]
         length = 150
     parts = []
-    for prompt in prompts:
+    for index, prompt in enumerate(prompts):
         text = detokenize(vocab.decode(prompt), ctx.corpus.level)
         parts.append(f"<h3>prompt: <code>{html.escape(text)}</code></h3><ul>")
         for name, model in ctx.models.items():
             ids = model.vocab.encode(vocab.decode(prompt))
-            out = list(sample(model, ids, length, temperature=1.0, seed=0))
-            cont = detokenize(model.vocab.decode(out), ctx.corpus.level)
-            parts.append(f"<li><b>{html.escape(name)}</b>: {html.escape(cont)}</li>")
+            out = list(sample(model, ids, length, temperature=1.0, seed=index))
+            cont = html.escape(detokenize(model.vocab.decode(out), ctx.corpus.level))
+            cont = cont.replace("\n", " <span class=eol>⏎</span> ")
+            parts.append(f"<li><b>{html.escape(name)}</b>: {html.escape(text)} {cont}</li>")
         parts.append("</ul>")
-    return Section("Samples (temperature 1, seed 0)", "".join(parts))
+    return Section("Samples (temperature 1; one seed per prompt)", "".join(parts))
 
 
 @register_section
@@ -184,9 +185,16 @@ def environment_section(ctx: ReportContext) -> Section:
     return Section("Environment", f"<table>{rows}</table>")
 
 
+# Counts the figures that decoded (a browser test reads it back from the DOM); no network.
+CHECK_SCRIPT = """<script>window.addEventListener('load', () => {
+const imgs = [...document.images];
+document.body.dataset.figures = imgs.length;
+document.body.dataset.figuresRendered = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
+});</script>"""
+
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 pre{background:#f6f6f6;padding:1em;overflow-x:auto}img{max-width:100%}
-th{text-align:left;padding-right:1em;vertical-align:top}h2{border-bottom:1px solid #ddd}"""
+th{text-align:left;padding-right:1em;vertical-align:top}h2{border-bottom:1px solid #ddd}.eol{color:#999}"""
 
 
 def write_report(result: dict, models: dict, losses: dict, corpus, out: str | Path,
@@ -206,7 +214,7 @@ def write_report(result: dict, models: dict, losses: dict, corpus, out: str | Pa
                    f"<h2>{html.escape(s.title)}</h2>{s.html}</section>" for s in sections)  # fmt: skip
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>seqlm report: "
             f"{html.escape(result['corpus'])}</title><style>{STYLE}</style></head><body>"
-            f"<h1>seqlm: {html.escape(result['corpus'])}</h1>{body}</body></html>")  # fmt: skip
+            f"<h1>seqlm: {html.escape(result['corpus'])}</h1>{body}{CHECK_SCRIPT}</body></html>")  # fmt: skip
     (out / "report.html").write_text(page, encoding="utf-8")
     result["figures"] = [f for s in sections for f in s.figures]
     (out / "report.json").write_text(json.dumps(result, indent=2, default=float))

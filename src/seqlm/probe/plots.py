@@ -1,0 +1,90 @@
+"""Figures of the probes (PNG and SVG), one function per probe."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, out: Path, name: str) -> list[str]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.png", out / f"{name}.svg"]
+    for path in paths:
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+    return [str(p) for p in paths]
+
+
+def plot_gradient_flow(results: list[dict], out: Path) -> list[str]:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for r in results:
+        label = r.get("label", r["kind"])
+        line = ax.semilogy(r["distance"], r["hidden"],
+                           label=f"{label}: ∂L/∂h  ({r['hidden_decay_per_step']:+.3f} decades/step)")[0]  # fmt: skip
+        if "cell" in r:
+            ax.semilogy(r["distance"], r["cell"], linestyle="--", color=line.get_color(),
+                        label=f"{label}: ∂L/∂C  ({r['cell_decay_per_step']:+.3f} decades/step)")  # fmt: skip
+    ax.set_xlabel("distance k (steps back from the loss)")
+    ax.set_ylabel("mean gradient norm")
+    ax.set_title("Gradient flow: how far back does the loss reach?")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    paths = save(fig, out, "gradient_flow")
+    plt.close(fig)
+    return paths
+
+
+def plot_context(results: list[dict], out: Path) -> list[str]:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for r in results:
+        label = r.get("label", r["model"])
+        eff = r["effective_context"]
+        line = ax.plot(r["k"], r["loss"], marker="o",
+                       label=f"{label} (effective context {eff if eff != math.inf else '> ' + str(max(r['k']))})")[0]  # fmt: skip
+        ax.axhline(r["full_context_loss"], color=line.get_color(), linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("tokens of context the model may see (k); dotted: the whole past")
+    ax.set_ylabel("loss on the same target tokens (nats)")
+    ax.set_title("Context ablation (Khandelwal et al. 2018)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    paths = save(fig, out, "context_ablation")
+    plt.close(fig)
+    return paths
+
+
+def plot_dependency(results: list[dict], out: Path) -> list[str]:
+    plt = _pyplot()
+    kinds = list(results[0]["kinds"])
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6 * len(kinds), 4.5), squeeze=False)
+    for ax, kind in zip(axes[0], kinds, strict=True):
+        floor_drawn = False
+        for r in results:
+            rows = r["kinds"][kind]
+            if not rows:
+                continue
+            x = [row["from"] for row in rows]
+            ax.plot(x, [row["loss"] for row in rows], marker="o", label=r.get("label", r["model"]))
+            if not floor_drawn:
+                ax.plot(x, [row["floor"] for row in rows], color="black", linewidth=2.5,
+                        label="entropy floor (the generator)")  # fmt: skip
+                floor_drawn = True
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("dependency distance (tokens back to the determining token)")
+        ax.set_ylabel("mean loss on these tokens (nats)")
+        ax.set_title(f"{kind}: tokens fixed by a token far back")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    paths = save(fig, out, "dependency_distance")
+    plt.close(fig)
+    return paths
