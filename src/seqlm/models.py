@@ -15,10 +15,15 @@ def model_config(path: str | Path) -> dict:
         raise SeqlmError(f"{path}: no such model directory or file")
     if path.is_file():
         return {"kind": "ngram", "arpa": True}
+    return read_config(path)
+
+
+def read_config(path: Path) -> dict:
+    """A model directory's config.json, checked to be one (one-line errors otherwise)."""
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SeqlmError(f"{path}: not a seqlm model directory (no config.json)") from None
+        raise SeqlmError(f"{path}: no config.json (not a seqlm model directory)") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise SeqlmError(f"{path}/config.json: corrupt") from None
     if not isinstance(config, dict) or "kind" not in config:

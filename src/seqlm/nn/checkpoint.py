@@ -19,6 +19,7 @@ from seqlm import __version__
 from seqlm.data.vocab import Vocab
 from seqlm.errors import SeqlmError
 from seqlm.io import atomic_write, atomic_write_text
+from seqlm.models import read_config as read_model_config
 from seqlm.nn.model import ModelConfig, RecurrentLM
 
 FORMAT_VERSION = 1
@@ -60,12 +61,7 @@ def save_recurrent(model: RecurrentLM, directory: str | os.PathLike, extra: dict
 
 
 def read_config(directory: Path) -> dict:
-    try:
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SeqlmError(f"{directory}: no config.json (not a seqlm model directory)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise SeqlmError(f"{directory}/config.json: corrupt") from None
+    config = read_model_config(directory)
     if config.get("format_version", 0) > FORMAT_VERSION:
         raise SeqlmError(f"{directory}: checkpoint format v{config['format_version']} was "
                          f"written by a newer seqlm; upgrade seqlm to load it")  # fmt: skip
