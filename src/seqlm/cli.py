@@ -233,6 +233,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         given = {k for k, v in overrides.items() if v is not None} | (
             {"model"} if args.model else set()
         )
+        if args.preset or args.config:
+            raise SeqlmError("--resume keeps the run's settings; drop --preset/--config")
         if given - RESUME_OVERRIDES:
             raise SeqlmError(f"--resume keeps the run's settings; cannot change "
                              f"{', '.join(sorted(given - RESUME_OVERRIDES))}")  # fmt: skip
@@ -248,7 +250,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         if (Path(out) / "trainer.safetensors").exists():
             raise SeqlmError(f"{out} already holds a training run: use --resume {out} or "
                              "another --out")  # fmt: skip
-        config = make_config(args.corpus, args.config, {**overrides, "model": args.model})
+        config = make_config(
+            args.corpus, args.config, {**overrides, "model": args.model}, args.preset
+        )
     corpus = _corpus(args)
     settings = {**_corpus_settings(args), "level": corpus.level}
     trainer = Trainer(config, corpus, out, settings, resume=bool(args.resume), quiet=args.json)
@@ -346,18 +350,147 @@ def _probe_models(args: argparse.Namespace, corpus=None) -> list[tuple[str, obje
     return models
 
 
+def _probe_corpus(args: argparse.Namespace):
+    """--data, else the corpus the first saved model was trained on, else synthetic."""
+    from seqlm.models import model_config
+
+    args.level, args.max_vocab, args.min_count, args.split_fractions = None, None, 1, None
+    if args.corpus is None:
+        saved = [m for m in args.models if not m.startswith("fresh:")]
+        config = model_config(saved[0]) if saved else {}
+        args.corpus = config.get("corpus", "synthetic")
+        if "corpus" in config:
+            args.max_vocab, args.min_count = config.get("max_vocab"), config.get("min_count", 1)
+            args.split_fractions = config.get("split_fractions")
+    return _corpus(args)
+
+
+def _int_list(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise SeqlmError(f"bad {flag} {text!r}: expected comma-separated integers") from None
+    if not values or min(values) < 1:
+        raise SeqlmError(f"bad {flag} {text!r}: values must be at least 1")
+    return values
+
+
+def _probe_memory(args: argparse.Namespace) -> None:
+    from seqlm.probe.memory import MemorySettings, forget_bias_study, memory_ladder
+    from seqlm.probe.plots import plot_forget_bias, plot_memory
+
+    if args.models:
+        raise SeqlmError(f"probe {args.probe} trains its own small networks; it takes no MODEL")
+    tasks = ("adding", "copy") if args.task == "both" else (args.task,)
+    settings = MemorySettings(seed=args.seed, **({"steps": args.steps} if args.steps else {}))
+    _check_writable(args.out)
+    out, lines = Path(args.out), []
+
+    def show(row: dict) -> None:
+        metric = f"MSE {row['mse']:.4f}" if "mse" in row else f"accuracy {row['accuracy']:.3f}"
+        if not args.json:
+            print(f"{row['task']:<7} {row['cell']:<5} T={row['length']:<5} {metric}  "
+                  f"{'solved' if row['solved'] else 'not solved'} after {row['steps']} steps "
+                  f"({row['seconds']:.1f} s)", flush=True)  # fmt: skip
+
+    if args.probe == "memory":
+        lengths = _int_list(args.lengths or "10,20,50,100,200", "--lengths")
+        results = []
+        for task in tasks:
+            for cell in args.cell.split(","):
+                if cell not in ("rnn", "lstm", "gru"):
+                    raise SeqlmError(f"unknown --cell {cell!r} (choose rnn, lstm, gru)")
+                r = memory_ladder(task, cell, lengths, settings, progress=show)
+                lines.append(f"{task}: {cell} solves up to T = {r['longest_solved'] or 'none'}")
+                results.append(r)
+        figures = plot_memory(results, out)
+    else:
+        lengths = _int_list(args.lengths or "50,100", "--lengths")
+        results = []
+        for task in tasks:
+            r = forget_bias_study(task, lengths, settings=settings)
+            for run in r["runs"]:
+                for row in run["rows"]:
+                    show({**row, "cell": f"b={run['forget_bias']:g}"})
+            results.append(r)
+            figures = plot_forget_bias(r, out / task)
+    (out / f"{args.probe}.json").write_text(json.dumps(results, indent=2))
+    _emit(args, {"probe": args.probe, "results": results, "figures": figures},
+          "\n".join(lines + [f"wrote {out}/{args.probe}.json, "
+                             + ", ".join(Path(f).name for f in figures)]))  # fmt: skip
+
+
+def _probe_gates(args: argparse.Namespace, label: str, model, corpus) -> tuple[dict, list, list]:
+    from seqlm.data.text import check_file, tokenize
+    from seqlm.probe.gates import correlated_cells, heatmap_html, inside_lstm, property_values
+    from seqlm.probe.plots import plot_saturation
+
+    if args.text:
+        text = check_file(args.text).read_text(encoding="utf-8", errors="replace")
+        ids = model.vocab.encode(tokenize(text, model.vocab.level))[: args.tokens]
+    else:
+        ids = model.vocab.encode(corpus.vocab.decode(corpus[args.split][: args.tokens]))
+    if len(ids) < 2:
+        raise SeqlmError("gates: the text has fewer than 2 tokens")
+    props = args.property.split(",") if args.property else ["line_position", "in_quotes",
+                                                            "bracket_depth"]  # fmt: skip
+    result, states, tokens = inside_lstm(model, ids, props)
+    cells = []
+    if args.cells:
+        for spec in args.cells.split(","):
+            try:
+                layer, unit = (int(x) for x in spec.split(":"))
+            except ValueError:
+                layer = unit = -1
+            if not (1 <= layer <= len(states) and 0 <= unit < states[0]["cell_state"].shape[1]):
+                raise SeqlmError(f"bad --cells entry {spec!r}: expected LAYER:UNIT with layer "
+                                 f"1..{len(states)} and unit "
+                                 f"0..{states[0]['cell_state'].shape[1] - 1}")  # fmt: skip
+            cells.append({"layer": layer, "unit": unit})
+        for name in props:
+            values = property_values(name, tokens)
+            for cell in cells:
+                if values.std() > 0:
+                    r = correlated_cells([states[cell["layer"] - 1]], values, top=10**9)
+                    cell[f"r_{name}"] = next(c["r"] for c in r if c["unit"] == cell["unit"])
+    else:
+        cells = [{**c, "property": name} for name, found in result["correlated"].items()
+                 for c in found[:1]]  # fmt: skip
+    out = Path(args.out)
+    (out / "cells.html").write_text(heatmap_html(tokens, states, cells, model.vocab.level,
+                                                 f"{label}: LSTM cells"), encoding="utf-8")  # fmt: skip
+    figures = plot_saturation(result, out) + [str(out / "cells.html")]
+    lines = []
+    for i, layer in enumerate(result["saturation"]):
+        lines.append(f"layer {i + 1}: " + ", ".join(
+            f"{g.replace('_', ' ')} mean {v['mean']:.2f}, {v['mostly_open'] * 100:.0f}% of units "
+            f"open > half the time, {v['mostly_closed'] * 100:.0f}% closed" for g, v in layer.items()))  # fmt: skip
+    for name, found in result["correlated"].items():
+        lines.append(f"{name}: " + ", ".join(f"layer {c['layer']} cell {c['unit']} r={c['r']:+.3f}"
+                                             for c in found))  # fmt: skip
+    result["heatmap_cells"] = cells
+    return result, figures, lines
+
+
 def cmd_probe(args: argparse.Namespace) -> None:
     from seqlm.probe import context_ablation, dependency_scores, gradient_flow
     from seqlm.probe.plots import plot_context, plot_dependency, plot_gradient_flow
 
-    if args.corpus is None:
-        args.corpus = "synthetic"
-    args.level, args.max_vocab, args.min_count, args.split_fractions = None, None, 1, None
-    corpus = _corpus(args)
+    if args.probe in ("memory", "forget-bias"):
+        return _probe_memory(args)
+    if not args.models:
+        raise SeqlmError(f"probe {args.probe} needs at least one MODEL")
+    corpus = _probe_corpus(args)
+    _check_writable(args.out)
+    out = Path(args.out)
     results, lines = [], []
     for label, model in _probe_models(args, corpus):
         try:
-            if args.probe == "gradients":
+            if args.probe == "gates":
+                if len(args.models) != 1:
+                    raise SeqlmError("probe gates takes one MODEL")
+                r, figures, lines = _probe_gates(args, label, model, corpus)
+            elif args.probe == "gradients":
                 if model.kind == "ngram":
                     raise SeqlmError(f"{label}: an n-gram has no gradients")
                 r = gradient_flow(model, corpus[args.split], args.distance, args.windows, args.seed)
@@ -378,11 +511,10 @@ def cmd_probe(args: argparse.Namespace) -> None:
             raise SeqlmError(str(e)) from None
         r["label"] = label
         results.append(r)
-    out = Path(args.out)
-    _check_writable(args.out)
-    plot = {"gradients": plot_gradient_flow, "context": plot_context,
-            "dependency": plot_dependency}[args.probe]  # fmt: skip
-    figures = plot(results, out)
+    if args.probe != "gates":
+        plot = {"gradients": plot_gradient_flow, "context": plot_context,
+                "dependency": plot_dependency}[args.probe]  # fmt: skip
+        figures = plot(results, out)
     (out / f"{args.probe}.json").write_text(json.dumps(results, indent=2, default=str))
     _emit(args, {"probe": args.probe, "results": results, "figures": figures},
           "\n".join(lines + [f"wrote {out}/{args.probe}.json, " + ", ".join(Path(f).name for f in figures)]))  # fmt: skip
@@ -443,13 +575,16 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train an RNN, LSTM or GRU language model",
         description="Train a recurrent LM with truncated BPTT. Defaults come from the corpus "
-        "(ptb, ptb-small, tinyshakespeare, synthetic presets), then --config FILE.toml, then "
+        "(ptb, tinyshakespeare, synthetic presets) or --preset, then --config FILE.toml, then "
         "the flags below. Checkpoints are atomic; Ctrl-C saves; --resume DIR continues exactly.",
     )
     tr.add_argument("--model", choices=["rnn", "lstm", "gru"], help="cell type (default lstm)")
     _add_corpus_args(tr, positional=False)
     tr.add_argument("--out", metavar="DIR", help="model directory to write")
     tr.add_argument("--resume", metavar="DIR", help="continue the run in DIR where it stopped")
+    tr.add_argument("--preset", metavar="NAME",
+                    help="start from these defaults instead of the corpus's: ptb, ptb-small "
+                    "(Zaremba et al. 2014 small), tinyshakespeare, synthetic")  # fmt: skip
     tr.add_argument("--config", metavar="FILE", help="TOML file of settings ([train] table)")
     for name, (kind, text) in TRAIN_OPTIONS.items():
         flag = "--" + name.replace("_", "-")
@@ -492,13 +627,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     probe = commands.add_parser(
         "probe",
-        help="long-range lab: gradient flow, context ablation, dependency-marked scoring",
+        help="long-range lab: gradients, context, dependency, gates, memory, forget-bias",
         description="Measure what the source notes claim: gradients vanish in a plain RNN "
         "(gradients), how much past each model uses (context), and how each handles tokens "
-        "fixed by a token far back, against the entropy floor (dependency; synthetic corpus).",
+        "fixed by a token far back, against the entropy floor (dependency; synthetic corpus); "
+        "inside an LSTM: gate saturation and cells that track a property (gates); how long "
+        "each cell holds a fact (memory: adding and copy tasks); forget-gate bias 0 vs 1.",
     )
-    probe.add_argument("probe", choices=["gradients", "context", "dependency"])
-    probe.add_argument("models", nargs="+", metavar="MODEL",
+    probe.add_argument("probe", choices=["gradients", "context", "dependency", "gates", "memory",
+                                         "forget-bias"])  # fmt: skip
+    probe.add_argument("models", nargs="*", metavar="MODEL",
                        help="model directories, ARPA files, or fresh:rnn|lstm|gru (untrained)")  # fmt: skip
     probe.add_argument("--data", dest="corpus", metavar="CORPUS", help="corpus (default synthetic)")
     probe.add_argument("--split", default="test", choices=["train", "valid", "test"])
@@ -510,6 +648,19 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--samples", type=int, default=400, help="context: target tokens scored")
     probe.add_argument("--shuffle-beyond", type=int, metavar="D",
                        help="context: shuffle the tokens further back than D")  # fmt: skip
+    probe.add_argument("--text", metavar="FILE", help="gates: the text to read (default: --split)")
+    probe.add_argument("--tokens", type=int, default=2000, help="gates: tokens of text read")
+    probe.add_argument("--property", metavar="P[,P]",
+                       help="gates: line_position, in_quotes, bracket_depth (default: all)")  # fmt: skip
+    probe.add_argument("--cells", metavar="L:U[,L:U]",
+                       help="gates: cells for the heatmap (default: the best-correlated)")  # fmt: skip
+    probe.add_argument("--cell", default="rnn,lstm,gru", help="memory: cell types (default all)")
+    probe.add_argument("--task", default="both", choices=["adding", "copy", "both"],
+                       help="memory, forget-bias: which task")  # fmt: skip
+    probe.add_argument("--lengths", metavar="T[,T]",
+                       help="memory: T ladder (default 10,20,50,100,200, then doubling while "
+                       "solved); forget-bias: lengths (default 50,100)")  # fmt: skip
+    probe.add_argument("--steps", type=int, help="memory: training steps per length, at most")
     probe.add_argument("--seed", type=int, default=0)
     probe.add_argument("--json", action="store_true", help="print one JSON object")
     probe.set_defaults(func=cmd_probe)

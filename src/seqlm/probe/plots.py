@@ -88,3 +88,77 @@ def plot_dependency(results: list[dict], out: Path) -> list[str]:
     paths = save(fig, out, "dependency_distance")
     plt.close(fig)
     return paths
+
+
+def _memory_metric(task: str) -> tuple[str, str]:
+    return ("mse", "held-out MSE (log; mean predictor: 0.167)") if task == "adding" else (
+        "accuracy", "held-out recall accuracy")  # fmt: skip
+
+
+def plot_memory(results: list[dict], out: Path) -> list[str]:
+    """One panel per task: the held-out metric against the length T, one line per cell."""
+    plt = _pyplot()
+    tasks = list(dict.fromkeys(r["task"] for r in results))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        metric, label = _memory_metric(task)
+        for r in (r for r in results if r["task"] == task):
+            rows = r["rows"]
+            ax.plot([row["length"] for row in rows], [row[metric] for row in rows], marker="o",
+                    label=f"{r['cell']} (longest solved: {r['longest_solved'] or 'none'})")  # fmt: skip
+        if task == "adding":
+            ax.set_yscale("log")
+            ax.axhline(0.01, color="black", linestyle=":", label="solved (MSE 0.01)")
+        else:
+            ax.axhline(0.95, color="black", linestyle=":", label="solved (95%)")
+        ax.set_xscale("log")
+        ax.set_xlabel("T: steps between the evidence and the answer")
+        ax.set_ylabel(label)
+        ax.set_title(f"{task} task")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    paths = save(fig, out, "memory")
+    plt.close(fig)
+    return paths
+
+
+def plot_forget_bias(result: dict, out: Path) -> list[str]:
+    plt = _pyplot()
+    metric, label = _memory_metric(result["task"])
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for run in result["runs"]:
+        rows = run["rows"]
+        ax.plot([row["length"] for row in rows], [row[metric] for row in rows], marker="o",
+                label=f"forget-gate bias {run['forget_bias']:g}")  # fmt: skip
+    if metric == "mse":
+        ax.set_yscale("log")
+    ax.set_xlabel("T")
+    ax.set_ylabel(label)
+    ax.set_title(f"LSTM forget-gate bias on the {result['task']} task")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    paths = save(fig, out, "forget_bias")
+    plt.close(fig)
+    return paths
+
+
+def plot_saturation(result: dict, out: Path) -> list[str]:
+    """Karpathy et al. (2015), fig. 3: each gate unit's time left- vs right-saturated."""
+    plt = _pyplot()
+    layers = result["saturation"]
+    fig, axes = plt.subplots(1, len(layers), figsize=(4.5 * len(layers), 4.2), squeeze=False)
+    for i, (ax, gates) in enumerate(zip(axes[0], layers, strict=True)):
+        for gate, colour in zip(gates, ("tab:green", "tab:red", "tab:blue"), strict=True):
+            ax.scatter(gates[gate]["left"], gates[gate]["right"], s=8, alpha=0.6, color=colour,
+                       label=gate.replace("_", " "))  # fmt: skip
+        ax.plot([0, 1], [1, 0], color="grey", linewidth=0.8)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("fraction of time left-saturated (< 0.1)")
+        ax.set_ylabel("fraction of time right-saturated (> 0.9)")
+        ax.set_title(f"layer {i + 1}")
+        ax.legend(fontsize=8)
+    fig.suptitle("LSTM gate saturation")
+    paths = save(fig, out, "gate_saturation")
+    plt.close(fig)
+    return paths

@@ -113,8 +113,12 @@ def load_config_file(path: str | Path) -> dict:
     return {k.replace("-", "_"): v for k, v in data.items()}
 
 
-def make_config(corpus: str, file: str | None, overrides: dict) -> TrainConfig:
-    values = preset_for(corpus)
+def make_config(
+    corpus: str, file: str | None, overrides: dict, preset: str | None = None
+) -> TrainConfig:
+    if preset is not None and preset not in PRESETS:
+        raise SeqlmError(f"unknown preset {preset!r} (choose {', '.join(PRESETS)})")
+    values = dict(PRESETS[preset]) if preset else preset_for(corpus)
     if file:
         values.update(load_config_file(file))
     values.update({k: v for k, v in overrides.items() if v is not None})

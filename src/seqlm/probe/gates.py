@@ -1,0 +1,169 @@
+"""Inside the LSTM: gate saturation, cells that track a property, cell heatmaps.
+
+Following Karpathy, Johnson & Fei-Fei (2015), "Visualizing and Understanding Recurrent
+Networks": a gate unit is left-saturated when its activation is < 0.1 (closed) and
+right-saturated when > 0.9 (open). Forget-gate units that are right-saturated most of
+the time are the integrators that carry information far; the paper found such units in
+every layer. Interpretable cells (line position, quotes, bracket depth) are found here
+automatically, as the cells whose state correlates best with the property.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from seqlm.data.text import EOS
+from seqlm.nn.model import RecurrentLM
+from seqlm.probe.gradients import reference_copy
+
+SATURATION_GATES = ("input_gate", "forget_gate", "output_gate")
+OPENERS, CLOSERS = set("([{"), set(")]}")
+
+
+def lstm_states(model: RecurrentLM, ids: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """Per layer: gates, cell state and hidden state, each (T, hidden), for one text."""
+    if getattr(model, "kind", None) != "lstm":
+        raise ValueError("gate probes need an LSTM")
+    return reference_copy(model).gates(np.asarray(ids, dtype=np.int64))
+
+
+def saturation(states: list[dict[str, np.ndarray]], low: float = 0.1, high: float = 0.9) -> list:
+    """Per layer and gate, each unit's fraction of time below `low` and above `high`."""
+    layers = []
+    for layer in states:
+        gates = {}
+        for gate in SATURATION_GATES:
+            a = layer[gate]
+            left, right = (a < low).mean(axis=0), (a > high).mean(axis=0)
+            gates[gate] = {
+                "left": left.round(4).tolist(),
+                "right": right.round(4).tolist(),
+                "mostly_open": float((right > 0.5).mean()),  # share of units open > half the time
+                "mostly_closed": float((left > 0.5).mean()),
+                "mean": float(a.mean()),
+            }
+        layers.append(gates)
+    return layers
+
+
+# -- properties of a text, one value per token ------------------------------------------
+def _line_position(tokens: Sequence[str]) -> np.ndarray:
+    out, pos = np.zeros(len(tokens)), 0
+    for i, t in enumerate(tokens):
+        out[i] = pos
+        pos = 0 if t in ("\n", EOS) else pos + 1
+    return out
+
+
+def _in_quotes(tokens: Sequence[str]) -> np.ndarray:
+    out, inside = np.zeros(len(tokens)), False
+    for i, t in enumerate(tokens):
+        if t == '"':
+            inside = not inside
+        out[i] = inside
+    return out
+
+
+def _bracket_depth(tokens: Sequence[str]) -> np.ndarray:
+    out, depth = np.zeros(len(tokens)), 0
+    for i, t in enumerate(tokens):
+        if t in OPENERS:
+            depth += 1
+        elif t in CLOSERS:
+            depth = max(depth - 1, 0)
+        out[i] = depth
+    return out
+
+
+PROPERTIES: dict[str, Callable[[Sequence[str]], np.ndarray]] = {
+    "line_position": _line_position,
+    "in_quotes": _in_quotes,
+    "bracket_depth": _bracket_depth,
+}
+
+
+def property_values(name: str, tokens: Sequence[str]) -> np.ndarray:
+    """The value of a property at each token (after reading it)."""
+    if name not in PROPERTIES:
+        raise ValueError(f"unknown property {name!r} (choose {', '.join(PROPERTIES)})")
+    return PROPERTIES[name](tokens)
+
+
+def correlated_cells(
+    states: list[dict[str, np.ndarray]], values: np.ndarray, top: int = 5
+) -> list[dict]:
+    """The cell-state units whose value correlates most (|Pearson r|) with `values`.
+
+    Layers are numbered from 1, units from 0.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.std() == 0:
+        raise ValueError("the property is constant over this text; nothing to correlate")
+    v = (values - values.mean()) / values.std()
+    found = []
+    for li, layer in enumerate(states):
+        c = layer["cell_state"].astype(np.float64)
+        std = c.std(axis=0)
+        covariance = ((c - c.mean(axis=0)) * v[:, None]).mean(axis=0)
+        r = np.divide(covariance, std, out=np.zeros_like(std), where=std > 0)
+        found += [{"layer": li + 1, "unit": int(u), "r": float(r[u])} for u in range(len(r))]
+    found.sort(key=lambda f: -abs(f["r"]))
+    return found[:top]
+
+
+# -- heatmap ------------------------------------------------------------------------------
+def _colour(value: float) -> str:
+    """tanh(c) in [−1, 1] -> blue (negative) .. white .. red (positive)."""
+    v = float(np.clip(value, -1, 1))
+    fade = int(255 * (1 - abs(v)))
+    return f"rgb(255,{fade},{fade})" if v > 0 else f"rgb({fade},{fade},255)"
+
+
+def heatmap_html(tokens: Sequence[str], states: list[dict[str, np.ndarray]], cells: list[dict],
+                 level: str, title: str = "LSTM cells over a text") -> str:  # fmt: skip
+    """A self-contained page: the text once per cell, each token coloured by tanh(c)."""
+    blocks = []
+    for cell in cells:
+        values = np.tanh(states[cell["layer"] - 1]["cell_state"][:, cell["unit"]])
+        spans = []
+        for tok, val in zip(tokens, values, strict=True):
+            shown = "\n" if tok in ("\n", EOS) else tok
+            text = html.escape(shown if level == "char" else shown + ("" if shown == "\n" else " "))
+            spans.append(
+                f'<span style="background:{_colour(val)}" title="{val:+.3f}">{text}</span>'
+            )
+        note = f" (r = {cell['r']:+.3f} with {cell['property']})" if "property" in cell else ""
+        blocks.append(f"<h2>layer {cell['layer']}, cell {cell['unit']}{note}</h2>"
+                      f"<pre class=text>{''.join(spans)}</pre>")  # fmt: skip
+    return (
+        "<!doctype html><html><head><meta charset=utf-8>"
+        f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
+        "pre.text{white-space:pre-wrap;font-family:monospace;line-height:1.5;font-size:14px}"
+        f"</style></head><body><h1>{html.escape(title)}</h1><p>Each token is coloured by "
+        "tanh of the cell state after reading it: red positive, blue negative, white zero. "
+        "Hover for the value.</p>" + "".join(blocks) + "</body></html>"
+    )
+
+
+def inside_lstm(
+    model: RecurrentLM,
+    ids: np.ndarray,
+    properties: Sequence[str] = ("line_position", "in_quotes", "bracket_depth"),
+    top: int = 3,
+) -> tuple[dict, list[dict[str, np.ndarray]], list[str]]:
+    """Saturation statistics plus, for each property that varies, its best-matching cells.
+
+    Also returns the per-layer states and the tokens, for `heatmap_html`.
+    """
+    tokens = model.vocab.decode(ids)
+    states = lstm_states(model, ids)
+    found = {}
+    for name in properties:
+        values = property_values(name, tokens)
+        if values.std() > 0:
+            found[name] = correlated_cells(states, values, top)
+    result = {"tokens": len(ids), "saturation": saturation(states), "correlated": found}
+    return result, states, tokens
