@@ -218,6 +218,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from seqlm.evaluate import evaluate
     from seqlm.models import load_model
     from seqlm.train import Trainer, make_config, resume_settings
+    from seqlm.train.distributed import leave
 
     overrides = {name: getattr(args, name) for name in TRAIN_OPTIONS}
     if overrides["adaptive_cutoffs"] is not None:
@@ -256,7 +257,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     corpus = _corpus(args)
     settings = {**_corpus_settings(args), "level": corpus.level}
     trainer = Trainer(config, corpus, out, settings, resume=bool(args.resume), quiet=args.json)
-    summary = trainer.run()
+    try:
+        summary = trainer.run()
+    finally:
+        leave(trainer.world)
+    if not trainer.world.main:  # rank 0 evaluates and reports
+        return
     model = load_model(out)
     results = {split: evaluate(model, corpus, split) for split in ("valid", "test")}
     payload = {"out": str(out), **summary, "parameters": model.num_parameters(),

@@ -199,6 +199,10 @@ class RecurrentLM(nn.Module, LanguageModel):
         logits = self.decoder(flat).float()
         return F.cross_entropy(logits, targets.reshape(-1)), state
 
+    def forward(self, inputs: Tensor, targets: Tensor, state=None) -> tuple[Tensor, list]:
+        """The training step's loss (what DistributedDataParallel wraps)."""
+        return self.loss(inputs, targets, state)
+
     # -- the common LanguageModel interface ---------------------------------------------
     @torch.inference_mode()
     def log_probs(self, ids: np.ndarray, window: int = 1024) -> np.ndarray:

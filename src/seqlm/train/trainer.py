@@ -40,6 +40,15 @@ from seqlm.nn.checkpoint import (
 )
 from seqlm.nn.model import ModelConfig, RecurrentLM
 from seqlm.train.config import TrainConfig
+from seqlm.train.distributed import (
+    agree,
+    gather_columns,
+    gather_cpu,
+    init_world,
+    shard_columns,
+)
+
+STOP_CODES = ["", "epochs", "max_steps", "early_stop", "budget", "interrupted"]
 
 
 def pick_device(name: str) -> torch.device:
@@ -93,6 +102,10 @@ class Trainer:
         if config.threads > 0:
             torch.set_num_threads(config.threads)
         self.device = pick_device(config.device)
+        self.world = init_world(self.device.type)
+        if self.world.active and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.world.local_rank)
+        self.quiet = quiet or not self.world.main
         self.amp = amp_dtype(config, self.device)
         model_config = ModelConfig(
             kind=config.model, vocab_size=len(corpus.vocab), embed=config.embed,
@@ -101,11 +114,12 @@ class Trainer:
             variational=config.variational, tied=config.tied, forget_bias=config.forget_bias,
             adaptive_cutoffs=list(config.adaptive_cutoffs),
         )  # fmt: skip
-        torch.manual_seed(config.seed)  # dropout masks; a resumed run restores the RNG state
+        # dropout masks (different per rank); a resumed run restores the RNG state
+        torch.manual_seed(config.seed + self.world.rank)
         self.model = RecurrentLM(model_config, corpus.vocab, config.backend)
         self.model.reset_parameters(config.seed)
         self.model.to(self.device)
-        data = batchify(corpus["train"], config.batch_size)
+        data = shard_columns(batchify(corpus["train"], config.batch_size), self.world)
         if self.device.type == "cuda":
             data = data.pin_memory()
         self.batches = TBPTTBatches(data, config.bptt, config.variable_bptt, config.seed)
@@ -130,8 +144,18 @@ class Trainer:
         self.hidden = None
         if resume:
             self._restore()
+        self.step_model = self.model
+        if self.world.active:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # the adaptive softmax leaves a tail cluster unused when no target falls in it
+            self.step_model = DistributedDataParallel(
+                self.model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=bool(config.adaptive_cutoffs),
+            )
         self.writer = None
-        if config.tensorboard:
+        if config.tensorboard and self.world.main:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
@@ -156,18 +180,25 @@ class Trainer:
         return {**self.corpus_settings, "train": self.config.to_json()}
 
     def save_resumable(self) -> None:
+        """Every rank calls this (the hidden states and RNGs are gathered); rank 0 writes."""
+        hidden = [gather_columns(t, self.world, dim=0) for t in flatten_state(self.hidden)]
+        rngs = gather_cpu(torch.get_rng_state(), self.world, self.device)
+        if not self.world.main:
+            return
         tensors = {f"model.{k}": v for k, v in self.model.canonical_state().items()}
         opt = self.optimizer.state_dict()
         for index, state in opt["state"].items():
             for key, value in state.items():
                 tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
-        for i, t in enumerate(flatten_state(self.hidden)):
+        for i, t in enumerate(hidden):
             tensors[f"hidden.{i}"] = t
-        tensors["rng.cpu"] = torch.get_rng_state()
+        tensors["rng.cpu"] = rngs[0]
+        for rank, rng in enumerate(rngs[1:], 1):
+            tensors[f"rng.cpu.{rank}"] = rng
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         groups = [{k: v for k, v in g.items() if k != "params"} for g in opt["param_groups"]]
-        meta = {"progress": self.progress, "param_groups": groups,
+        meta = {"progress": self.progress, "param_groups": groups, "world_size": self.world.size,
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None}  # fmt: skip
         save_tensors(self.out / "trainer.safetensors", tensors,
                      {"trainer": json.dumps(meta)})  # fmt: skip
@@ -197,13 +228,19 @@ class Trainer:
         self.optimizer.load_state_dict(opt)
         if meta.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(meta["scaler"])
-        hidden = [tensors[f"hidden.{i}"].to(self.device) for i in range(len(tensors))
-                  if f"hidden.{i}" in tensors]  # fmt: skip
+        hidden = [tensors[f"hidden.{i}"] for i in range(len(tensors)) if f"hidden.{i}" in tensors]
+        per_rank = self.config.batch_size // self.world.size
+        rows = slice(self.world.rank * per_rank, (self.world.rank + 1) * per_rank)
+        hidden = [h[rows].contiguous().to(self.device) for h in hidden]  # this rank's streams
         if hidden:
             per = 2 if self.config.model == "lstm" else 1
             self.hidden = [tuple(hidden[i : i + per]) if per == 2 else hidden[i]
                            for i in range(0, len(hidden), per)]  # fmt: skip
-        torch.set_rng_state(tensors["rng.cpu"])
+        rng = "rng.cpu" if self.world.rank == 0 else f"rng.cpu.{self.world.rank}"
+        if meta.get("world_size", 1) == self.world.size and rng in tensors:
+            torch.set_rng_state(tensors[rng])
+        else:  # resumed on another number of processes: dropout masks are drawn afresh
+            torch.manual_seed(self.config.seed + self.world.rank + 7919 * meta["progress"]["step"])
         if "rng.cuda" in tensors and self.device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         self.progress = meta["progress"]
@@ -221,7 +258,8 @@ class Trainer:
         p["history"].append({k: row[k] for k in ("step", "tokens", "wall", "eval_s", "valid_ppl")})
         if ppl is not None and (p["best_valid"] is None or ppl < p["best_valid"]):
             p["best_valid"], p["bad_evals"] = ppl, 0
-            save_recurrent(self.model, self.out, self._config_extra())
+            if self.world.main:
+                save_recurrent(self.model, self.out, self._config_extra())
         else:
             p["bad_evals"] += 1
             if self.config.optimizer == "sgd" and not self.config.decay_after_epoch:
@@ -229,6 +267,8 @@ class Trainer:
         return ppl
 
     def log_row(self, row: dict) -> None:
+        if not self.world.main:
+            return
         with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
         if self.writer is not None:
@@ -267,7 +307,7 @@ class Trainer:
                     inputs = window.inputs.to(self.device, non_blocking=True)
                     targets = window.targets.to(self.device, non_blocking=True)
                     with autocast:
-                        loss, hidden = self.model.loss(inputs, targets, detach(self.hidden))
+                        loss, hidden = self.step_model(inputs, targets, detach(self.hidden))
                     self.scaler.scale(loss).backward()
                     self.scaler.unscale_(self.optimizer)
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip)
@@ -279,7 +319,7 @@ class Trainer:
                     loss_count += 1
                     p["step"] += 1
                     p["window"] = window.index + 1
-                    p["tokens"] += inputs.numel()
+                    p["tokens"] += inputs.numel() * self.world.size
                     now = time.perf_counter()
                     p["elapsed"] += now - clock
                     clock = now
@@ -348,6 +388,16 @@ class Trainer:
         self.progress["eval_s"] += time.perf_counter() - start
 
     def _should_stop(self, interrupted: bool) -> str:
+        reason = self._local_stop(interrupted)
+        if not self.world.active:
+            return reason
+        # Budget and Ctrl-C differ between processes: agreed on at log steps only, so the
+        # collective happens at the same step everywhere and all ranks stop together.
+        if self.progress["step"] % self.config.log_every:
+            return reason if reason in ("max_steps", "early_stop") else ""
+        return STOP_CODES[agree(STOP_CODES.index(reason), self.world, self.device)]
+
+    def _local_stop(self, interrupted: bool) -> str:
         c, p = self.config, self.progress
         if interrupted:
             return "interrupted"
