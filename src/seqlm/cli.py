@@ -526,6 +526,20 @@ def cmd_probe(args: argparse.Namespace) -> None:
           "\n".join(lines + [f"wrote {out}/{args.probe}.json, " + ", ".join(Path(f).name for f in figures)]))  # fmt: skip
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from seqlm.export import export_model
+    from seqlm.models import load_model
+
+    model = load_model(args.model, device="cpu")
+    parent = Path(args.out).resolve().parent
+    if not parent.is_dir():
+        raise SeqlmError(f"cannot write {args.out}: {parent} is not a directory")
+    path = export_model(model, args.model, args.format, args.out)
+    size = path.stat().st_size
+    _emit(args, {"out": str(path), "format": args.format, "bytes": size},
+          f"wrote {path} ({args.format}, {size / 1e6:.1f} MB)")  # fmt: skip
+
+
 # -- parser -----------------------------------------------------------------------------
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and exit code 2), like every other error."""
@@ -687,6 +701,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split-fractions", help=argparse.SUPPRESS)
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(func=cmd_eval)
+
+    exp = commands.add_parser(
+        "export",
+        help="write a model for other runtimes: ONNX, TorchScript, ARPA",
+        description="A neural LM becomes a step function with explicit state (tokens and "
+        "each layer's state in; log-probabilities and the new state out) in ONNX or "
+        "TorchScript, for streaming inference; an n-gram model becomes an ARPA file.",
+    )
+    exp.add_argument("model", metavar="MODEL", help="a model directory")
+    exp.add_argument("--format", required=True, choices=["onnx", "torchscript", "arpa"])
+    exp.add_argument("--out", required=True, metavar="FILE")
+    exp.add_argument("--json", action="store_true", help="print one JSON object")
+    exp.set_defaults(func=cmd_export)
 
     gen = commands.add_parser(
         "generate",

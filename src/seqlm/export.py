@@ -1,0 +1,103 @@
+"""Ship a model outside seqlm: ONNX or TorchScript step functions, ARPA for n-grams.
+
+A recurrent LM is exported as a *step function with explicit state*: inputs `tokens`
+(T, B) int64 plus each layer's state (`h0_0`, `c0_0`, `h0_1`, ... each (B, size)); outputs
+`log_probs` (T, B, V) and the new states (`h1_0`, `c1_0`, ...). Feeding the outputs back
+as the next call's inputs streams text one token at a time, which is what a serving
+runtime needs; the zero state plus the `<eos>` token starts a text (seqlm's convention).
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from seqlm.errors import SeqlmError
+from seqlm.lm import LanguageModel
+from seqlm.nn.model import RecurrentLM
+
+FORMATS = ("onnx", "torchscript", "arpa")
+
+
+class StepFunction(nn.Module):
+    """The model's forward pass with its state as flat tensors in and out."""
+
+    def __init__(self, model: RecurrentLM):
+        super().__init__()
+        self.model = model.eval()
+        self.lstm = model.kind == "lstm"
+
+    def state_names(self, prefix: str) -> list[str]:
+        names = []
+        for i in range(len(self.model.layers)):
+            names += [f"{prefix}_{i}"] + ([f"{prefix.replace('h', 'c')}_{i}"] if self.lstm else [])
+        return names
+
+    def zero_state(self, batch: int = 1) -> list[Tensor]:
+        sizes = [layer.weights["weight_hh"].shape[1] for layer in self.model.layers]
+        per = 2 if self.lstm else 1
+        return [torch.zeros(batch, size) for size in sizes for _ in range(per)]
+
+    def forward(self, tokens: Tensor, *flat_state: Tensor):
+        per = 2 if self.lstm else 1
+        state = [tuple(flat_state[i : i + per]) if self.lstm else flat_state[i]
+                 for i in range(0, len(flat_state), per)]  # fmt: skip
+        x, new = self.model.features(tokens, state)
+        flat = [t for s in new for t in (s if self.lstm else (s,))]
+        return (self.model.log_softmax(x), *flat)
+
+
+def export_onnx(model: RecurrentLM, out: str | Path) -> Path:
+    step = StepFunction(model.cpu())
+    tokens = torch.tensor([[model.start_token]] * 3).view(3, 1)
+    state = step.zero_state(1)
+    inputs, outputs = ["tokens", *step.state_names("h0")], ["log_probs", *step.state_names("h1")]
+    axes = {"tokens": {0: "time", 1: "batch"}, "log_probs": {0: "time", 1: "batch"}}
+    axes.update({name: {0: "batch"} for name in inputs[1:] + outputs[1:]})
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # batch-size advice for variable-length RNNs
+            torch.onnx.export(step, (tokens, *state), str(tmp), input_names=inputs,
+                              output_names=outputs, dynamic_axes=axes, dynamo=False)  # fmt: skip
+    except ImportError as e:
+        raise SeqlmError(
+            f"ONNX export needs the onnx package: pip install 'seqlm[export]' ({e})"
+        ) from None
+    tmp.replace(out)
+    return out
+
+
+def export_torchscript(model: RecurrentLM, out: str | Path) -> Path:
+    """For LibTorch (C++) deployments; PyTorch has deprecated TorchScript, ONNX is the future."""
+    step = StepFunction(model.cpu())
+    tokens = torch.tensor([[model.start_token]])
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes on nn.LSTM's shape checks; deprecation
+        traced = torch.jit.trace(step, (tokens, *step.zero_state(1)), check_trace=False)
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    traced.save(str(tmp))
+    tmp.replace(out)
+    return out
+
+
+def export_model(model: LanguageModel, source: str | Path, fmt: str, out: str | Path) -> Path:
+    if fmt not in FORMATS:
+        raise SeqlmError(f"unknown export format {fmt!r} (choose {', '.join(FORMATS)})")
+    if fmt == "arpa":
+        if model.kind != "ngram":
+            raise SeqlmError("--format arpa is for n-gram models")
+        arpa = Path(source) / "model.arpa" if Path(source).is_dir() else Path(source)
+        tmp = Path(str(out) + ".tmp")
+        shutil.copyfile(arpa, tmp)
+        tmp.replace(out)
+        return Path(out)
+    if not isinstance(model, RecurrentLM):
+        raise SeqlmError(f"--format {fmt} is for neural models; n-grams export as --format arpa")
+    return (export_onnx if fmt == "onnx" else export_torchscript)(model, out)
