@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from seqlm.data.batching import TBPTTBatches, batchify
+from seqlm.data.batching import Streams, TBPTTBatches, batchify
 from seqlm.errors import SeqlmError
 
 
@@ -35,3 +35,16 @@ def test_variable_windows_are_reproducible_and_resumable():
     assert spans != batches.spans(epoch=3)
     resumed = list(batches.epoch(2, skip=10))
     assert resumed[0].index == 10 and resumed[0].start == spans[10][0]
+
+
+def test_lazy_streams_read_the_same_windows_as_batchify():
+    ids = np.arange(10_007)
+    eager, lazy = batchify(ids, 6), Streams(ids, 6)
+    assert lazy.shape == tuple(eager.shape)
+    for a, b in zip(TBPTTBatches(eager, 35, True, 1).epoch(1), TBPTTBatches(lazy, 35, True, 1).epoch(1),
+                    strict=True):  # fmt: skip
+        assert np.array_equal(a.inputs.numpy(), b.inputs.numpy())
+        assert np.array_equal(a.targets.numpy(), b.targets.numpy())
+    assert np.array_equal(lazy.select(range(2, 4))[3:9].numpy(), eager[3:9, 2:4].numpy())
+    with pytest.raises(SeqlmError, match="too small"):
+        Streams(np.arange(5), 4)

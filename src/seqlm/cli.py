@@ -301,10 +301,16 @@ def _run_compare(args: argparse.Namespace, models: str, budget: str, report: str
     result, loaded, losses = compare(corpus, specs, root_dir, settings, minutes,
                                      quiet=args.json, log=log)  # fmt: skip
     table, sentences = format_table(result), summary_sentences(result)
+    lab = None
+    if getattr(args, "probes", False):
+        from seqlm.probe.lab import run_lab
+
+        lab = run_lab(corpus, loaded, log=log)
+        result["lab_summary"] = _lab_lines(lab)
+        sentences += "\n" + "\n".join(result["lab_summary"])
     if report:
-        page = write_report(
-            result, loaded, losses, corpus, report, {"argv": ["seqlm", *sys.argv[1:]]}
-        )
+        page = write_report(result, loaded, losses, corpus, report,
+                            {"argv": ["seqlm", *sys.argv[1:]], "lab": lab})  # fmt: skip
         result["report"] = str(page)
     result["summary"] = sentences
     text = f"{table}\n\n{sentences}"
@@ -312,6 +318,26 @@ def _run_compare(args: argparse.Namespace, models: str, budget: str, report: str
         text += f"\nreport: {result['report']}"
     _emit(args, result, text)
     return result
+
+
+def _lab_lines(lab: dict) -> list[str]:
+    """One line per probe, from the measured numbers."""
+    lines = []
+    if lab.get("gradients"):
+        lines.append("gradient decay per step back: " + ", ".join(
+            f"{r['label']} {r['hidden_decay_per_step']:+.3f} decades" for r in lab["gradients"]))  # fmt: skip
+    if lab.get("context"):
+        lines.append("effective context (tokens): " + ", ".join(
+            f"{r['label']} {r['effective_context']}" for r in lab["context"]))  # fmt: skip
+    for r in lab.get("dependency", []):
+        far = [row for rows in r["kinds"].values() for row in rows if row["from"] >= 8]
+        if far:
+            gap = sum((row["loss"] - row["floor"]) * row["count"] for row in far) / sum(
+                row["count"] for row in far
+            )
+            lines.append(f"{r['label']}: {gap:+.3f} nats over the floor on tokens fixed "
+                         f"8 or more tokens back")  # fmt: skip
+    return lines
 
 
 def _check_writable(directory: str) -> None:
@@ -630,6 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--report", metavar="DIR", help="write report.html, report.json and plots")
     cmp.add_argument("--from", dest="root", metavar="DIR",
                      help="where models are kept and reused (default: the seqlm cache)")  # fmt: skip
+    cmp.add_argument("--probes", action=argparse.BooleanOptionalAction, default=False,
+                     help="also run the long-range lab (gradient flow, context ablation, "
+                     "dependency scoring) on the models; its figures join the report")  # fmt: skip
     cmp.add_argument("--json", action="store_true", help="print one JSON object")
     cmp.set_defaults(func=cmd_compare)
 
@@ -642,6 +671,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--budget", default="25s", help="training time per neural model")
     demo.add_argument("--report", metavar="DIR", default="seqlm-demo", help="report directory")
     demo.add_argument("--from", dest="root", metavar="DIR", help="where models are kept")
+    demo.add_argument("--probes", action=argparse.BooleanOptionalAction, default=True,
+                      help="run the long-range lab on the models (default: yes)")  # fmt: skip
     demo.add_argument("--json", action="store_true", help="print one JSON object")
     demo.set_defaults(func=cmd_demo)
 

@@ -19,17 +19,47 @@ import torch
 from seqlm.errors import SeqlmError
 
 
-def batchify(ids: np.ndarray, batch_size: int) -> torch.Tensor:
-    """(N,) ids -> (N // B, B) int64 tensor whose column b is the b-th contiguous slice."""
+def stream_length(n_tokens: int, batch_size: int) -> int:
+    """Rows of the layout: each of the B streams gets N // B tokens (the rest is dropped)."""
     if batch_size < 1:
         raise SeqlmError("batch size must be at least 1")
-    steps = len(ids) // batch_size
+    steps = n_tokens // batch_size
     if steps < 2:
         raise SeqlmError(
-            f"corpus too small: {len(ids)} tokens cannot fill a batch of {batch_size} streams"
+            f"corpus too small: {n_tokens} tokens cannot fill a batch of {batch_size} streams"
         )
+    return steps
+
+
+def batchify(ids: np.ndarray, batch_size: int) -> torch.Tensor:
+    """(N,) ids -> (N // B, B) int64 tensor whose column b is the b-th contiguous slice."""
+    steps = stream_length(len(ids), batch_size)
     block = np.asarray(ids[: steps * batch_size], dtype=np.int64)
     return torch.from_numpy(block.reshape(batch_size, steps).T.copy())
+
+
+class Streams:
+    """The `batchify` layout read lazily: a window copies only its own rows, so a
+    memory-mapped corpus of any size is never loaded whole (resident memory stays flat)."""
+
+    def __init__(self, ids: np.ndarray, batch_size: int, columns: range | None = None):
+        steps = stream_length(len(ids), batch_size)
+        self.ids, self.steps, self.batch_size = ids, steps, batch_size
+        self.columns = columns if columns is not None else range(batch_size)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.steps, len(self.columns))
+
+    def __getitem__(self, rows: slice) -> torch.Tensor:
+        start, stop, _ = rows.indices(self.steps)
+        block = np.stack([self.ids[c * self.steps + start : c * self.steps + stop]
+                          for c in self.columns], axis=1)  # fmt: skip
+        return torch.from_numpy(block.astype(np.int64, copy=False))
+
+    def select(self, columns: range) -> Streams:
+        """A subset of the streams (one rank's share under DDP)."""
+        return Streams(self.ids, self.batch_size, columns)
 
 
 @dataclass

@@ -4,6 +4,7 @@ The page is a list of sections; `register_section` lets any part of seqlm (the p
 say) add one without editing the page code.
 """
 
+from seqlm.report import probes as _probes  # noqa: F401  (registers the lab's sections)
 from seqlm.report.page import Section, register_section, write_report
 
 __all__ = ["Section", "register_section", "write_report"]

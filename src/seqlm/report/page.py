@@ -43,12 +43,19 @@ class ReportContext:
         return f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
 
 
-SECTIONS: list[Callable[[ReportContext], Section | None]] = []
+SECTIONS: list[tuple[int, Callable[[ReportContext], Section | None]]] = []
 
 
-def register_section(fn: Callable[[ReportContext], Section | None]):
-    SECTIONS.append(fn)
-    return fn
+def register_section(fn=None, *, order: int = 50):
+    """Add a section to every report (a function of the context; None leaves it out).
+    Sections appear by `order`, then by registration; the environment comes last (100)."""
+
+    def add(fn: Callable[[ReportContext], Section | None]):
+        SECTIONS.append((order, fn))
+        SECTIONS.sort(key=lambda entry: entry[0])
+        return fn
+
+    return add(fn) if fn is not None else add
 
 
 def _pyplot():
@@ -168,7 +175,7 @@ def samples_section(ctx: ReportContext) -> Section:
     return Section("Samples (temperature 1; one seed per prompt)", "".join(parts))
 
 
-@register_section
+@register_section(order=100)
 def environment_section(ctx: ReportContext) -> Section:
     import torch
 
@@ -209,7 +216,7 @@ def write_report(result: dict, models: dict, losses: dict, corpus, out: str | Pa
     except OSError as e:
         raise SeqlmError(f"{out}: cannot write the report there ({e.strerror})") from None
     ctx = ReportContext(result, models, losses, corpus, out, settings or {})
-    sections = [s for s in (fn(ctx) for fn in SECTIONS) if s is not None]
+    sections = [s for s in (fn(ctx) for _, fn in SECTIONS) if s is not None]
     body = "".join(f'<section id="{html.escape(s.title.lower().replace(" ", "-"))}">'
                    f"<h2>{html.escape(s.title)}</h2>{s.html}</section>" for s in sections)  # fmt: skip
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>seqlm report: "

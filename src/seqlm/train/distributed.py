@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from seqlm.data.batching import Streams
 from seqlm.errors import SeqlmError
 
 
@@ -49,13 +50,13 @@ def init_world(device_type: str) -> World:
     return world
 
 
-def shard_columns(data: torch.Tensor, world: World) -> torch.Tensor:
+def shard_columns(data: Streams, world: World) -> Streams:
     """This rank's streams of a (steps, B) batch layout."""
     batch = data.shape[1]
     if batch % world.size:
         raise SeqlmError(f"--batch-size {batch} does not divide among {world.size} processes")
     per = batch // world.size
-    return data[:, world.rank * per : (world.rank + 1) * per].contiguous()
+    return data.select(range(world.rank * per, (world.rank + 1) * per))
 
 
 def gather_columns(tensor: torch.Tensor, world: World, dim: int) -> torch.Tensor:

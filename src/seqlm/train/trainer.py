@@ -26,7 +26,7 @@ import torch
 from safetensors import safe_open
 from tqdm import tqdm
 
-from seqlm.data.batching import TBPTTBatches, batchify
+from seqlm.data.batching import Streams, TBPTTBatches
 from seqlm.data.corpus import Corpus
 from seqlm.errors import SeqlmError
 from seqlm.evaluate import summarize
@@ -119,9 +119,7 @@ class Trainer:
         self.model = RecurrentLM(model_config, corpus.vocab, config.backend)
         self.model.reset_parameters(config.seed)
         self.model.to(self.device)
-        data = shard_columns(batchify(corpus["train"], config.batch_size), self.world)
-        if self.device.type == "cuda":
-            data = data.pin_memory()
+        data = shard_columns(Streams(corpus["train"], config.batch_size), self.world)
         self.batches = TBPTTBatches(data, config.bptt, config.variable_bptt, config.seed)
         self.steps_per_epoch = len(self.batches)
         self.total_steps = config.epochs * self.steps_per_epoch
@@ -304,8 +302,11 @@ class Trainer:
                     lr = self.lr_at(p["step"])
                     for group in self.optimizer.param_groups:
                         group["lr"] = lr
-                    inputs = window.inputs.to(self.device, non_blocking=True)
-                    targets = window.targets.to(self.device, non_blocking=True)
+                    inputs, targets = window.inputs, window.targets
+                    if self.device.type == "cuda":  # pinned, so the copies overlap compute
+                        inputs, targets = inputs.pin_memory(), targets.pin_memory()
+                    inputs = inputs.to(self.device, non_blocking=True)
+                    targets = targets.to(self.device, non_blocking=True)
                     with autocast:
                         loss, hidden = self.step_model(inputs, targets, detach(self.hidden))
                     self.scaler.scale(loss).backward()

@@ -1,0 +1,246 @@
+"""Time to PTB validation perplexity 200 / 150 / 120: pytorch/examples' loop vs seqlm's recipe.
+
+    python bench/time_to_ppl.py [--cap 60] [--threads-each 1] [--sequential]
+
+(a) `plain`: the loop of pytorch/examples' word_language_model — 2x650 tied LSTM,
+    dropout 0.5, SGD lr 20 (divided by 4 when validation does not improve), clip 0.25,
+    batch 20, bptt 35, `loss.item()` every step, validation (batch 10) at each epoch end.
+(b) `seqlm`: the documented PTB recipe (`seqlm train --data ptb`: 2x650 LSTM, adaptive
+    softmax, variational dropout, AdamW + cosine, batch 64), validated every 200 steps.
+
+By default the two arms run *at the same time*, one core each, so they see identical
+conditions on a shared machine; `--sequential` runs them one after the other with all
+threads. Times are wall clock from the start of training, validation included. Each arm
+also reports its model-FLOPs utilisation: training FLOPs per token (3x the forward pass's
+2·MACs of the recurrent and output layers; the adaptive softmax counted for the cluster
+mix of the training targets; embeddings are lookups, 0) times tokens/s, over the fp32
+GEMM peak measured with the same threads in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+THRESHOLDS = (200.0, 150.0, 120.0)
+
+
+def gemm_peak(threads: int, n: int = 2048, repeats: int = 5) -> float:
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / min(times) / 1e9
+
+
+def lstm_flops(embed: int, hidden: int, layers: int, out: int) -> float:
+    sizes = [embed] + [hidden] * (layers - 1)
+    outs = [hidden] * (layers - 1) + [out]
+    return sum(2 * 4 * o * (i + o) for i, o in zip(sizes, outs, strict=True))
+
+
+def adaptive_flops(d: int, cutoffs: list[int], vocab: int, targets: np.ndarray) -> float:
+    """Expected forward FLOPs per token of torch's AdaptiveLogSoftmaxWithLoss (div 4)."""
+    edges = [*cutoffs, vocab]
+    flops = 2 * d * (cutoffs[0] + len(cutoffs))
+    for i in range(len(cutoffs)):
+        share = float(np.mean((targets >= edges[i]) & (targets < edges[i + 1])))
+        proj = d // 4 ** (i + 1)
+        flops += share * 2 * (d * proj + proj * (edges[i + 1] - edges[i]))
+    return flops
+
+
+# -- arm (a): the pytorch/examples loop ----------------------------------------------------
+class ExamplesModel(nn.Module):
+    def __init__(self, ntoken: int, size: int = 650, layers: int = 2, dropout: float = 0.5):
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        self.encoder = nn.Embedding(ntoken, size)
+        self.rnn = nn.LSTM(size, size, layers, dropout=dropout)
+        self.decoder = nn.Linear(size, ntoken)
+        self.decoder.weight = self.encoder.weight  # tied
+        nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
+        nn.init.zeros_(self.decoder.bias)
+
+    def forward(self, x, hidden):
+        output, hidden = self.rnn(self.drop(self.encoder(x)), hidden)
+        return self.decoder(self.drop(output)).view(-1, self.decoder.out_features), hidden
+
+
+def batchify(ids: np.ndarray, b: int) -> torch.Tensor:
+    n = len(ids) // b
+    return torch.from_numpy(np.asarray(ids[: n * b], dtype=np.int64).reshape(b, n).T.copy())
+
+
+def run_plain(corpus, cap_s: float, emit) -> None:
+    torch.manual_seed(1111)
+    ntoken = len(corpus.vocab)
+    model, criterion = ExamplesModel(ntoken), nn.CrossEntropyLoss()
+    train, valid = batchify(corpus["train"], 20), batchify(corpus["valid"], 10)
+    lr, best, start, tokens, train_s = 20.0, math.inf, time.perf_counter(), 0, 0.0
+    while time.perf_counter() - start < cap_s:
+        model.train()
+        hidden, t0 = None, time.perf_counter()
+        for i in range(0, train.shape[0] - 1, 35):
+            x, y = train[i : i + 35], train[i + 1 : i + 36]
+            hidden = None if hidden is None else tuple(h.detach() for h in hidden)
+            model.zero_grad()
+            output, hidden = model(x, hidden)
+            loss = criterion(output, y.reshape(-1))
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+            for p in model.parameters():
+                p.data.add_(p.grad, alpha=-lr)
+            loss.item()  # the examples' per-step host sync (total_loss += loss.item())
+            tokens += x.numel()
+            if time.perf_counter() - start > cap_s:
+                break
+        train_s += time.perf_counter() - t0
+        model.eval()
+        total, hidden = 0.0, None
+        with torch.no_grad():
+            for i in range(0, valid.shape[0] - 1, 35):
+                x, y = valid[i : i + 35], valid[i + 1 : i + 36]
+                output, hidden = model(x, hidden)
+                total += len(x) * criterion(output, y.reshape(-1)).item()
+        ppl = math.exp(total / (valid.shape[0] - 1))
+        emit(time.perf_counter() - start, ppl, tokens, train_s)
+        if ppl < best:
+            best = ppl
+        else:
+            lr /= 4
+
+
+# -- arm (b): seqlm's recipe ---------------------------------------------------------------
+def run_seqlm(corpus, cap_s: float, emit) -> None:
+    from seqlm.train import Trainer, make_config
+
+    config = make_config("ptb", None, {"max_minutes": cap_s / 60, "eval_every": 200,
+                                       "checkpoint_every": 10**9})  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(config, corpus, tmp, {"corpus": "ptb"}, quiet=True)
+        start = time.perf_counter()
+        validate = trainer.validate
+
+        def timed_validate():
+            ppl = validate()
+            p = trainer.progress
+            emit(time.perf_counter() - start, ppl, p["tokens"], p["elapsed"])
+            return ppl
+
+        trainer.validate = timed_validate
+        trainer.run()
+
+
+def arm_main(arm: str, cap_min: float, threads: int) -> None:
+    from seqlm.data import load_corpus
+
+    torch.set_num_threads(threads)
+    corpus = load_corpus("ptb")
+
+    def emit(wall, ppl, tokens, train_s):
+        print(json.dumps({"arm": arm, "wall": wall, "ppl": ppl, "tokens": tokens,
+                          "train_s": train_s}), flush=True)  # fmt: skip
+
+    (run_plain if arm == "plain" else run_seqlm)(corpus, cap_min * 60, emit)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cap", type=float, default=60, help="minutes per arm")
+    parser.add_argument("--threads-each", type=int, default=1)
+    parser.add_argument("--sequential", action="store_true")
+    parser.add_argument("--arm", choices=["plain", "seqlm"], help=argparse.SUPPRESS)
+    parser.add_argument("--log", help="also append every validation row to this file")
+    args = parser.parse_args()
+    if args.arm:
+        return arm_main(args.arm, args.cap, args.threads_each)
+    threads = torch.get_num_threads() if args.sequential else args.threads_each
+    peak = gemm_peak(threads)
+    cmd = [sys.executable, __file__, "--cap", str(args.cap), "--threads-each", str(threads)]
+    procs = {arm: subprocess.Popen([*cmd, "--arm", arm], stdout=subprocess.PIPE, text=True)
+             for arm in (["plain"] if args.sequential else ["plain", "seqlm"])}  # fmt: skip
+    rows: dict[str, list[dict]] = {"plain": [], "seqlm": []}
+
+    def collect(arm, proc):
+        for line in proc.stdout:
+            row = json.loads(line)
+            rows[arm].append(row)
+            print(f"{arm:<6} {row['wall'] / 60:6.1f} min  valid {row['ppl']:8.2f}", flush=True)
+            if args.log:
+                with open(args.log, "a") as f:
+                    f.write(line)
+        proc.wait()
+
+    if args.sequential:
+        collect("plain", procs["plain"])
+        collect("seqlm", subprocess.Popen([*cmd, "--arm", "seqlm"], stdout=subprocess.PIPE,
+                                          text=True))  # fmt: skip
+    else:
+        import threading
+
+        workers = [threading.Thread(target=collect, args=item) for item in procs.items()]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    report(rows, peak, threads, args.cap)
+
+
+def report(rows: dict, peak: float, threads: int, cap: float) -> None:
+    from seqlm.data import load_corpus
+
+    corpus = load_corpus("ptb")
+    v = len(corpus.vocab)
+    flops = {
+        "plain": 3 * (lstm_flops(650, 650, 2, 650) + 2 * 650 * v),
+        "seqlm": 3
+        * (
+            lstm_flops(650, 650, 2, 650) + adaptive_flops(650, [2000, 6000], v, corpus["train"])
+        ),  # fmt: skip
+    }
+    print(f"\nPTB, {threads} thread(s) per arm, cap {cap:g} min; fp32 GEMM peak "
+          f"{peak:.0f} GFLOP/s; minutes of wall time (validation included) to reach:")  # fmt: skip
+    print(f"{'arm':<8}" + "".join(f"{'< ' + format(t, 'g'):>10}" for t in THRESHOLDS)
+          + f"{'best':>10}{'tokens/s':>10}{'GFLOP/s':>9}{'MFU':>6}")  # fmt: skip
+    reached = {}
+    for arm, arm_rows in rows.items():
+        if not arm_rows:
+            continue
+        times = []
+        for t in THRESHOLDS:
+            hit = next((r["wall"] for r in arm_rows if r["ppl"] < t), None)
+            times.append(hit)
+        reached[arm] = times
+        last = arm_rows[-1]
+        speed = last["tokens"] / max(last["train_s"], 1e-9)
+        gflops = flops[arm] * speed / 1e9
+        cells = "".join(f"{t / 60:>10.1f}" if t is not None else f"{'—':>10}" for t in times)
+        print(f"{arm:<8}{cells}{min(r['ppl'] for r in arm_rows):>10.2f}{speed:>10,.0f}"
+              f"{gflops:>9.1f}{gflops / peak:>6.0%}")  # fmt: skip
+    if len(reached) == 2:
+        for t, a, b in zip(THRESHOLDS, reached["plain"], reached["seqlm"], strict=True):
+            if b is not None:
+                ratio = (
+                    f"{a / b:.1f}x sooner"
+                    if a is not None
+                    else f"plain loop did not reach it in {cap:g} min"
+                )
+                print(f"< {t:g}: seqlm {ratio}")
+
+
+if __name__ == "__main__":
+    main()

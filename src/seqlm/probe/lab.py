@@ -1,0 +1,57 @@
+"""The long-range lab in one call: every probe on a set of models, for the report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from seqlm.data.corpus import Corpus
+from seqlm.lm import LanguageModel
+from seqlm.probe.context import context_ablation, dependency_scores
+from seqlm.probe.gradients import gradient_flow
+from seqlm.probe.memory import MemorySettings, forget_bias_study, memory_ladder
+
+
+def run_lab(
+    corpus: Corpus,
+    models: dict[str, LanguageModel],
+    split: str = "test",
+    distance: int = 50,
+    samples: int = 400,
+    memory_cells: tuple[str, ...] = (),
+    memory_lengths: tuple[int, ...] = (10, 20, 50, 100, 200),
+    forget_bias_lengths: tuple[int, ...] = (),
+    memory_settings: MemorySettings | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Gradient flow (neural models), context ablation, dependency scoring (when the
+    corpus has dependency marks) and, if asked, the memory tasks and forget-bias study."""
+    lab: dict = {"gradients": [], "context": [], "dependency": []}
+    for name, model in models.items():
+        if model.kind != "ngram":
+            log(f"gradient flow: {name}")
+            r = gradient_flow(model, corpus[split], distance=distance, windows=32)
+            lab["gradients"].append({**r, "label": name})
+        log(f"context ablation: {name}")
+        lab["context"].append({**context_ablation(model, corpus, split, samples=samples),
+                               "label": name})  # fmt: skip
+        if split in corpus.marks:
+            lab["dependency"].append({**dependency_scores(model, corpus, split), "label": name})
+    if memory_cells:
+        lab["memory"] = []
+        for task in ("adding", "copy"):
+            for cell in memory_cells:
+                r = memory_ladder(task, cell, memory_lengths, memory_settings,
+                                  progress=lambda row: log(_memory_line(row)))  # fmt: skip
+                lab["memory"].append(r)
+    if forget_bias_lengths:
+        log("forget-gate bias study")
+        lab["forget_bias"] = forget_bias_study("adding", forget_bias_lengths,
+                                               settings=memory_settings)  # fmt: skip
+    return {k: v for k, v in lab.items() if v}
+
+
+def _memory_line(row: dict) -> str:
+    metric = f"MSE {row['mse']:.4f}" if "mse" in row else f"accuracy {row['accuracy']:.3f}"
+    state = "solved" if row["solved"] else "not solved"
+    return (f"{row['task']:<7} {row['cell']:<5} T={row['length']:<5} {metric}  {state} after "
+            f"{row['steps']} steps ({row['seconds']:.1f} s)")  # fmt: skip
