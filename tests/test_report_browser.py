@@ -19,7 +19,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 def test_report_renders_offline_in_headless_chromium(tmp_path, capsys):
     code = main(["compare", "synthetic:train_tokens=20000,valid_tokens=3000,test_tokens=3000",
                  "--models", "ngram:3,rnn", "--budget", "3s", "--from", str(tmp_path / "m"),
-                 "--report", str(tmp_path / "r")])  # fmt: skip
+                 "--report", str(tmp_path / "r"), "--probes"])  # fmt: skip
     capsys.readouterr()
     assert code == 0
     page = (tmp_path / "r" / "report.html").as_uri()
@@ -28,9 +28,11 @@ def test_report_renders_offline_in_headless_chromium(tmp_path, capsys):
                          timeout=120).stdout  # fmt: skip
     figures = re.search(r'data-figures="(\d+)"', dom)
     rendered = re.search(r'data-figures-rendered="(\d+)"', dom)
-    assert figures and rendered and int(figures.group(1)) >= 2
+    assert figures and rendered and int(figures.group(1)) >= 5  # curves, histogram, 3 probes
     assert rendered.group(1) == figures.group(1)  # every plot decoded with a real size
     assert "3-gram" in dom and "<pre>" in dom and "Samples" in dom
+    for section in ("Gradient flow", "Context ablation", "Long-range dependencies"):
+        assert section in dom  # the lab's sections join the page
     shot = tmp_path / "shot.png"
     subprocess.run([*common, f"--screenshot={shot}", "--window-size=1200,2400", page],
                    capture_output=True, timeout=120)  # fmt: skip

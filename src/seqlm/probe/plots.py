@@ -123,20 +123,26 @@ def plot_memory(results: list[dict], out: Path) -> list[str]:
 
 
 def plot_forget_bias(result: dict, out: Path) -> list[str]:
+    """Held-out metric and training steps used, by T, for each forget-gate bias."""
     plt = _pyplot()
     metric, label = _memory_metric(result["task"])
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, (ax, ax_steps) = plt.subplots(1, 2, figsize=(11, 4.2))
     for run in result["runs"]:
         rows = run["rows"]
-        ax.plot([row["length"] for row in rows], [row[metric] for row in rows], marker="o",
-                label=f"forget-gate bias {run['forget_bias']:g}")  # fmt: skip
+        x = [row["length"] for row in rows]
+        name = f"forget-gate bias {run['forget_bias']:g}"
+        ax.plot(x, [row[metric] for row in rows], marker="o", label=name)
+        ax_steps.plot(x, [row["steps"] for row in rows], marker="o", label=name)
     if metric == "mse":
         ax.set_yscale("log")
-    ax.set_xlabel("T")
+        ax.axhline(0.01, color="black", linestyle=":", label="solved")
     ax.set_ylabel(label)
-    ax.set_title(f"LSTM forget-gate bias on the {result['task']} task")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax_steps.set_ylabel("training steps (stops once solved)")
+    for a in (ax, ax_steps):
+        a.set_xlabel("T")
+        a.grid(alpha=0.3, which="both")
+        a.legend(fontsize=8)
+    fig.suptitle(f"LSTM forget-gate bias on the {result['task']} task")
     paths = save(fig, out, "forget_bias")
     plt.close(fig)
     return paths
