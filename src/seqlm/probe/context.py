@@ -23,7 +23,7 @@ from seqlm.data.synthetic import DEPENDENCY_KINDS
 from seqlm.evaluate import to_model_ids
 from seqlm.lm import LanguageModel
 
-DEFAULT_KS = (1, 2, 5, 10, 20, 50, 100, 200)
+DEFAULT_KS = (1, 2, 3, 4, 5, 10, 20, 50, 100, 200)
 
 
 def _truncated_scores(model: LanguageModel, ids: np.ndarray, positions: np.ndarray, k: int,
