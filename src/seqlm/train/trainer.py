@@ -134,7 +134,7 @@ class Trainer:
             self.optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
         else:
             self.optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
-        self.scaler = torch.amp.GradScaler(enabled=self.amp == torch.float16)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         self.progress = {
             "step": 0, "epoch": 0, "window": 0, "tokens": 0, "elapsed": 0.0,
             "best_valid": None, "bad_evals": 0, "sgd_lr": config.lr, "history": [], "eval_s": 0.0,
