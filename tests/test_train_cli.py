@@ -164,3 +164,13 @@ def test_mixed_precision_path_runs_on_cpu(amp, backend, capsys, tmp_path):
     assert mixed == pytest.approx(full, rel=0.05)  # same training, lower precision
     rows = [json.loads(line) for line in (tmp_path / amp / "metrics.jsonl").open()]
     assert all(r["loss"] < 10 for r in rows if r["type"] == "train")
+
+
+def test_validation_by_training_time(capsys, tmp_path):
+    args = ["train", "--data", SMALL, "--embed", "8", "--hidden", "8", "--layers", "1",
+            "--max-steps", "6", "--log-every", "2", "--eval-minutes", "1e-6", "--threads", "1",
+            "--out", str(tmp_path / "m"), "--json"]  # fmt: skip
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "m" / "metrics.jsonl").open()]
+    assert [r["step"] for r in rows if r["type"] == "valid"] == [2, 4, 6]  # at log steps only

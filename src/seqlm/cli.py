@@ -204,6 +204,7 @@ TRAIN_OPTIONS = {  # flag -> (type, help); None type = on/off switch
     "max_minutes": (float, "training-time budget; stops with the best checkpoint"),
     "patience": (int, "early stopping: evaluations without improvement"),
     "eval_every": (int, "steps between validations (default: each epoch end)"),
+    "eval_minutes": (float, "also validate after this many minutes of training"),
     "checkpoint_every": (int, "steps between resumable checkpoints"),
     "log_every": (int, "steps between metric rows"),
     "seed": (int, "random seed"),

@@ -93,7 +93,9 @@ def train_or_load(spec: ModelSpec, corpus: Corpus, directory: Path, corpus_setti
     else:
         from seqlm.train import Trainer, make_config
 
-        overrides = {**neural_overrides, "model": spec.kind, "max_minutes": budget_minutes}
+        # about eight points on each learning curve, whatever the budget
+        overrides = {"eval_minutes": budget_minutes / 8, **neural_overrides, "model": spec.kind,
+                     "max_minutes": budget_minutes}  # fmt: skip
         config = make_config(corpus_settings["corpus"], None, overrides)
         resume = (directory / "trainer.safetensors").exists()
         trainer = Trainer(config, corpus, directory, corpus_settings, resume=resume, quiet=quiet)

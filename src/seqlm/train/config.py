@@ -43,6 +43,7 @@ class TrainConfig:
     max_minutes: float = 0.0  # 0: no limit; stops at the budget with the best checkpoint
     patience: int = 0  # early stopping after this many evaluations without improvement
     eval_every: int = 0  # steps between validations (0: each epoch end only)
+    eval_minutes: float = 0.0  # also validate after this much training time (0: off)
     checkpoint_every: int = 200  # steps between resumable checkpoints
     log_every: int = 50
     seed: int = 1

@@ -254,6 +254,7 @@ class Trainer:
                "valid_nats": result["nats_per_token"]}  # fmt: skip
         self.log_row(row)
         p["history"].append({k: row[k] for k in ("step", "tokens", "wall", "eval_s", "valid_ppl")})
+        p["last_eval_step"], p["last_eval_elapsed"] = p["step"], p["elapsed"]
         if ppl is not None and (p["best_valid"] is None or ppl < p["best_valid"]):
             p["best_valid"], p["bad_evals"] = ppl, 0
             if self.world.main:
@@ -345,7 +346,7 @@ class Trainer:
                                         tok_s=f"{speed:,.0f}", lr=f"{lr:.2g}")  # fmt: skip
                         loss_sum.zero_()
                         loss_count, tokens_at_log, wall_at_log = 0, p["tokens"], p["elapsed"]
-                    if c.eval_every and p["step"] % c.eval_every == 0:
+                    if self._validation_due():
                         self._validate_untimed()
                         clock = time.perf_counter()
                     if p["step"] % c.checkpoint_every == 0:
@@ -356,7 +357,7 @@ class Trainer:
                 else:  # the epoch ran to its end
                     p["epoch"] += 1
                     p["window"] = 0
-                    if not (c.eval_every and p["step"] % c.eval_every == 0):
+                    if p.get("last_eval_step") != p["step"]:
                         self._validate_untimed()
                         clock = time.perf_counter()
                     if (
@@ -380,6 +381,15 @@ class Trainer:
                 "train_seconds": round(p["elapsed"], 2), "eval_seconds": round(p["eval_s"], 2),
                 "best_valid_ppl": p["best_valid"],
                 "tokens_per_s": round(p["tokens"] / max(p["elapsed"], 1e-9), 1)}  # fmt: skip
+
+    def _validation_due(self) -> bool:
+        c, p = self.config, self.progress
+        if c.eval_every and p["step"] % c.eval_every == 0:
+            return True
+        if not c.eval_minutes or p["step"] % c.log_every:  # time is checked at log steps
+            return False
+        late = p["elapsed"] - p.get("last_eval_elapsed", 0.0) >= c.eval_minutes * 60
+        return bool(agree(int(late), self.world, self.device))  # all ranks, or none
 
     def _validate_untimed(self) -> None:
         """Validation time is kept apart from training time (the budget is for training)."""
