@@ -79,3 +79,29 @@ def test_unknown_things_are_named(tmp_path):
         load_corpus("ptbb")
     with pytest.raises(SeqlmError, match="fractions"):
         load_corpus(str(write(tmp_path / "x.txt", "a\n")), fractions=(0.5, 0.6, 0.1))
+
+
+@pytest.mark.parametrize("level", ["word", "char"])
+def test_parallel_tokenizing_equals_one_pass(level, tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(300)] + ["é", "<unk>"]
+    lines = [" ".join(rng.choice(words, rng.integers(1, 30))) for _ in range(4000)]
+    path = tmp_path / "big.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setenv("SEQLM_WORKERS", "1")
+    one = load_corpus(str(path), level=level, cache=False)
+    monkeypatch.setenv("SEQLM_WORKERS", "2")
+    monkeypatch.setenv("SEQLM_PARALLEL_MIN_BYTES", "1")
+    many = load_corpus(str(path), level=level, cache=False)
+    assert one.vocab.tokens == many.vocab.tokens and one.vocab.counts == many.vocab.counts
+    for split in ("train", "valid", "test"):
+        assert np.array_equal(one[split], many[split])
+
+
+def test_parallel_tokenizing_reports_bad_bytes(tmp_path, monkeypatch):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"good line\n" * 5000 + b"bad \xff byte\n" + b"more\n" * 100)
+    monkeypatch.setenv("SEQLM_WORKERS", "2")
+    monkeypatch.setenv("SEQLM_PARALLEL_MIN_BYTES", "1")
+    with pytest.raises(SeqlmError, match="not UTF-8 text"):
+        load_corpus(str(path), cache=False)

@@ -145,12 +145,54 @@ def _check_fractions(fractions: tuple[float, ...]) -> tuple[float, ...]:
     return tuple(fractions)
 
 
+PARALLEL_MIN_BYTES = 32 << 20  # smaller training files are tokenized in one process
+
+
+def _tokenize_piece(path: Path, start: int, end: int, level: str):
+    builder = VocabBuilder(capacity=end - start + 1)
+    for text in read_chunks(path, start, end):
+        builder.add(tokenize(text, level))
+    return builder.part()
+
+
+def _pieces(path: Path, start: int, end: int, n: int) -> list[tuple[int, int]]:
+    """`n` byte ranges covering [start, end), each cut at a line end."""
+    cuts = [start]
+    with open(path, "rb") as f:
+        for k in range(1, n):
+            f.seek(max(start + (end - start) * k // n, cuts[-1]))
+            f.readline()
+            cuts.append(min(max(f.tell(), cuts[-1]), end))
+    cuts.append(end)
+    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+
+
+def _tokenize_train(path: Path, start: int, end: int, level: str) -> VocabBuilder:
+    """The training split, in parallel pieces (one process per core) when it is large;
+    the vocabulary and ids equal those of one sequential pass."""
+    workers = int(os.environ.get("SEQLM_WORKERS", os.cpu_count() or 1))
+    threshold = int(os.environ.get("SEQLM_PARALLEL_MIN_BYTES", PARALLEL_MIN_BYTES))
+    if workers < 2 or end - start < threshold:
+        builder = VocabBuilder(capacity=end - start + 1)
+        for text in read_chunks(path, start, end):
+            builder.add(tokenize(text, level))
+        return builder
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pieces = _pieces(path, start, end, workers * 4)
+    context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        starts, ends = zip(*pieces, strict=True)
+        parts = list(pool.map(_tokenize_piece, repeat(path), starts, ends, repeat(level)))
+    return VocabBuilder.combine(parts)
+
+
 def _encode_files(name: str, ranges, settings: dict) -> Corpus:
     level = settings["level"]
     path, start, end = ranges[0]
-    builder = VocabBuilder(capacity=(end if end is not None else path.stat().st_size) - start + 1)
-    for text in read_chunks(path, start, end):
-        builder.add(tokenize(text, level))
+    end = end if end is not None else path.stat().st_size
+    builder = _tokenize_train(path, start, end, level)
     vocab, train = builder.finish(level, settings["max_size"], settings["min_count"])
     if len(train) == 0:
         raise SeqlmError(f"{path}: the training split has no tokens")

@@ -128,6 +128,30 @@ class VocabBuilder:
         self._buffer[self._size : self._size + len(ids)] = ids
         self._size += len(ids)
 
+    def part(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(distinct tokens in first-occurrence order, their counts, the ids so far): what a
+        worker that tokenized one piece of a file sends back."""
+        return list(self._ids), self._counts, self._buffer[: self._size]
+
+    @classmethod
+    def combine(cls, parts: Sequence[tuple[list[str], np.ndarray, np.ndarray]]) -> VocabBuilder:
+        """One builder equal to a single pass over the pieces in order (parallel tokenizing)."""
+        out = cls(sum(len(ids) for _, _, ids in parts) + 1)
+        index: dict[str, int] = {}
+        counts = np.zeros(0, np.int64)
+        for words, part_counts, ids in parts:
+            table = np.fromiter(map(index.setdefault, words, itertools.count(len(index))),
+                                np.int64, len(words))  # fmt: skip
+            if len(index) > len(counts):
+                counts = np.concatenate([counts, np.zeros(len(index) - len(counts), np.int64)])
+            np.add.at(counts, table, part_counts)
+            out._buffer[out._size : out._size + len(ids)] = table[ids]
+            out._size += len(ids)
+        out._ids, out._counts = index, counts
+        out._seen = np.arange(len(index), dtype=np.int64)
+        out._counter = itertools.count(len(index))
+        return out
+
     def finish(
         self,
         level: str,
