@@ -409,6 +409,7 @@ def _int_list(text: str, flag: str) -> tuple[int, ...]:
 
 
 def _probe_memory(args: argparse.Namespace) -> None:
+    from seqlm.probe.lab import memory_line
     from seqlm.probe.memory import MemorySettings, forget_bias_study, memory_ladder
     from seqlm.probe.plots import plot_forget_bias, plot_memory
 
@@ -420,11 +421,8 @@ def _probe_memory(args: argparse.Namespace) -> None:
     out, lines = Path(args.out), []
 
     def show(row: dict) -> None:
-        metric = f"MSE {row['mse']:.4f}" if "mse" in row else f"accuracy {row['accuracy']:.3f}"
         if not args.json:
-            print(f"{row['task']:<7} {row['cell']:<5} T={row['length']:<5} {metric}  "
-                  f"{'solved' if row['solved'] else 'not solved'} after {row['steps']} steps "
-                  f"({row['seconds']:.1f} s)", flush=True)  # fmt: skip
+            print(memory_line(row), flush=True)
 
     if args.probe == "memory":
         lengths = _int_list(args.lengths or "10,20,50,100,200", "--lengths")

@@ -41,7 +41,7 @@ def run_lab(
         for task in ("adding", "copy"):
             for cell in memory_cells:
                 r = memory_ladder(task, cell, memory_lengths, memory_settings,
-                                  progress=lambda row: log(_memory_line(row)))  # fmt: skip
+                                  progress=lambda row: log(memory_line(row)))  # fmt: skip
                 lab["memory"].append(r)
     if forget_bias_lengths:
         log("forget-gate bias study")
@@ -50,7 +50,7 @@ def run_lab(
     return {k: v for k, v in lab.items() if v}
 
 
-def _memory_line(row: dict) -> str:
+def memory_line(row: dict) -> str:
     metric = f"MSE {row['mse']:.4f}" if "mse" in row else f"accuracy {row['accuracy']:.3f}"
     state = "solved" if row["solved"] else "not solved"
     return (f"{row['task']:<7} {row['cell']:<5} T={row['length']:<5} {metric}  {state} after "
