@@ -110,3 +110,21 @@ def test_fused_layer_computes_the_same_function(kind):
             fused.weights[name].copy_(tensor)
     x = torch.randn(6, 2, 5, dtype=torch.float64)
     torch.testing.assert_close(fused(x)[0], ref(x)[0], atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_fused_single_step_path_matches_the_sequence_kernel(kind):
+    """Generation steps one token at a time on the cell kernel; same function."""
+    torch.manual_seed(3)
+    fused = FusedLayer(kind, 5, 4).double()
+    x = torch.randn(4, 2, 5, dtype=torch.float64)
+    with torch.no_grad():
+        whole, final = fused(x)
+        state, steps = None, []
+        for t in range(4):
+            out, state = fused(x[t : t + 1], state)
+            steps.append(out)
+    torch.testing.assert_close(torch.cat(steps), whole, atol=1e-12, rtol=0)
+    for a, b in zip(state if kind == "lstm" else [state], final if kind == "lstm" else [final],
+                    strict=True):  # fmt: skip
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
