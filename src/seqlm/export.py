@@ -76,7 +76,7 @@ def export_onnx(model: RecurrentLM, out: str | Path) -> Path:
 def export_torchscript(model: RecurrentLM, out: str | Path) -> Path:
     """For LibTorch (C++) deployments; PyTorch has deprecated TorchScript, ONNX is the future."""
     step = StepFunction(model.cpu())
-    tokens = torch.tensor([[model.start_token]])
+    tokens = torch.tensor([[model.start_token]] * 3)  # T > 1: trace the sequence kernel
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes on nn.LSTM's shape checks; deprecation
         traced = torch.jit.trace(step, (tokens, *step.zero_state(1)), check_trace=False)
