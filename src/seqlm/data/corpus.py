@@ -148,11 +148,15 @@ def _check_fractions(fractions: tuple[float, ...]) -> tuple[float, ...]:
 PARALLEL_MIN_BYTES = 32 << 20  # smaller training files are tokenized in one process
 
 
-def _tokenize_piece(path: Path, start: int, end: int, level: str):
+def _tokenize_range(path: Path, start: int, end: int, level: str) -> VocabBuilder:
     builder = VocabBuilder(capacity=end - start + 1)
     for text in read_chunks(path, start, end):
         builder.add(tokenize(text, level))
-    return builder.part()
+    return builder
+
+
+def _tokenize_piece(path: Path, start: int, end: int, level: str):
+    return _tokenize_range(path, start, end, level).part()
 
 
 def _pieces(path: Path, start: int, end: int, n: int) -> list[tuple[int, int]]:
@@ -173,10 +177,7 @@ def _tokenize_train(path: Path, start: int, end: int, level: str) -> VocabBuilde
     workers = int(os.environ.get("SEQLM_WORKERS", os.cpu_count() or 1))
     threshold = int(os.environ.get("SEQLM_PARALLEL_MIN_BYTES", PARALLEL_MIN_BYTES))
     if workers < 2 or end - start < threshold:
-        builder = VocabBuilder(capacity=end - start + 1)
-        for text in read_chunks(path, start, end):
-            builder.add(tokenize(text, level))
-        return builder
+        return _tokenize_range(path, start, end, level)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 

@@ -16,11 +16,18 @@ def _pyplot():
 
 
 def save(fig, out: Path, name: str) -> list[str]:
+    """Write NAME.png and NAME.svg under `out`, close the figure, return the paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.svg"]
     for path in paths:
         fig.savefig(path, dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
     return [str(p) for p in paths]
+
+
+def _tidy(ax) -> None:
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
 
 
 def plot_gradient_flow(results: list[dict], out: Path) -> list[str]:
@@ -36,11 +43,8 @@ def plot_gradient_flow(results: list[dict], out: Path) -> list[str]:
     ax.set_xlabel("distance k (steps back from the loss)")
     ax.set_ylabel("mean gradient norm")
     ax.set_title("Gradient flow: how far back does the loss reach?")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    paths = save(fig, out, "gradient_flow")
-    plt.close(fig)
-    return paths
+    _tidy(ax)
+    return save(fig, out, "gradient_flow")
 
 
 def plot_context(results: list[dict], out: Path) -> list[str]:
@@ -56,11 +60,8 @@ def plot_context(results: list[dict], out: Path) -> list[str]:
     ax.set_xlabel("tokens of context the model may see (k); dotted: the whole past")
     ax.set_ylabel("loss on the same target tokens (nats)")
     ax.set_title("Context ablation (Khandelwal et al. 2018)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    paths = save(fig, out, "context_ablation")
-    plt.close(fig)
-    return paths
+    _tidy(ax)
+    return save(fig, out, "context_ablation")
 
 
 def plot_dependency(results: list[dict], out: Path) -> list[str]:
@@ -83,11 +84,8 @@ def plot_dependency(results: list[dict], out: Path) -> list[str]:
         ax.set_xlabel("dependency distance (tokens back to the determining token)")
         ax.set_ylabel("mean loss on these tokens (nats)")
         ax.set_title(f"{kind}: tokens fixed by a token far back")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
-    paths = save(fig, out, "dependency_distance")
-    plt.close(fig)
-    return paths
+        _tidy(ax)
+    return save(fig, out, "dependency_distance")
 
 
 def _memory_metric(task: str) -> tuple[str, str]:
@@ -115,11 +113,8 @@ def plot_memory(results: list[dict], out: Path) -> list[str]:
         ax.set_xlabel("T: steps between the evidence and the answer")
         ax.set_ylabel(label)
         ax.set_title(f"{task} task")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
-    paths = save(fig, out, "memory")
-    plt.close(fig)
-    return paths
+        _tidy(ax)
+    return save(fig, out, "memory")
 
 
 def plot_forget_bias(result: dict, out: Path) -> list[str]:
@@ -140,12 +135,9 @@ def plot_forget_bias(result: dict, out: Path) -> list[str]:
     ax_steps.set_ylabel("training steps (stops once solved)")
     for a in (ax, ax_steps):
         a.set_xlabel("T")
-        a.grid(alpha=0.3, which="both")
-        a.legend(fontsize=8)
+        _tidy(a)
     fig.suptitle(f"LSTM forget-gate bias on the {result['task']} task")
-    paths = save(fig, out, "forget_bias")
-    plt.close(fig)
-    return paths
+    return save(fig, out, "forget_bias")
 
 
 def plot_saturation(result: dict, out: Path) -> list[str]:
@@ -165,6 +157,4 @@ def plot_saturation(result: dict, out: Path) -> list[str]:
         ax.set_title(f"layer {i + 1}")
         ax.legend(fontsize=8)
     fig.suptitle("LSTM gate saturation")
-    paths = save(fig, out, "gate_saturation")
-    plt.close(fig)
-    return paths
+    return save(fig, out, "gate_saturation")

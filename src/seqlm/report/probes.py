@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+from collections.abc import Callable
 
 from seqlm.probe import plots
 from seqlm.report.page import ReportContext, Section, register_section
@@ -21,77 +22,64 @@ def _names(paths: list[str]) -> list[str]:
     return [p.rsplit("/", 1)[-1].rsplit(".", 1)[0] for p in paths if p.endswith(".png")]
 
 
-def _lab(ctx: ReportContext, key: str):
-    return (ctx.settings.get("lab") or {}).get(key)
+def _lab_section(key: str, title: str, plot: Callable, describe: Callable[[object], str]) -> None:
+    """Register a section that draws `lab[key]` with `plot` under a text from `describe`."""
+
+    def section(ctx: ReportContext) -> Section | None:
+        results = (ctx.settings.get("lab") or {}).get(key)
+        if not results:
+            return None
+        paths = plot(results, ctx.out)
+        return Section(title, describe(results) + _images(paths), _names(paths))
+
+    section.__name__ = f"{key}_section"
+    register_section(section)
 
 
-@register_section
-def gradients_section(ctx: ReportContext) -> Section | None:
-    results = _lab(ctx, "gradients")
-    if not results:
-        return None
-    paths = plots.plot_gradient_flow(results, ctx.out)
+def _gradients(results: list[dict]) -> str:
     rates = "; ".join(f"{r['label']}: {r['hidden_decay_per_step']:+.3f} decades per step"
                       for r in results)  # fmt: skip
-    text = (f"<p>Norm of ∂loss<sub>t</sub>/∂h<sub>t−k</sub> by distance k, averaged over "
+    return (f"<p>Norm of ∂loss<sub>t</sub>/∂h<sub>t−k</sub> by distance k, averaged over "
             f"windows of the test text ({html.escape(rates)}).</p>")  # fmt: skip
-    return Section("Gradient flow", text + _images(paths), _names(paths))
 
 
-@register_section
-def context_section(ctx: ReportContext) -> Section | None:
-    results = _lab(ctx, "context")
-    if not results:
-        return None
-    paths = plots.plot_context(results, ctx.out)
+def _context(results: list[dict]) -> str:
     eff = "; ".join(f"{r['label']}: {r['effective_context']}" for r in results)
-    text = (
+    return (
         f"<p>Loss on the same target tokens when each model sees only the last k tokens. "
         f"Effective context (loss within 1% of the full-context loss): {html.escape(eff)}.</p>"
     )
-    return Section("Context ablation", text + _images(paths), _names(paths))
 
 
-@register_section
-def dependency_section(ctx: ReportContext) -> Section | None:
-    results = _lab(ctx, "dependency")
-    if not results:
-        return None
-    paths = plots.plot_dependency(results, ctx.out)
-    text = (
+def _dependency(results: list[dict]) -> str:
+    return (
         "<p>Loss on tokens fixed by a token far back (verb agreement, closing brackets) by "
         "the distance to that token, against the entropy floor on the same tokens.</p>"
     )
-    return Section("Long-range dependencies", text + _images(paths), _names(paths))
 
 
-@register_section
-def memory_section(ctx: ReportContext) -> Section | None:
-    results = _lab(ctx, "memory")
-    if not results:
-        return None
-    paths = plots.plot_memory(results, ctx.out)
+def _memory(results: list[dict]) -> str:
     rows = "".join(f"<tr><td>{r['task']}</td><td>{r['cell']}</td><td>{r['longest_solved'] or '—'}"
                    "</td></tr>" for r in results)  # fmt: skip
-    text = (
+    return (
         "<p>Adding and copy tasks (Hochreiter &amp; Schmidhuber 1997): longest T solved.</p>"
         f"<table><tr><th>task</th><th>cell</th><th>longest T solved</th></tr>{rows}</table>"
     )
-    return Section("Memory tasks", text + _images(paths), _names(paths))
 
 
-@register_section
-def forget_bias_section(ctx: ReportContext) -> Section | None:
-    result = _lab(ctx, "forget_bias")
-    if not result:
-        return None
-    paths = plots.plot_forget_bias(result, ctx.out)
+def _forget_bias(result: dict) -> str:
     cells = []
     for run in result["runs"]:
         mse = ", ".join(f"T={r['length']}: {r['mse']:.4f}" for r in run["rows"]
                         if math.isfinite(r["mse"]))  # fmt: skip
         cells.append(f"bias {run['forget_bias']:g}: {mse}")
-    text = (
+    return (
         f"<p>The same LSTM on the adding task; held-out MSE — {html.escape('; '.join(cells))}.</p>"
     )
-    return Section("Forget-gate bias", text + _images(paths), _names(paths))
+
+
+_lab_section("gradients", "Gradient flow", plots.plot_gradient_flow, _gradients)
+_lab_section("context", "Context ablation", plots.plot_context, _context)
+_lab_section("dependency", "Long-range dependencies", plots.plot_dependency, _dependency)
+_lab_section("memory", "Memory tasks", plots.plot_memory, _memory)
+_lab_section("forget_bias", "Forget-gate bias", plots.plot_forget_bias, _forget_bias)
