@@ -452,12 +452,12 @@ def _probe_memory(args: argparse.Namespace) -> None:
 
 
 def _probe_gates(args: argparse.Namespace, label: str, model, corpus) -> tuple[dict, list, list]:
-    from seqlm.data.text import check_file, tokenize
+    from seqlm.data.text import read_chunks, tokenize
     from seqlm.probe.gates import correlated_cells, heatmap_html, inside_lstm, property_values
     from seqlm.probe.plots import plot_saturation
 
     if args.text:
-        text = check_file(args.text).read_text(encoding="utf-8", errors="replace")
+        text = "".join(read_chunks(args.text))  # one-line errors for binary / non-UTF-8
         ids = model.vocab.encode(tokenize(text, model.vocab.level))[: args.tokens]
     else:
         ids = model.vocab.encode(corpus.vocab.decode(corpus[args.split][: args.tokens]))
