@@ -3,7 +3,9 @@
     python bench/generation.py [--lstm runs/ptb-lstm] [--tokens 500] [--threads 2]
 
 Generation is batch 1 with the state carried incrementally (the prefix is never
-recomputed), sampling at temperature 1 with top-k 50, the way `seqlm generate` runs.
+recomputed), sampling at temperature 1 with top-k 50, the way `seqlm generate` runs; the
+LSTM both exact (fp32) and with `--precision bf16`, whose cost in accuracy is printed
+too: the perplexity of the first `--check` test tokens read one step at a time each way.
 Scoring is `model.log_probs` over the PTB test split (82,430 tokens). Without `--lstm`
 a freshly initialised model of the same shape is timed (speed does not depend on the
 weights). Medians of `--rounds` runs.
@@ -15,6 +17,7 @@ import argparse
 import statistics
 import time
 
+import numpy as np
 import torch
 
 from seqlm.data import load_corpus
@@ -39,6 +42,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--check", type=int, default=2000, help="tokens for the bf16 check")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -55,12 +59,33 @@ def main() -> None:
     test = corpus["test"]
     print(f"threads {torch.get_num_threads()}; {args.tokens} tokens generated, "
           f"{len(test):,} scored; median of {args.rounds}")  # fmt: skip
-    print(f"{'model':<28} {'generate tok/s':>15} {'score tok/s':>13}")
-    for name, model in (("LSTM 2x650 (adaptive)", lstm), ("5-gram (modified KN)", ngram)):
+    print(f"{'model':<32} {'generate tok/s':>15} {'score tok/s':>13}")
+    arms = (("LSTM 2x650 (adaptive), fp32", lstm, "fp32"),
+            ("LSTM 2x650 (adaptive), bf16", lstm, "bf16"), ("5-gram (modified KN)", ngram, None))  # fmt: skip
+    for name, model, precision in arms:
+        if precision:
+            model.set_generation_precision(precision)
         gen = timed(lambda m=model: list(sample(m, prompt, args.tokens, 1.0, 50, None, seed=0)),
                     args.rounds)  # fmt: skip
-        score = timed(lambda m=model: m.log_probs(test), args.rounds)
-        print(f"{name:<28} {args.tokens / gen:>15,.0f} {len(test) / score:>13,.0f}")
+        line = f"{name:<32} {args.tokens / gen:>15,.0f}"
+        if precision != "bf16":  # scoring runs the sequence kernel in fp32 either way
+            score = timed(lambda m=model: m.log_probs(test), args.rounds)
+            line += f" {len(test) / score:>13,.0f}"
+        print(line)
+    ppl = {p: stepped_perplexity(lstm, p, test[: args.check]) for p in ("fp32", "bf16")}
+    print(
+        f"LSTM perplexity of the first {args.check:,} test tokens, stepped: fp32 "
+        f"{ppl['fp32']:.3f}, bf16 {ppl['bf16']:.3f} ({ppl['bf16'] / ppl['fp32'] - 1:+.3%})"
+    )
+
+
+def stepped_perplexity(model, precision: str, ids: np.ndarray) -> float:
+    model.set_generation_precision(precision)
+    state, total = model.start(None), 0.0
+    for token in ids:
+        total += model.next_log_probs(state)[token]
+        state = model.advance(state, int(token))
+    return float(np.exp(-total / len(ids)))
 
 
 if __name__ == "__main__":

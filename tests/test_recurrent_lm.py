@@ -111,3 +111,46 @@ def test_gates_of_a_model(corpus):
     assert len(gates) == 2 and gates[0]["forget_gate"].shape == (12, 24)
     assert gates[0]["forget_gate"].min() > 0 and gates[0]["forget_gate"].max() < 1
     assert math.isfinite(float(gates[1]["cell_state"].sum()))
+
+
+def teacher_forced(model, ids):
+    state, out = model.start(None), []
+    for t in ids:
+        out.append(model.next_log_probs(state))
+        state = model.advance(state, int(t))
+    return np.array(out), state
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cutoffs", [[], [40, 100]])
+@pytest.mark.parametrize("backend", ["fused", "reference"])
+def test_generation_step_with_full_precision_weights_is_the_model_itself(
+    corpus, kind, cutoffs, backend
+):
+    """The bf16 step's code (own adaptive-softmax decomposition, shared cell equations)
+    run with float64 weights must compute what torch's kernels and `log_prob` compute."""
+    model = make(corpus, backend, kind=kind, adaptive_cutoffs=cutoffs).double()
+    ids = corpus["valid"][:30]
+    exact, exact_state = teacher_forced(model, ids)
+    model.generation_dtype = torch.float64
+    stepped, state = teacher_forced(model, ids)
+    np.testing.assert_allclose(stepped, exact, atol=1e-10, rtol=0)
+    for a, b in zip(state.hidden, exact_state.hidden, strict=True):
+        for x, y in zip(a if kind == "lstm" else [a], b if kind == "lstm" else [b], strict=True):
+            torch.testing.assert_close(x, y, atol=1e-10, rtol=0)
+
+
+def test_bf16_generation_is_close_keeps_fp32_state_and_follows_new_weights(corpus):
+    model = make(corpus, "fused", kind="lstm", adaptive_cutoffs=[40, 100])
+    ids = corpus["valid"][:60]
+    exact, _ = teacher_forced(model, ids)
+    model.set_generation_precision("bf16")
+    low, state = teacher_forced(model, ids)
+    diff = np.abs(low - exact)
+    assert 0 < diff.max() < 0.05 and diff.mean() < 0.01  # bf16 ran, and stayed close
+    assert all(t.dtype == torch.float32 for t in state.hidden[-1])  # the cell state is fp32
+    with torch.no_grad():
+        model.decoder.head.weight.mul_(2.0)  # in place: the bf16 copy must be rebuilt
+    assert np.abs(teacher_forced(model, ids[:3])[0] - low[:3]).max() > 1e-3
+    with pytest.raises(SeqlmError, match="unknown precision"):
+        model.set_generation_precision("int3")

@@ -87,6 +87,14 @@ def test_eval_and_generate_on_a_trained_model(capsys, tmp_path):
     code, greedy1, _ = run(capsys, "generate", out_dir, "--temperature", "0", "--max-tokens", "8")
     code, greedy2, _ = run(capsys, "generate", out_dir, "--temperature", "0", "--max-tokens", "8")
     assert greedy1 == greedy2 and greedy1
+    code, out, _ = run(capsys, "generate", out_dir, "--precision", "bf16", "--max-tokens", "12",
+                       "--seed", "1", "--json")  # fmt: skip
+    assert code == 0 and len(json.loads(out)["tokens"]) == 12
+    assert main(["ngram", "train", SMALL, "--order", "2", "--out",
+                 str(tmp_path / "ng")]) == 0  # fmt: skip
+    capsys.readouterr()
+    code, _, err = run(capsys, "generate", str(tmp_path / "ng"), "--precision", "bf16")
+    assert code == 2 and "neural models only" in err and err.count("\n") == 1
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(

@@ -145,6 +145,10 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from seqlm.models import load_model
 
     model = load_model(args.model)
+    if args.precision != "fp32":
+        if not hasattr(model, "set_generation_precision"):
+            raise SeqlmError(f"--precision {args.precision} applies to neural models only")
+        model.set_generation_precision(args.precision)
     level = model.vocab.level
     prompt_tokens = tokenize(args.prompt, level) if args.prompt else []
     if level == "word" and prompt_tokens and not args.prompt.endswith("\n"):
@@ -757,6 +761,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--top-k", type=int)
     gen.add_argument("--top-p", type=float)
     gen.add_argument("--seed", type=int)
+    gen.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                     help="weights of a neural model's step: bf16 is ~2x faster on a CPU, "
+                          "log-probs within a few hundredths of a nat (default fp32: exact)")  # fmt: skip
     gen.add_argument("--json", action="store_true", help="print one JSON object at the end")
     gen.set_defaults(func=cmd_generate)
     return parser

@@ -90,32 +90,38 @@ class RecurrentCell(nn.Module):
         """One time step; `x_proj` = W_ih x_t + b_ih, computed for all steps beforehand."""
         h_proj = torch.addmm(self.bias_hh, state[0] if self.kind == "lstm" else state,
                              self.weight_hh.t())  # fmt: skip
-        if self.kind == "rnn":
-            h = torch.tanh(x_proj + h_proj)
-            return h, h
-        if self.kind == "lstm":
-            c_prev = state[1]
-            i, f, g, o = (x_proj + h_proj).chunk(4, dim=1)
-            input_gate, forget_gate = torch.sigmoid(i), torch.sigmoid(f)
-            candidate, output_gate = torch.tanh(g), torch.sigmoid(o)
-            cell_state = forget_gate * c_prev + input_gate * candidate  # the additive path
-            h = output_gate * torch.tanh(cell_state)
-            if record is not None:
-                for name, value in (("input_gate", input_gate), ("forget_gate", forget_gate),
-                                    ("candidate", candidate), ("output_gate", output_gate),
-                                    ("cell_state", cell_state)):  # fmt: skip
-                    record.setdefault(name, []).append(value)
-            return h, (h, cell_state)
-        xr, xz, xn = x_proj.chunk(3, dim=1)
-        hr, hz, hn = h_proj.chunk(3, dim=1)
-        reset_gate, update_gate = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-        candidate = torch.tanh(xn + reset_gate * hn)
-        h = (1 - update_gate) * candidate + update_gate * state
-        if record is not None:
-            for name, value in (("reset_gate", reset_gate), ("update_gate", update_gate),
-                                ("candidate", candidate)):  # fmt: skip
-                record.setdefault(name, []).append(value)
+        return cell_update(self.kind, x_proj, h_proj, state, record)
+
+
+def cell_update(kind: str, x_proj: Tensor, h_proj: Tensor, state, record: dict | None = None):
+    """The cell's equations given both projections (W_ih x_t + b_ih, W_hh h_{t-1} + b_hh):
+    -> (h_t, new state). Shared by the reference layer and the bf16 generation step."""
+    if kind == "rnn":
+        h = torch.tanh(x_proj + h_proj)
         return h, h
+    if kind == "lstm":
+        c_prev = state[1]
+        i, f, g, o = (x_proj + h_proj).chunk(4, dim=1)
+        input_gate, forget_gate = torch.sigmoid(i), torch.sigmoid(f)
+        candidate, output_gate = torch.tanh(g), torch.sigmoid(o)
+        cell_state = forget_gate * c_prev + input_gate * candidate  # the additive path
+        h = output_gate * torch.tanh(cell_state)
+        if record is not None:
+            for name, value in (("input_gate", input_gate), ("forget_gate", forget_gate),
+                                ("candidate", candidate), ("output_gate", output_gate),
+                                ("cell_state", cell_state)):  # fmt: skip
+                record.setdefault(name, []).append(value)
+        return h, (h, cell_state)
+    xr, xz, xn = x_proj.chunk(3, dim=1)
+    hr, hz, hn = h_proj.chunk(3, dim=1)
+    reset_gate, update_gate = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+    candidate = torch.tanh(xn + reset_gate * hn)
+    h = (1 - update_gate) * candidate + update_gate * state
+    if record is not None:
+        for name, value in (("reset_gate", reset_gate), ("update_gate", update_gate),
+                            ("candidate", candidate)):  # fmt: skip
+            record.setdefault(name, []).append(value)
+    return h, h
 
 
 class ReferenceLayer(nn.Module):
