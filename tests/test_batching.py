@@ -31,8 +31,8 @@ def test_variable_windows_are_reproducible_and_resumable():
     batches = TBPTTBatches(data, bptt=35, variable=True, seed=3)
     spans = batches.spans(epoch=2)
     assert len({length for _, length in spans}) > 5
-    assert spans == TBPTTBatches(data, 35, True, seed=3).spans(epoch=2)
-    assert spans != batches.spans(epoch=3)
+    assert np.array_equal(spans, TBPTTBatches(data, 35, True, seed=3).spans(epoch=2))
+    assert not np.array_equal(spans, batches.spans(epoch=3))
     resumed = list(batches.epoch(2, skip=10))
     assert resumed[0].index == 10 and resumed[0].start == spans[10][0]
 

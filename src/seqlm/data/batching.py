@@ -82,28 +82,30 @@ class TBPTTBatches:
     def tokens_per_epoch(self) -> int:
         return (self.data.shape[0] - 1) * self.data.shape[1]
 
-    def spans(self, epoch: int = 0) -> list[tuple[int, int]]:
-        """(start, length) of every window of `epoch`."""
+    def spans(self, epoch: int = 0) -> np.ndarray:
+        """(start, length) of every window of `epoch`, an (n, 2) array: 16 bytes a window,
+        so a 100M-token corpus's 143k windows cost 2 MB, not the 40 MB of Python tuples."""
         last = self.data.shape[0] - 1
+        if not self.variable:
+            starts = np.arange(0, max(last, 0), self.bptt, dtype=np.int64)
+            return np.stack([starts, np.minimum(self.bptt, last - starts)], axis=1)
         rng = np.random.default_rng([self.seed, epoch])
-        spans, start = [], 0
+        lengths, start = [], 0
         while start < last:
-            length = self.bptt
-            if self.variable:
-                base = self.bptt if rng.random() < 0.95 else self.bptt / 2
-                length = max(5, int(rng.normal(base, 5)))
-            length = min(length, last - start)
-            spans.append((start, length))
+            base = self.bptt if rng.random() < 0.95 else self.bptt / 2
+            length = min(max(5, int(rng.normal(base, 5))), last - start)
+            lengths.append(length)
             start += length
-        return spans
+        lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+        return np.stack([np.cumsum(lengths) - lengths, lengths], axis=1)
 
     def __len__(self) -> int:
         return len(self.spans(0))
 
     def epoch(self, epoch: int = 0, skip: int = 0) -> Iterator[Window]:
         """The windows of `epoch`, starting after the first `skip` (to resume mid-epoch)."""
-        for index, (start, length) in enumerate(self.spans(epoch)):
-            if index < skip:
-                continue
+        spans = self.spans(epoch)
+        for index in range(skip, len(spans)):
+            start, length = int(spans[index, 0]), int(spans[index, 1])
             chunk = self.data[start : start + length + 1]
             yield Window(index, start, chunk[:-1], chunk[1:])
