@@ -154,3 +154,18 @@ def test_bf16_generation_is_close_keeps_fp32_state_and_follows_new_weights(corpu
     assert np.abs(teacher_forced(model, ids[:3])[0] - low[:3]).max() > 1e-3
     with pytest.raises(SeqlmError, match="unknown precision"):
         model.set_generation_precision("int3")
+
+
+@pytest.mark.parametrize("cutoffs", [[], [40, 100]])
+def test_scoring_in_parallel_streams_is_each_piece_scored_on_its_own(corpus, cutoffs):
+    """streams=K cuts the text into K contiguous pieces, each read from a fresh state."""
+    model = make(corpus, "fused", kind="lstm", adaptive_cutoffs=cutoffs).double()
+    ids = corpus["valid"][:103]
+    pieces = [ids[i : i + 26] for i in range(0, 103, 26)]  # 26, 26, 26, 25
+    expected = np.concatenate([model.log_probs(p) for p in pieces])
+    np.testing.assert_allclose(model.log_probs(ids, window=8, streams=4), expected, atol=1e-12)
+    whole = model.log_probs(ids)
+    np.testing.assert_allclose(whole[:26], expected[:26], atol=1e-12)  # same first piece
+    full = np.array([model.log_softmax(model.features(torch.as_tensor(
+        np.r_[model.start_token, ids[:t]])[:, None])[0])[-1, 0, ids[t]].item() for t in (0, 50, 102)])  # fmt: skip
+    np.testing.assert_allclose(whole[[0, 50, 102]], full, atol=1e-12)  # target-only = full

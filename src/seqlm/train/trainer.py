@@ -245,7 +245,7 @@ class Trainer:
 
     # -- evaluation ---------------------------------------------------------------------
     def validate(self) -> float:
-        log_probs = self.model.log_probs(self.corpus["valid"])
+        log_probs = self.model.log_probs(self.corpus["valid"], streams=self.config.eval_streams)
         result = summarize(log_probs, self.corpus.level)
         ppl = result["perplexity"]
         p = self.progress
