@@ -124,6 +124,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(
         (["train", "--data", SMALL, "--out", "{tmp}/a", "--batch-size", "20000"], "too small"),
         (["train", "--resume", "{tmp}/nothing"], "no config.json"),
         (["train", "--data", SMALL, "--out", "{tmp}/a", "--lr", "-1"], "--lr"),
+        (["train", "--data", SMALL, "--out", "{tmp}/a", "--eval-streams", "0"], "--eval-streams"),
         (
             ["train", "--data", SMALL, "--out", "{tmp}/a", "--config", "{tmp}/none.toml"],
             "no such config",

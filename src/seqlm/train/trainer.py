@@ -251,7 +251,8 @@ class Trainer:
         p = self.progress
         row = {"type": "valid", "step": p["step"], "epoch": p["epoch"], "tokens": p["tokens"],
                "wall": round(p["elapsed"], 2), "eval_s": round(p["eval_s"], 2), "valid_ppl": ppl,
-               "valid_nats": result["nats_per_token"]}  # fmt: skip
+               "valid_nats": result["nats_per_token"],
+               "streams": self.config.eval_streams}  # fmt: skip
         self.log_row(row)
         p["history"].append({k: row[k] for k in ("step", "tokens", "wall", "eval_s", "valid_ppl")})
         p["last_eval_step"], p["last_eval_elapsed"] = p["step"], p["elapsed"]
