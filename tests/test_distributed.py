@@ -1,6 +1,7 @@
 """torchrun with two CPU processes (gloo) computes what one process with the whole batch does."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -22,10 +23,13 @@ def train(processes: int, *args: str) -> None:
         cmd[1:2] = ["-m", "torch.distributed.run", "--nproc-per-node", str(processes),
                     "--standalone", "-m"]  # fmt: skip
     done = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=240)
+    first = done.stderr
     if done.returncode != 0 and processes > 1 and "--resume" not in args:
-        # torchrun's standalone rendezvous very rarely loses a race for its port; once more
+        # torchrun's standalone rendezvous very rarely loses a race for its port; once more,
+        # into a clean directory
+        shutil.rmtree(args[args.index("--out") + 1], ignore_errors=True)
         done = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=240)
-    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.returncode == 0, f"{first[-3000:]}\n--- retry:\n{done.stderr[-3000:]}"
 
 
 def weights(out) -> dict[str, torch.Tensor]:

@@ -269,8 +269,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     trainer = Trainer(config, corpus, out, settings, resume=bool(args.resume), quiet=args.json)
     try:
         summary = trainer.run()
-    finally:
+    except BaseException:
         leave(trainer.world)
+        raise
+    leave(trainer.world, together=True)
     if not trainer.world.main:  # rank 0 evaluates and reports
         return
     model = load_model(out)

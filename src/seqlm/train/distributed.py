@@ -87,6 +87,11 @@ def gather_cpu(tensor: torch.Tensor, world: World, device: torch.device) -> list
     return [p.cpu() for p in parts]
 
 
-def leave(world: World) -> None:
+def leave(world: World, together: bool = False) -> None:
+    """Tear the process group down. `together` (a run that ended normally on every rank)
+    first waits for all ranks, so none destroys gloo's connections while a peer still has
+    work in flight on them (a rank then dies with SIGABRT at exit)."""
     if world.active and dist.is_initialized():
+        if together:
+            dist.barrier()
         dist.destroy_process_group()
