@@ -96,7 +96,7 @@ class TBPTTBatches:
             length = min(max(5, int(rng.normal(base, 5))), last - start)
             lengths.append(length)
             start += length
-        lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+        lengths = np.asarray(lengths, dtype=np.int64)
         return np.stack([np.cumsum(lengths) - lengths, lengths], axis=1)
 
     def __len__(self) -> int:

@@ -24,7 +24,7 @@ class LowPrecisionStep:
         self.kind, self.dtype = model.config.kind, dtype
         self.full_dtype = model.embedding.weight.dtype
         low = lambda t: t.detach().to(dtype).contiguous()  # noqa: E731
-        full = lambda t: t.detach().clone()  # noqa: E731
+        full = Tensor.detach  # no copy: the model rebuilds this when a parameter changes
         self.embedding = full(model.embedding.weight)
         self.layers = [
             (low(w["weight_ih"]), low(w["weight_hh"]), full(w["bias_ih"]), full(w["bias_hh"]))
