@@ -22,7 +22,7 @@ import torch
 
 from seqlm.data import load_corpus
 from seqlm.generate import sample
-from seqlm.models import load_model
+from seqlm.loading import load_model
 from seqlm.ngram import NgramLM
 from seqlm.nn import ModelConfig, RecurrentLM
 

@@ -19,7 +19,7 @@ def corpus():
 
 
 def model_of(corpus, kind: str, tied: bool) -> RecurrentLM:
-    config = ModelConfig(kind=kind, vocab_size=len(corpus.vocab), embed=12, hidden=16, layers=2,
+    config = ModelConfig(cell=kind, vocab_size=len(corpus.vocab), embed=12, hidden=16, layers=2,
                          tied=tied)  # fmt: skip
     model = RecurrentLM(config, corpus.vocab, "fused")
     torch.manual_seed(0)

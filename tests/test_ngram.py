@@ -29,8 +29,8 @@ def kenlm3(data_dir):
 
 def test_ptb_trigram_perplexity_equals_kenlm(ptb, ptb3):
     # ANCHORS.md: KenLM lmplz -o 3, query, </s> counted: valid 157.77, test 148.28
-    assert evaluate(ptb3, ptb, "valid")["perplexity"] == pytest.approx(157.77, rel=1e-3)
-    assert evaluate(ptb3, ptb, "test")["perplexity"] == pytest.approx(148.28, rel=1e-3)
+    assert evaluate(ptb3, ptb, "valid").perplexity == pytest.approx(157.77, rel=1e-3)
+    assert evaluate(ptb3, ptb, "test").perplexity == pytest.approx(148.28, rel=1e-3)
 
 
 def ptb_test_as_kenlm_saw_it(data_dir) -> list[str]:
@@ -182,9 +182,9 @@ def test_maximum_likelihood_is_infinite_on_unseen_events():
     corpus = load_corpus("synthetic:train_tokens=5000,valid_tokens=2000,test_tokens=2000")
     model = NgramLM.train(corpus["train"], corpus.vocab, 3, "ml")
     result = evaluate(model, corpus, "test")
-    assert result["perplexity"] is None and result["zero_probability_tokens"] > 0
+    assert result.perplexity is None and result.zero_probability_tokens > 0
     seen = NgramLM.train(corpus["train"], corpus.vocab, 1, "ml")
-    assert evaluate(seen, corpus, "train")["perplexity"] > 1
+    assert evaluate(seen, corpus, "train").perplexity > 1
 
 
 def test_arpa_round_trip_and_gzip(tmp_path):

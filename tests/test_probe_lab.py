@@ -62,7 +62,7 @@ def test_forget_bias_is_set_on_the_lstm_layer():
 # -- inside the LSTM ------------------------------------------------------------------------
 def test_states_equal_a_hand_computation_from_the_weights():
     corpus = load_corpus("synthetic:train_tokens=3000,valid_tokens=500,test_tokens=500")
-    config = ModelConfig(kind="lstm", vocab_size=len(corpus.vocab), embed=6, hidden=5, layers=2)
+    config = ModelConfig(cell="lstm", vocab_size=len(corpus.vocab), embed=6, hidden=5, layers=2)
     model = RecurrentLM(config, corpus.vocab, "fused")
     model.reset_parameters(3)
     ids = corpus["test"][:12]
@@ -151,7 +151,7 @@ def test_cli_memory_and_gates(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["probe", "memory", "somedir"], "takes no MODEL"),
+        (["probe", "memory", "somedir"], "unrecognized arguments"),
         (["probe", "memory", "--cell", "lsmt"], "unknown --cell"),
         (["probe", "memory", "--lengths", "10,x"], "bad --lengths"),
         (["probe", "gates"], "needs at least one MODEL"),

@@ -29,7 +29,7 @@ def make(corpus, backend, **kw):
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
 def test_both_backends_train_identically(corpus, kind):
     torch.manual_seed(0)
-    models = [make(corpus, b, kind=kind, tied=True).double() for b in ("fused", "reference")]
+    models = [make(corpus, b, cell=kind, tied=True).double() for b in ("fused", "reference")]
     opts = [torch.optim.SGD(m.parameters(), lr=0.5) for m in models]
     ids = torch.as_tensor(np.asarray(corpus["train"][:404], dtype=np.int64)).view(-1, 4)
     losses = [[], []]
@@ -46,14 +46,14 @@ def test_both_backends_train_identically(corpus, kind):
 
 
 def test_forget_bias_and_tying(corpus):
-    model = make(corpus, "reference", kind="lstm", tied=True, forget_bias=1.0)
+    model = make(corpus, "reference", cell="lstm", tied=True, forget_bias=1.0)
     assert torch.all(model.layers[0].cell.forget_gate.bias == 1.0)
     assert model.decoder.weight is model.embedding.weight
     assert model.layers[-1].cell.hidden_size == 16  # tied: the top layer has `embed` units
 
 
 def test_incremental_state_matches_stream_scoring(corpus):
-    model = make(corpus, "fused", kind="gru")
+    model = make(corpus, "fused", cell="gru")
     ids = np.asarray(corpus["valid"][:30])
     scored = model.log_probs(ids, window=7)
     state = model.start()
@@ -73,13 +73,13 @@ def test_adaptive_softmax_is_a_distribution(corpus):
 
 
 def test_checkpoint_round_trip_into_either_backend(corpus, tmp_path):
-    model = make(corpus, "fused", kind="lstm")
+    model = make(corpus, "fused", cell="lstm")
     save_recurrent(model, tmp_path / "m", {"corpus": SMALL})
     for backend in ("fused", "reference"):
         again = load_recurrent(tmp_path / "m", backend=backend)
         np.testing.assert_allclose(again.log_probs(corpus["test"][:200]),
                                    model.log_probs(corpus["test"][:200]), atol=1e-5)  # fmt: skip
-    assert evaluate(model, corpus, "test")["perplexity"] > 1
+    assert evaluate(model, corpus, "test").perplexity > 1
 
 
 def test_bad_checkpoints_are_one_line_errors(corpus, tmp_path):
@@ -101,12 +101,12 @@ def test_bad_checkpoints_are_one_line_errors(corpus, tmp_path):
 
 
 def test_unknown_kind_is_refused(corpus):
-    with pytest.raises(SeqlmError, match="unknown model type"):
-        make(corpus, "fused", kind="lsmt")
+    with pytest.raises(SeqlmError, match="--cell must be one of"):
+        make(corpus, "fused", cell="lsmt")
 
 
 def test_gates_of_a_model(corpus):
-    model = make(corpus, "reference", kind="lstm")
+    model = make(corpus, "reference", cell="lstm")
     gates = model.gates(corpus["valid"][:12])
     assert len(gates) == 2 and gates[0]["forget_gate"].shape == (12, 24)
     assert gates[0]["forget_gate"].min() > 0 and gates[0]["forget_gate"].max() < 1
@@ -129,7 +129,7 @@ def test_generation_step_with_full_precision_weights_is_the_model_itself(
 ):
     """The bf16 step's code (own adaptive-softmax decomposition, shared cell equations)
     run with float64 weights must compute what torch's kernels and `log_prob` compute."""
-    model = make(corpus, backend, kind=kind, adaptive_cutoffs=cutoffs).double()
+    model = make(corpus, backend, cell=kind, adaptive_cutoffs=cutoffs).double()
     ids = corpus["valid"][:30]
     exact, exact_state = teacher_forced(model, ids)
     model.generation_dtype = torch.float64
@@ -141,7 +141,7 @@ def test_generation_step_with_full_precision_weights_is_the_model_itself(
 
 
 def test_bf16_generation_is_close_keeps_fp32_state_and_follows_new_weights(corpus):
-    model = make(corpus, "fused", kind="lstm", adaptive_cutoffs=[40, 100])
+    model = make(corpus, "fused", cell="lstm", adaptive_cutoffs=[40, 100])
     ids = corpus["valid"][:60]
     exact, _ = teacher_forced(model, ids)
     model.set_generation_precision("bf16")
@@ -159,7 +159,7 @@ def test_bf16_generation_is_close_keeps_fp32_state_and_follows_new_weights(corpu
 @pytest.mark.parametrize("cutoffs", [[], [40, 100]])
 def test_scoring_in_parallel_streams_is_each_piece_scored_on_its_own(corpus, cutoffs):
     """streams=K cuts the text into K contiguous pieces, each read from a fresh state."""
-    model = make(corpus, "fused", kind="lstm", adaptive_cutoffs=cutoffs).double()
+    model = make(corpus, "fused", cell="lstm", adaptive_cutoffs=cutoffs).double()
     ids = corpus["valid"][:103]
     pieces = [ids[i : i + 26] for i in range(0, 103, 26)]  # 26, 26, 26, 25
     expected = np.concatenate([model.log_probs(p) for p in pieces])

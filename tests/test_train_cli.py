@@ -100,7 +100,7 @@ def test_eval_and_generate_on_a_trained_model(capsys, tmp_path):
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(
     capsys, tmp_path, monkeypatch
 ):
-    from seqlm.nn.model import RecurrentLM
+    from seqlm.nn.recurrent import RecurrentLM
 
     real_loss, calls = RecurrentLM.loss, {"n": 0}
 
@@ -122,7 +122,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(
     [
         (["train", "--model", "lsmt", "--data", SMALL, "--out", "x"], "invalid choice"),
         (["train", "--data", SMALL, "--out", "{tmp}/a", "--batch-size", "20000"], "too small"),
-        (["train", "--resume", "{tmp}/nothing"], "no config.json"),
+        (["train", "--resume", "{tmp}/nothing"], "no such model directory"),
         (["train", "--data", SMALL, "--out", "{tmp}/a", "--lr", "-1"], "--lr"),
         (["train", "--data", SMALL, "--out", "{tmp}/a", "--eval-streams", "0"], "--eval-streams"),
         (
@@ -133,20 +133,8 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(
 )
 def test_bad_training_input(capsys, tmp_path, argv, message):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
-    with pytest.raises(SystemExit) if "invalid choice" in message else _no_exit():
-        code, _, err = run(capsys, *argv)
-        assert code == 2 and message in err and err.count("\n") == 1
-    if "invalid choice" in message:
-        err = capsys.readouterr().err
-        assert message in err and err.count("\n") == 1
-
-
-class _no_exit:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err and err.count("\n") == 1
 
 
 def test_toml_config_file(capsys, tmp_path):

@@ -1,3 +1,45 @@
-"""seqlm: n-gram, RNN, LSTM and GRU language models with one yardstick."""
+"""seqlm: n-gram, RNN, LSTM and GRU language models with one yardstick.
+
+    import seqlm
+    lm = seqlm.load("runs/ptb-lstm")           # any model directory or ARPA file
+    lm.perplexity("the company said it expects higher sales")
+    corpus = seqlm.load_corpus("ptb")
+    result = seqlm.train(corpus, "runs/x", cell="lstm", hidden=650, max_minutes=60)
+    ng = seqlm.ngram.build(corpus, order=5)    # then ng.save("runs/5gram")
+
+The names below are imported on first use, so `import seqlm` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
 
 __version__ = "0.1.0"
+
+logging.getLogger("seqlm").addHandler(logging.NullHandler())  # silent unless the app asks
+
+_EXPORTS = {
+    "load": "seqlm.loading",
+    "load_corpus": "seqlm.data.corpus",
+    "Corpus": "seqlm.data.corpus",
+    "CorpusSpec": "seqlm.data.spec",
+    "train": "seqlm.train.run",
+    "TrainResult": "seqlm.train.run",
+    "TrainConfig": "seqlm.train.config",
+    "ModelConfig": "seqlm.nn.config",
+    "evaluate": "seqlm.evaluate",
+    "EvalResult": "seqlm.evaluate",
+    "LanguageModel": "seqlm.interface",
+    "TokenScores": "seqlm.interface",
+    "SeqlmError": "seqlm.errors",
+}
+__all__ = [*_EXPORTS, "ngram", "__version__"]
+
+
+def __getattr__(name: str):
+    if name == "ngram":
+        return importlib.import_module("seqlm.ngram")
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'seqlm' has no attribute {name!r}")

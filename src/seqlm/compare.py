@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqlm.data.corpus import Corpus
+from seqlm.data.corpus import Corpus, cache_root
 from seqlm.errors import SeqlmError
 from seqlm.evaluate import evaluate, to_model_ids
 from seqlm.ngram.smoothing import SMOOTHINGS
 
 NEURAL = ("rnn", "lstm", "gru")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,8 @@ def model_dir(root: Path, corpus_key: dict, spec: ModelSpec, settings: dict) -> 
     return root / f"{spec.name.replace(' ', '-')}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 
-def train_or_load(spec: ModelSpec, corpus: Corpus, directory: Path, corpus_settings: dict,
-                  budget_minutes: float, neural_overrides: dict, quiet: bool) -> dict:  # fmt: skip
+def train_or_load(spec: ModelSpec, corpus: Corpus, directory: Path, budget_minutes: float,
+                  neural_overrides: dict, progress: bool) -> dict:  # fmt: skip
     """Train into `directory` unless a finished model is already there; return its facts."""
     done = directory / "compare.json"
     if done.exists():
@@ -87,18 +89,18 @@ def train_or_load(spec: ModelSpec, corpus: Corpus, directory: Path, corpus_setti
         start = time.perf_counter()
         model = NgramLM.train(corpus["train"], corpus.vocab, spec.order, spec.smoothing)
         seconds = time.perf_counter() - start
-        model.save(directory, {**corpus_settings, "train_seconds": round(seconds, 3)})
+        model.save(directory, {"corpus": corpus.spec.to_json(), "train_seconds": round(seconds, 3)})
         facts = {"train_seconds": seconds, "tokens_per_s": len(corpus["train"]) / seconds,
                  "history": []}  # fmt: skip
     else:
         from seqlm.train import Trainer, make_config
 
         # about eight points on each learning curve, whatever the budget
-        overrides = {"eval_minutes": budget_minutes / 8, **neural_overrides, "model": spec.kind,
+        overrides = {"eval_minutes": budget_minutes / 8, **neural_overrides, "cell": spec.kind,
                      "max_minutes": budget_minutes}  # fmt: skip
-        config = make_config(corpus_settings["corpus"], None, overrides)
+        config = make_config(corpus.spec.source, None, overrides)
         resume = (directory / "trainer.safetensors").exists()
-        trainer = Trainer(config, corpus, directory, corpus_settings, resume=resume, quiet=quiet)
+        trainer = Trainer(config, corpus, directory, resume=resume, progress=progress)
         summary = trainer.run()
         if summary["stop"] == "interrupted":
             raise KeyboardInterrupt
@@ -111,33 +113,31 @@ def train_or_load(spec: ModelSpec, corpus: Corpus, directory: Path, corpus_setti
 def compare(
     corpus: Corpus,
     specs: list[ModelSpec],
-    root: Path,
-    corpus_settings: dict,
+    root: Path | None,
     budget_minutes: float,
     neural_overrides: dict | None = None,
-    quiet: bool = False,
-    log=print,
+    progress: bool = False,
 ) -> tuple[dict, dict, dict]:
-    """(result for the table and report, the loaded models, test per-token losses)."""
-    from seqlm.models import load_model
+    """(result for the table and report, the loaded models, test per-token losses).
+    `root`: where models are kept and reused (default: beside the corpus cache)."""
+    from seqlm.loading import load
 
+    root = Path(root) if root else cache_root().parent / "models"
     neural_overrides = neural_overrides or {}
-    corpus_key = {k: corpus_settings.get(k) for k in ("corpus", "level", "max_vocab", "min_count",
-                                                       "split_fractions")}  # fmt: skip
+    corpus_key = corpus.spec.to_json()
     rows, losses, models = [], {}, {}
     for spec in specs:
         settings = {"budget": budget_minutes, **neural_overrides} if spec.kind != "ngram" else {}
         directory = model_dir(root, corpus_key, spec, settings)
-        log(f"{spec.name}: {'reusing' if (directory / 'compare.json').exists() else 'training'} "
-            f"{directory}")  # fmt: skip
-        facts = train_or_load(spec, corpus, directory, corpus_settings, budget_minutes,
-                              neural_overrides, quiet)  # fmt: skip
-        model = load_model(directory)
+        reused = (directory / "compare.json").exists()
+        log.info("%s: %s %s", spec.name, "reusing" if reused else "training", directory)
+        facts = train_or_load(spec, corpus, directory, budget_minutes, neural_overrides, progress)
+        model = load(directory)
         row = {"model": spec.name, "kind": spec.kind, "path": str(directory),
                "parameters": model.num_parameters(), **facts}  # fmt: skip
-        row["valid"] = evaluate(model, corpus, "valid")
+        row["valid"] = evaluate(model, corpus, "valid").to_json()
         test_log_probs = model.log_probs(to_model_ids(model, corpus, "test"))
-        row["test"] = evaluate(model, corpus, "test", test_log_probs)
+        row["test"] = evaluate(model, corpus, "test", test_log_probs).to_json()
         losses[spec.name] = -test_log_probs
         models[spec.name] = model
         rows.append(row)
@@ -147,6 +147,40 @@ def compare(
     result = {"corpus": corpus.name, "level": corpus.level, "budget_minutes": budget_minutes,
               "floor_test_nats": floor, "rows": rows}  # fmt: skip
     return result, models, losses
+
+
+def run_comparison(
+    corpus: Corpus,
+    specs: list[ModelSpec],
+    budget_minutes: float,
+    root: Path | None = None,
+    report: str | Path | None = None,
+    probes: bool = False,
+    argv: list[str] | None = None,
+    progress: bool = False,
+) -> dict:
+    """`compare`, then (if asked) the long-range lab and the HTML report: what
+    `seqlm compare` and `seqlm demo` print, with the table and summary as text."""
+    from seqlm.io import check_writable_dir
+    from seqlm.report import write_report
+
+    if report:
+        check_writable_dir(report)
+    result, models, losses = compare(corpus, specs, root, budget_minutes, progress=progress)
+    sentences = summary_sentences(result)
+    lab = None
+    if probes:
+        from seqlm.probe.lab import lab_lines, run_lab
+
+        lab = run_lab(corpus, models)
+        result["lab_summary"] = lab_lines(lab)
+        sentences += "\n" + "\n".join(result["lab_summary"])
+    if report:
+        page = write_report(result, models, losses, corpus, report, {"argv": argv, "lab": lab})
+        result["report"] = str(page)
+    result["summary"] = sentences
+    result["table"] = format_table(result)
+    return result
 
 
 def format_table(result: dict) -> str:

@@ -11,11 +11,12 @@ the model does not know become its `<unk>`.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from seqlm.data.corpus import Corpus
-from seqlm.lm import LanguageModel
+from seqlm.interface import LanguageModel
 
 
 def to_model_ids(model: LanguageModel, corpus: Corpus, split: str) -> np.ndarray:
@@ -24,6 +25,29 @@ def to_model_ids(model: LanguageModel, corpus: Corpus, split: str) -> np.ndarray
         return ids
     table = model.vocab.encode(corpus.vocab.tokens)
     return table[ids]
+
+
+@dataclass
+class EvalResult:
+    """A model's figures on one split, as `seqlm eval` prints them."""
+
+    corpus: str
+    split: str
+    model: str
+    tokens: int
+    nats_per_token: float | None  # None: some token has probability 0
+    perplexity: float | None
+    zero_probability_tokens: int
+    bits_per_char: float | None = None  # character-level corpora
+    entropy_floor_nats: float | None = None  # the synthetic corpus only
+    floor_perplexity: float | None = None
+    gap_nats: float | None = None
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None or k in _ALWAYS}
+
+
+_ALWAYS = {"nats_per_token", "perplexity"}
 
 
 def summarize(log_probs: np.ndarray, level: str) -> dict:
@@ -43,17 +67,16 @@ def summarize(log_probs: np.ndarray, level: str) -> dict:
 
 def evaluate(
     model: LanguageModel, corpus: Corpus, split: str = "test", log_probs: np.ndarray | None = None
-) -> dict:
+) -> EvalResult:
     """Scores `split`; on the synthetic corpus also the entropy floor and the gap to it.
     `log_probs`: the split's per-token scores, if already computed."""
     if log_probs is None:
         log_probs = model.log_probs(to_model_ids(model, corpus, split))
-    result = {"corpus": corpus.name, "split": split, "model": model.kind,
-              **summarize(log_probs, corpus.level)}  # fmt: skip
+    result = EvalResult(corpus.name, split, model.kind, **summarize(log_probs, corpus.level))
     floor = corpus.entropy_floor(split)
     if floor is not None:
-        result["entropy_floor_nats"] = round(floor, 6)
-        result["floor_perplexity"] = round(math.exp(floor), 4)
-        if result["nats_per_token"] is not None:
-            result["gap_nats"] = round(result["nats_per_token"] - floor, 6)
+        result.entropy_floor_nats = round(floor, 6)
+        result.floor_perplexity = round(math.exp(floor), 4)
+        if result.nats_per_token is not None:
+            result.gap_nats = round(result.nats_per_token - floor, 6)
     return result

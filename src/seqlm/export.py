@@ -17,8 +17,9 @@ import torch
 from torch import Tensor, nn
 
 from seqlm.errors import SeqlmError
-from seqlm.lm import LanguageModel
-from seqlm.nn.model import RecurrentLM
+from seqlm.interface import LanguageModel
+from seqlm.io import atomic_write
+from seqlm.nn.recurrent import RecurrentLM
 
 FORMATS = ("onnx", "torchscript", "arpa")
 
@@ -29,26 +30,20 @@ class StepFunction(nn.Module):
     def __init__(self, model: RecurrentLM):
         super().__init__()
         self.model = model.eval()
-        self.lstm = model.kind == "lstm"
 
     def state_names(self, prefix: str) -> list[str]:
+        lstm = self.model.kind == "lstm"
         names = []
         for i in range(len(self.model.layers)):
-            names += [f"{prefix}_{i}"] + ([f"{prefix.replace('h', 'c')}_{i}"] if self.lstm else [])
+            names += [f"{prefix}_{i}"] + ([f"{prefix.replace('h', 'c')}_{i}"] if lstm else [])
         return names
 
     def zero_state(self, batch: int = 1) -> list[Tensor]:
-        sizes = [layer.weights["weight_hh"].shape[1] for layer in self.model.layers]
-        per = 2 if self.lstm else 1
-        return [torch.zeros(batch, size) for size in sizes for _ in range(per)]
+        return self.model.flatten_state(self.model.initial_state(batch))
 
     def forward(self, tokens: Tensor, *flat_state: Tensor):
-        per = 2 if self.lstm else 1
-        state = [tuple(flat_state[i : i + per]) if self.lstm else flat_state[i]
-                 for i in range(0, len(flat_state), per)]  # fmt: skip
-        x, new = self.model.features(tokens, state)
-        flat = [t for s in new for t in (s if self.lstm else (s,))]
-        return (self.model.log_softmax(x), *flat)
+        x, new = self.model.features(tokens, self.model.unflatten_state(list(flat_state)))
+        return (self.model.log_softmax(x), *self.model.flatten_state(new))
 
 
 def export_onnx(model: RecurrentLM, out: str | Path) -> Path:
@@ -58,19 +53,20 @@ def export_onnx(model: RecurrentLM, out: str | Path) -> Path:
     inputs, outputs = ["tokens", *step.state_names("h0")], ["log_probs", *step.state_names("h1")]
     axes = {"tokens": {0: "time", 1: "batch"}, "log_probs": {0: "time", 1: "batch"}}
     axes.update({name: {0: "batch"} for name in inputs[1:] + outputs[1:]})
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
+
+    def write(tmp: str) -> None:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # batch-size advice for variable-length RNNs
-            torch.onnx.export(step, (tokens, *state), str(tmp), input_names=inputs,
+            torch.onnx.export(step, (tokens, *state), tmp, input_names=inputs,
                               output_names=outputs, dynamic_axes=axes, dynamo=False)  # fmt: skip
+
+    try:
+        atomic_write(out, write)
     except ImportError as e:
         raise SeqlmError(
             f"ONNX export needs the onnx package: pip install 'seqlm[export]' ({e})"
         ) from None
-    tmp.replace(out)
-    return out
+    return Path(out)
 
 
 def export_torchscript(model: RecurrentLM, out: str | Path) -> Path:
@@ -80,23 +76,23 @@ def export_torchscript(model: RecurrentLM, out: str | Path) -> Path:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes on nn.LSTM's shape checks; deprecation
         traced = torch.jit.trace(step, (tokens, *step.zero_state(1)), check_trace=False)
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    traced.save(str(tmp))
-    tmp.replace(out)
-    return out
+    atomic_write(out, traced.save)
+    return Path(out)
 
 
 def export_model(model: LanguageModel, source: str | Path, fmt: str, out: str | Path) -> Path:
     if fmt not in FORMATS:
         raise SeqlmError(f"unknown export format {fmt!r} (choose {', '.join(FORMATS)})")
+    parent = Path(out).resolve().parent
+    if not parent.is_dir():
+        raise SeqlmError(f"cannot write {out}: {parent} is not a directory")
+    if Path(out).is_dir():
+        raise SeqlmError(f"cannot write {out}: it is a directory")
     if fmt == "arpa":
         if model.kind != "ngram":
             raise SeqlmError("--format arpa is for n-gram models")
         arpa = Path(source) / "model.arpa" if Path(source).is_dir() else Path(source)
-        tmp = Path(str(out) + ".tmp")
-        shutil.copyfile(arpa, tmp)
-        tmp.replace(out)
+        atomic_write(out, lambda tmp: shutil.copyfile(arpa, tmp))
         return Path(out)
     if not isinstance(model, RecurrentLM):
         raise SeqlmError(f"--format {fmt} is for neural models; n-grams export as --format arpa")

@@ -6,12 +6,17 @@ set whose probability reaches p (nucleus sampling, Holtzman et al. 2020).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from seqlm.data.text import EOS
 from seqlm.errors import SeqlmError
-from seqlm.lm import LanguageModel
+
+if TYPE_CHECKING:
+    from seqlm.interface import LanguageModel
 
 
 def filter_log_probs(
@@ -45,11 +50,15 @@ def sample(
     stop_at: int | None = None,
 ) -> Iterator[int]:
     """Yield generated token ids one at a time."""
-    if temperature < 0:
-        raise SeqlmError("temperature must be >= 0")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise SeqlmError(f"temperature must be a finite number >= 0, got {temperature}")
+    if max_tokens < 0:
+        raise SeqlmError(f"max tokens must be >= 0, got {max_tokens}")
+    if seed is not None and seed < 0:
+        raise SeqlmError(f"seed must be >= 0, got {seed}")
     if top_k is not None and top_k < 1:
         raise SeqlmError("top-k must be >= 1")
-    if top_p is not None and not 0 < top_p <= 1:
+    if top_p is not None and not (math.isfinite(top_p) and 0 < top_p <= 1):
         raise SeqlmError("top-p must be in (0, 1]")
     rng = np.random.default_rng(seed)
     state = model.start(prompt)
@@ -61,6 +70,8 @@ def sample(
         if hide_unk:
             log_probs = log_probs.copy()
             log_probs[vocab.unk_id] = -np.inf
+        if np.isnan(log_probs).any():
+            raise SeqlmError("the model gives NaN probabilities (its weights are not finite)")
         if temperature == 0:
             token = int(np.argmax(log_probs))
         else:
@@ -70,3 +81,22 @@ def sample(
         if stop_at is not None and token == stop_at:
             return
         state = model.advance(state, token)
+
+
+class TextJoiner:
+    """Turns generated tokens into printable pieces: words joined by spaces, `<eos>` as a
+    line break, characters as they are; the first piece continues the prompt."""
+
+    def __init__(self, level: str, prompt: str = "") -> None:
+        self.level = level
+        self.glued = not prompt or prompt.endswith((" ", "\n"))
+
+    def piece(self, token: str) -> str:
+        if self.level == "char":
+            return token
+        if token == EOS:
+            self.glued = True
+            return "\n"
+        text = token if self.glued else " " + token
+        self.glued = False
+        return text

@@ -33,3 +33,20 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def check_writable_dir(directory: str | os.PathLike) -> Path:
+    """Create `directory` if needed and prove it writable, or a one-line error."""
+    from seqlm.errors import SeqlmError
+
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test.{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except FileExistsError:
+        raise SeqlmError(f"{path}: exists and is not a directory") from None
+    except OSError as e:
+        raise SeqlmError(f"{path}: cannot write there ({e.strerror})") from None
+    return path

@@ -24,7 +24,8 @@ from platformdirs import user_cache_dir
 
 from seqlm.data import synthetic
 from seqlm.data.download import DATASETS, dataset_files, file_digest
-from seqlm.data.text import UNK, check_file, check_level, line_cuts, read_chunks, tokenize
+from seqlm.data.spec import CorpusSpec
+from seqlm.data.text import UNK, check_file, line_cuts, read_chunks, tokenize
 from seqlm.data.vocab import Vocab, VocabBuilder
 from seqlm.errors import SeqlmError
 
@@ -40,6 +41,7 @@ class Corpus:
     splits: dict[str, np.ndarray]  # int32 ids, possibly memory-mapped
     oov: dict[str, int] = field(default_factory=dict)  # tokens not in the vocabulary, per split
     marks: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # synthetic only
+    spec: CorpusSpec | None = None  # what it was loaded from (set by `load_corpus`)
 
     @property
     def level(self) -> str:
@@ -88,18 +90,25 @@ def cache_root() -> Path:
 
 
 def load_corpus(
-    spec: str,
+    spec: str | CorpusSpec,
     level: str | None = None,
-    max_size: int | None = None,
+    max_vocab: int | None = None,
     min_count: int = 1,
     fractions: tuple[float, float, float] | None = None,
     cache: bool = True,
 ) -> Corpus:
-    """Resolve `spec` to a corpus; see the module docstring for what `spec` may be."""
-    if level is not None:
-        check_level(level)
-    if min_count < 1:
-        raise SeqlmError("min_count must be at least 1")
+    """Resolve `spec` to a corpus; see the module docstring for what its source may be.
+    The keyword settings apply when `spec` is a plain string."""
+    if not isinstance(spec, CorpusSpec):
+        spec = CorpusSpec(spec, level, max_vocab, min_count, fractions)
+    corpus = _load(spec, cache)
+    corpus.spec = spec.with_level(corpus.level)
+    return corpus
+
+
+def _load(corpus_spec: CorpusSpec, cache: bool) -> Corpus:
+    spec, level, fractions = corpus_spec.source, corpus_spec.level, corpus_spec.split_fractions
+    max_size, min_count = corpus_spec.max_vocab, corpus_spec.min_count
     settings = {"level": level, "max_size": max_size, "min_count": min_count}
     if spec == "synthetic" or spec.startswith("synthetic:"):
         config = synthetic.SyntheticConfig.from_spec(spec.partition(":")[2])

@@ -21,7 +21,7 @@ from seqlm import __version__
 from seqlm.data.text import EOS, UNK
 from seqlm.data.vocab import Vocab
 from seqlm.errors import SeqlmError
-from seqlm.lm import LanguageModel
+from seqlm.interface import LanguageModel
 from seqlm.ngram.arpa import BOS, read_arpa, write_arpa
 from seqlm.ngram.arpa import EOS as ARPA_EOS
 from seqlm.ngram.counts import count_ngrams, kenlm_flushed, sentence_positions

@@ -1,4 +1,27 @@
-"""Recurrent cells written as their equations read (../shared/docs/DESIGN.md).
+"""Recurrent cells written as their equations read.
+
+Shapes: B sequences in a batch, D inputs, H hidden units; σ is the logistic sigmoid, ⊙ the
+elementwise product, and each gate has its own weights and bias.
+
+Elman RNN:
+    h_t = tanh(W_x x_t + b_x + W_h h_{t−1} + b_h)
+
+LSTM (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000):
+    i_t = σ(W_xi x_t + b_xi + W_hi h_{t−1} + b_hi)          input gate: how much to write
+    f_t = σ(W_xf x_t + b_xf + W_hf h_{t−1} + b_hf)          forget gate: how much to keep
+    g_t = tanh(W_xg x_t + b_xg + W_hg h_{t−1} + b_hg)       candidate values
+    o_t = σ(W_xo x_t + b_xo + W_ho h_{t−1} + b_ho)          output gate: how much to show
+    c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t                         cell state: the additive path
+    h_t = o_t ⊙ tanh(c_t)
+Because c_t is a sum, ∂c_t/∂c_{t−1} = f_t: with the forget gate open the gradient passes
+back unchanged, where the RNN's is multiplied by W_h and tanh' at every step and vanishes.
+
+GRU, in the convention of cuDNN and torch (so both backends compute the same function):
+    r_t = σ(W_ir x_t + b_ir + W_hr h_{t−1} + b_hr)          reset gate
+    z_t = σ(W_iz x_t + b_iz + W_hz h_{t−1} + b_hz)          update gate (fraction kept)
+    h̃_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t−1} + b_hn))
+    h_t = (1 − z_t) ⊙ h̃_t + z_t ⊙ h_{t−1}
+Cho et al. (2014) apply r_t before W_hn and call 1 − z_t the update gate.
 
 Each cell keeps its gates' weights stacked in the layout of `torch.nn.RNN/LSTM/GRU`
 (`weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`; LSTM rows in gate order input, forget,
@@ -7,13 +30,6 @@ both this readable backend and the fused kernels (oneDNN, cuDNN). Every gate is 
 reachable by name, e.g. ``cell.forget_gate.bias`` (the sum of torch's two biases, which
 the equations write as one) or ``cell.forget_gate.weight_hidden``; these are views, so
 setting them sets the stacked parameters.
-
-GRU convention (that of cuDNN and torch, so both backends compute the same function):
-    r_t = σ(W_ir x_t + b_ir + W_hr h_{t−1} + b_hr)          reset gate
-    z_t = σ(W_iz x_t + b_iz + W_hz h_{t−1} + b_hz)          update gate (fraction kept)
-    h̃_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t−1} + b_hn))
-    h_t = (1 − z_t) ⊙ h̃_t + z_t ⊙ h_{t−1}
-Cho et al. (2014) apply r_t before W_hn and call 1 − z_t the update gate.
 """
 
 from __future__ import annotations
@@ -86,42 +102,42 @@ class RecurrentCell(nn.Module):
         h = like.new_zeros(batch, self.hidden_size)
         return (h, h.clone()) if self.kind == "lstm" else h
 
-    def step(self, x_proj: Tensor, state, record: dict | None = None):
-        """One time step; `x_proj` = W_ih x_t + b_ih, computed for all steps beforehand."""
-        h_proj = torch.addmm(self.bias_hh, state[0] if self.kind == "lstm" else state,
-                             self.weight_hh.t())  # fmt: skip
-        return cell_update(self.kind, x_proj, h_proj, state, record)
+    def step(self, x_proj: Tensor, state) -> tuple[Tensor, object, dict[str, Tensor]]:
+        """One time step; `x_proj` (B, rows) = W_ih x_t + b_ih, computed for all steps at once."""
+        h_prev = state[0] if self.kind == "lstm" else state  # (B, H)
+        h_proj = torch.addmm(self.bias_hh, h_prev, self.weight_hh.t())  # (B, rows)
+        return cell_update(self.kind, x_proj, h_proj, state)
 
 
-def cell_update(kind: str, x_proj: Tensor, h_proj: Tensor, state, record: dict | None = None):
-    """The cell's equations given both projections (W_ih x_t + b_ih, W_hh h_{t-1} + b_hh):
-    -> (h_t, new state). Shared by the reference layer and the bf16 generation step."""
+def cell_update(
+    kind: str, x_proj: Tensor, h_proj: Tensor, state
+) -> tuple[Tensor, object, dict[str, Tensor]]:
+    """The equations above given both projections (W_ih x_t + b_ih, W_hh h_{t−1} + b_hh),
+    each (B, gates × H) -> (h_t, new state, every named activation for the probes).
+    Shared by the reference layer and the bf16 generation step."""
     if kind == "rnn":
         h = torch.tanh(x_proj + h_proj)
-        return h, h
+        return h, h, {}
     if kind == "lstm":
-        c_prev = state[1]
-        i, f, g, o = (x_proj + h_proj).chunk(4, dim=1)
-        input_gate, forget_gate = torch.sigmoid(i), torch.sigmoid(f)
-        candidate, output_gate = torch.tanh(g), torch.sigmoid(o)
+        c_prev = state[1]  # (B, H)
+        i, f, g, o = (x_proj + h_proj).chunk(4, dim=1)  # each (B, H)
+        input_gate = torch.sigmoid(i)
+        forget_gate = torch.sigmoid(f)
+        candidate = torch.tanh(g)
+        output_gate = torch.sigmoid(o)
         cell_state = forget_gate * c_prev + input_gate * candidate  # the additive path
         h = output_gate * torch.tanh(cell_state)
-        if record is not None:
-            for name, value in (("input_gate", input_gate), ("forget_gate", forget_gate),
-                                ("candidate", candidate), ("output_gate", output_gate),
-                                ("cell_state", cell_state)):  # fmt: skip
-                record.setdefault(name, []).append(value)
-        return h, (h, cell_state)
-    xr, xz, xn = x_proj.chunk(3, dim=1)
+        activations = {"input_gate": input_gate, "forget_gate": forget_gate,
+                       "candidate": candidate, "output_gate": output_gate,
+                       "cell_state": cell_state}  # fmt: skip
+        return h, (h, cell_state), activations
+    xr, xz, xn = x_proj.chunk(3, dim=1)  # each (B, H)
     hr, hz, hn = h_proj.chunk(3, dim=1)
-    reset_gate, update_gate = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+    reset_gate = torch.sigmoid(xr + hr)
+    update_gate = torch.sigmoid(xz + hz)
     candidate = torch.tanh(xn + reset_gate * hn)
     h = (1 - update_gate) * candidate + update_gate * state
-    if record is not None:
-        for name, value in (("reset_gate", reset_gate), ("update_gate", update_gate),
-                            ("candidate", candidate)):  # fmt: skip
-            record.setdefault(name, []).append(value)
-    return h, h
+    return h, h, {"reset_gate": reset_gate, "update_gate": update_gate, "candidate": candidate}
 
 
 class ReferenceLayer(nn.Module):
@@ -138,15 +154,16 @@ class ReferenceLayer(nn.Module):
             state = cell.initial_state(x.shape[1], x)
         x_proj = torch.addmm(cell.bias_ih, x.reshape(-1, x.shape[-1]), cell.weight_ih.t())
         x_proj = x_proj.view(x.shape[0], x.shape[1], -1)
-        record: dict | None = {} if return_gates else None
-        outputs = []
+        outputs, recorded = [], []
         for t in range(x.shape[0]):
-            h, state = cell.step(x_proj[t], state, record)
+            h, state, activations = cell.step(x_proj[t], state)
             outputs.append(h)
-        out = torch.stack(outputs)
+            if return_gates:  # kept for the probes; the equations never see this
+                recorded.append(activations)
+        out = torch.stack(outputs)  # (T, B, H)
         if not return_gates:
             return out, state
-        gates = {name: torch.stack(values) for name, values in record.items()}
+        gates = {name: torch.stack([a[name] for a in recorded]) for name in recorded[0]} if recorded else {}
         gates["hidden"] = out
         return out, state, gates
 

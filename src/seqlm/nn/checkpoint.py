@@ -7,7 +7,6 @@ is written atomically (temporary file + rename).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -15,14 +14,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from seqlm import __version__
 from seqlm.data.vocab import Vocab
 from seqlm.errors import SeqlmError
-from seqlm.io import atomic_write, atomic_write_text
-from seqlm.models import read_config as read_model_config
-from seqlm.nn.model import ModelConfig, RecurrentLM
-
-FORMAT_VERSION = 1
+from seqlm.io import atomic_write
+from seqlm.modeldir import read_config, write_config
+from seqlm.nn.config import ModelConfig
+from seqlm.nn.recurrent import RecurrentLM
+from seqlm.settings import from_dict
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None):
@@ -39,41 +37,27 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise SeqlmError(f"{path}: corrupt or truncated checkpoint ({str(e)[:60]})") from None
 
 
-def write_config(directory: Path, model: RecurrentLM, extra: dict | None = None) -> None:
-    config = {
-        "kind": model.kind,
-        "format_version": FORMAT_VERSION,
-        "seqlm_version": __version__,
-        "model": model.config.to_json(),
-        "level": model.vocab.level,
-        **(extra or {}),
-    }
-    atomic_write_text(directory / "config.json", json.dumps(config, indent=2))
+def write_model_config(directory: Path, model: RecurrentLM, sections: dict | None = None) -> None:
+    """config.json for `model`; `sections` adds the corpus and training settings."""
+    write_config(directory, model.kind, {"model": model.config.to_json(),
+                                         "level": model.vocab.level, **(sections or {})})  # fmt: skip
 
 
-def save_recurrent(model: RecurrentLM, directory: str | os.PathLike, extra: dict | None = None):
+def save_recurrent(model: RecurrentLM, directory: str | os.PathLike, sections: dict | None = None):
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     save_tensors(directory / "model.safetensors", model.canonical_state())
     model.vocab.save(directory / "vocab.json")
-    write_config(directory, model, extra)
+    write_model_config(directory, model, sections)
     return directory
 
 
-def read_config(directory: Path) -> dict:
-    config = read_model_config(directory)
-    if config.get("format_version", 0) > FORMAT_VERSION:
-        raise SeqlmError(f"{directory}: checkpoint format v{config['format_version']} was "
-                         f"written by a newer seqlm; upgrade seqlm to load it")  # fmt: skip
-    return config
-
-
 def build_model(config: dict, vocab: Vocab, backend: str) -> RecurrentLM:
-    try:
-        model_config = ModelConfig(**config["model"])
-    except (KeyError, TypeError) as e:
-        raise SeqlmError(f"config.json: bad model section ({e})") from None
-    return RecurrentLM(model_config, vocab, backend)
+    section = config.get("model")
+    if not isinstance(section, dict):
+        raise SeqlmError("config.json: no model section")
+    return RecurrentLM(from_dict(ModelConfig, section, "config.json model section"), vocab,
+                       backend)  # fmt: skip
 
 
 def load_recurrent(
@@ -83,7 +67,8 @@ def load_recurrent(
     directory = Path(directory)
     config = read_config(directory)
     vocab = Vocab.load(directory / "vocab.json")
-    model = build_model(config, vocab, backend or config.get("train", {}).get("backend", "fused"))
+    train = config.get("train") if isinstance(config.get("train"), dict) else {}
+    model = build_model(config, vocab, backend or train.get("backend", "fused"))
     model.load_canonical(load_tensors(directory / "model.safetensors"))
     model.info = config
     return model.to(device or "cpu").eval()

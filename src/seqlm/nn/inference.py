@@ -21,7 +21,8 @@ class LowPrecisionStep:
     rebuild it after the parameters change."""
 
     def __init__(self, model: nn.Module, dtype: torch.dtype = torch.bfloat16):
-        self.kind, self.dtype = model.config.kind, dtype
+        self.kind, self.dtype = model.kind, dtype
+        self.initial_state = model.initial_state
         self.full_dtype = model.embedding.weight.dtype
         low = lambda t: t.detach().to(dtype).contiguous()  # noqa: E731
         full = Tensor.detach  # no copy: the model rebuilds this when a parameter changes
@@ -48,15 +49,11 @@ class LowPrecisionStep:
     def __call__(self, token: int, state: list | None) -> tuple[list, Tensor]:
         """Read one token: -> (new state, fp32 log-probabilities of the next token)."""
         x = self.embedding[token][None]
-        new_state = []
+        new_state, state = [], state or self.initial_state(1)
         for i, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
-            if state is None:
-                h = x.new_zeros(1, w_hh.shape[1])
-                layer_state = (h, h) if self.kind == "lstm" else h
-            else:
-                layer_state = state[i]
+            layer_state = state[i]
             h_prev = layer_state[0] if self.kind == "lstm" else layer_state
-            x, s = cell_update(self.kind, self._linear(x, w_ih, b_ih),
+            x, s, _ = cell_update(self.kind, self._linear(x, w_ih, b_ih),
                                self._linear(h_prev, w_hh, b_hh), layer_state)  # fmt: skip
             new_state.append(s)
         return new_state, self._log_probs(x)[0]

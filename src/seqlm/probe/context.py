@@ -21,7 +21,7 @@ import numpy as np
 from seqlm.data.corpus import Corpus
 from seqlm.data.synthetic import DEPENDENCY_KINDS
 from seqlm.evaluate import to_model_ids
-from seqlm.lm import LanguageModel
+from seqlm.interface import LanguageModel
 
 DEFAULT_KS = (1, 2, 3, 4, 5, 10, 20, 50, 100, 200)
 
@@ -37,13 +37,7 @@ def _truncated_scores(model: LanguageModel, ids: np.ndarray, positions: np.ndarr
             rng.shuffle(far)
             window[: len(far)] = far
         windows.append(window)
-    batch = getattr(model, "score_windows", None)
-    if batch is not None:
-        return -batch(windows, ids[positions])
-    out = np.empty(len(positions))
-    for i, (window, t) in enumerate(zip(windows, positions, strict=True)):
-        out[i] = -model.next_log_probs(model.context_state(window))[ids[t]]
-    return out
+    return -model.score_windows(windows, ids[positions])
 
 
 def context_ablation(

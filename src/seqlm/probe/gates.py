@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from seqlm.data.text import EOS
-from seqlm.nn.model import RecurrentLM
+from seqlm.errors import SeqlmError
+from seqlm.nn.recurrent import RecurrentLM
 from seqlm.probe.gradients import reference_copy
 
 SATURATION_GATES = ("input_gate", "forget_gate", "output_gate")
@@ -25,8 +27,8 @@ OPENERS, CLOSERS = set("([{"), set(")]}")
 
 def lstm_states(model: RecurrentLM, ids: np.ndarray) -> list[dict[str, np.ndarray]]:
     """Per layer: gates, cell state and hidden state, each (T, hidden), for one text."""
-    if getattr(model, "kind", None) != "lstm":
-        raise ValueError("gate probes need an LSTM")
+    if model.kind != "lstm":
+        raise SeqlmError(f"gate probes need an LSTM (this is a {model.kind})")
     return reference_copy(model).gates(np.asarray(ids, dtype=np.int64))
 
 
@@ -167,3 +169,57 @@ def inside_lstm(
             found[name] = correlated_cells(states, values, top)
     result = {"tokens": len(ids), "saturation": saturation(states), "correlated": found}
     return result, states, tokens
+
+
+def select_cells(text: str | None, states: list[dict[str, np.ndarray]], tokens: Sequence[str],
+                 result: dict, properties: Sequence[str]) -> list[dict]:  # fmt: skip
+    """The heatmap's cells: `LAYER:UNIT,...` with each one's correlation to every property,
+    or by default the best-correlated cell of each property."""
+    if not text:
+        return [{**c, "property": name} for name, found in result["correlated"].items()
+                for c in found[:1]]  # fmt: skip
+    units = states[0]["cell_state"].shape[1]
+    cells = []
+    for spec in text.split(","):
+        try:
+            layer, unit = (int(x) for x in spec.split(":"))
+        except ValueError:
+            layer = unit = -1
+        if not (1 <= layer <= len(states) and 0 <= unit < units):
+            raise SeqlmError(f"bad --cells entry {spec!r}: expected LAYER:UNIT with layer "
+                             f"1..{len(states)} and unit 0..{units - 1}")  # fmt: skip
+        cells.append({"layer": layer, "unit": unit})
+    for name in properties:
+        values = property_values(name, tokens)
+        if values.std() == 0:
+            continue
+        for cell in cells:
+            found = correlated_cells([states[cell["layer"] - 1]], values, top=10**9)
+            cell[f"r_{name}"] = next(c["r"] for c in found if c["unit"] == cell["unit"])
+    return cells
+
+
+def gates_report(model: RecurrentLM, label: str, corpus, folder: Path,
+                 options: dict) -> tuple[dict, list[str], list[str]]:  # fmt: skip
+    """`seqlm probe gates`: saturation, correlated cells, heatmap page and plot; lines."""
+    from seqlm.probe.plots import plot_saturation
+    from seqlm.probe.run import GATE_PROPERTIES, gate_ids
+
+    ids = gate_ids(model, corpus, options["text"], options["split"], options["tokens"])
+    props = options["property"].split(",") if options["property"] else list(GATE_PROPERTIES)
+    result, states, tokens = inside_lstm(model, ids, props)
+    cells = select_cells(options["cells"], states, tokens, result, props)
+    page = heatmap_html(tokens, states, cells, model.vocab.level, f"{label}: LSTM cells")
+    (folder / "cells.html").write_text(page, encoding="utf-8")
+    figures = plot_saturation(result, folder) + [str(folder / "cells.html")]
+    lines = []
+    for i, layer in enumerate(result["saturation"]):
+        lines.append(f"layer {i + 1}: " + ", ".join(
+            f"{g.replace('_', ' ')} mean {v['mean']:.2f}, {v['mostly_open'] * 100:.0f}% of units "
+            f"open > half the time, {v['mostly_closed'] * 100:.0f}% closed"
+            for g, v in layer.items()))  # fmt: skip
+    for name, found in result["correlated"].items():
+        lines.append(f"{name}: " + ", ".join(f"layer {c['layer']} cell {c['unit']} r={c['r']:+.3f}"
+                                             for c in found))  # fmt: skip
+    result["heatmap_cells"] = cells
+    return result, figures, lines

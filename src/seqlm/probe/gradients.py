@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seqlm.nn.model import RecurrentLM
+from seqlm.nn.recurrent import RecurrentLM
 
 
 def reference_copy(model: RecurrentLM) -> RecurrentLM:
@@ -50,7 +50,7 @@ def gradient_flow(
         x_proj = layer_input @ cell.weight_ih.t() + cell.bias_ih
         hiddens, cells = [], []
         for t in range(length):
-            h, state = cell.step(x_proj[t], state)
+            h, state, _ = cell.step(x_proj[t], state)
             hiddens.append(h)
             if cell.kind == "lstm":
                 cells.append(state[1])

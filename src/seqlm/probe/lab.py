@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 
 from seqlm.data.corpus import Corpus
-from seqlm.lm import LanguageModel
+from seqlm.interface import LanguageModel
 from seqlm.probe.context import context_ablation, dependency_scores
 from seqlm.probe.gradients import gradient_flow
 from seqlm.probe.memory import MemorySettings, forget_bias_study, memory_ladder
+
+log = logging.getLogger(__name__)
 
 
 def run_lab(
@@ -21,17 +23,16 @@ def run_lab(
     memory_lengths: tuple[int, ...] = (10, 20, 50, 100, 200),
     forget_bias_lengths: tuple[int, ...] = (),
     memory_settings: MemorySettings | None = None,
-    log: Callable[[str], None] = print,
 ) -> dict:
     """Gradient flow (neural models), context ablation, dependency scoring (when the
     corpus has dependency marks) and, if asked, the memory tasks and forget-bias study."""
     lab: dict = {"gradients": [], "context": [], "dependency": []}
     for name, model in models.items():
         if model.kind != "ngram":
-            log(f"gradient flow: {name}")
+            log.info("gradient flow: %s", name)
             r = gradient_flow(model, corpus[split], distance=distance, windows=32)
             lab["gradients"].append({**r, "label": name})
-        log(f"context ablation: {name}")
+        log.info("context ablation: %s", name)
         lab["context"].append({**context_ablation(model, corpus, split, samples=samples),
                                "label": name})  # fmt: skip
         if split in corpus.marks:
@@ -41,10 +42,10 @@ def run_lab(
         for task in ("adding", "copy"):
             for cell in memory_cells:
                 r = memory_ladder(task, cell, memory_lengths, memory_settings,
-                                  progress=lambda row: log(memory_line(row)))  # fmt: skip
+                                  progress=lambda row: log.info(memory_line(row)))  # fmt: skip
                 lab["memory"].append(r)
     if forget_bias_lengths:
-        log("forget-gate bias study")
+        log.info("forget-gate bias study")
         lab["forget_bias"] = forget_bias_study("adding", forget_bias_lengths,
                                                settings=memory_settings)  # fmt: skip
     return {k: v for k, v in lab.items() if v}
@@ -55,3 +56,32 @@ def memory_line(row: dict) -> str:
     state = "solved" if row["solved"] else "not solved"
     return (f"{row['task']:<7} {row['cell']:<5} T={row['length']:<5} {metric}  {state} after "
             f"{row['steps']} steps ({row['seconds']:.1f} s)")  # fmt: skip
+
+
+def lab_lines(lab: dict) -> list[str]:
+    """One line per probe, from the measured numbers (the terminal's summary of the lab)."""
+    lines = []
+    if lab.get("gradients"):
+        lines.append("gradient decay per step back: " + ", ".join(
+            f"{r['label']} {r['hidden_decay_per_step']:+.3f} decades" for r in lab["gradients"]))  # fmt: skip
+    if lab.get("context"):
+        lines.append("effective context (tokens): " + ", ".join(
+            f"{r['label']} {r['effective_context']}" for r in lab["context"]))  # fmt: skip
+    for r in lab.get("dependency", []):
+        gap = far_gap(r)
+        if gap is not None:
+            lines.append(f"{r['label']}: {gap:+.3f} nats over the floor on tokens fixed "
+                         f"{FAR} or more tokens back")  # fmt: skip
+    return lines
+
+
+FAR = 8  # "long range": a token fixed by one at least this far back
+
+
+def far_gap(dependency: dict) -> float | None:
+    """Mean loss above the floor on the tokens fixed FAR or more tokens back."""
+    far = [row for rows in dependency["kinds"].values() for row in rows if row["from"] >= FAR]
+    if not far:
+        return None
+    total = sum(row["count"] for row in far)
+    return sum((row["loss"] - row["floor"]) * row["count"] for row in far) / total

@@ -28,17 +28,13 @@ from tqdm import tqdm
 
 from seqlm.data.batching import Streams, TBPTTBatches
 from seqlm.data.corpus import Corpus
+from seqlm.data.spec import CorpusSpec
 from seqlm.errors import SeqlmError
 from seqlm.evaluate import summarize
 from seqlm.io import atomic_write_text
-from seqlm.nn.checkpoint import (
-    load_tensors,
-    read_config,
-    save_recurrent,
-    save_tensors,
-    write_config,
-)
-from seqlm.nn.model import ModelConfig, RecurrentLM
+from seqlm.modeldir import read_config
+from seqlm.nn.checkpoint import load_tensors, save_recurrent, save_tensors, write_model_config
+from seqlm.nn.recurrent import RecurrentLM
 from seqlm.train.config import TrainConfig
 from seqlm.train.distributed import (
     agree,
@@ -71,52 +67,30 @@ def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16
 
 
-def detach(state):
-    if state is None:
-        return None
-    if isinstance(state, torch.Tensor):
-        return state.detach()
-    return type(state)(detach(s) for s in state)
-
-
-def flatten_state(state) -> list[torch.Tensor]:
-    if state is None:
-        return []
-    if isinstance(state, torch.Tensor):
-        return [state]
-    return [t for s in state for t in flatten_state(s)]
-
-
 class Trainer:
     def __init__(
         self,
         config: TrainConfig,
         corpus: Corpus,
         out: str | Path,
-        corpus_settings: dict,
         resume: bool = False,
-        quiet: bool = False,
+        progress: bool = False,
     ):
+        if corpus.spec is None:
+            raise SeqlmError("the corpus must come from load_corpus (it records its settings)")
         self.config, self.corpus, self.out = config, corpus, Path(out)
-        self.corpus_settings, self.quiet = corpus_settings, quiet
         if config.threads > 0:
             torch.set_num_threads(config.threads)
         self.device = pick_device(config.device)
         self.world = init_world(self.device.type)
         if self.world.active and self.device.type == "cuda":
             self.device = torch.device("cuda", self.world.local_rank)
-        self.quiet = quiet or not self.world.main
+        self.progress_bar = progress and self.world.main
         self.amp = amp_dtype(config, self.device)
-        model_config = ModelConfig(
-            kind=config.model, vocab_size=len(corpus.vocab), embed=config.embed,
-            hidden=config.hidden, layers=config.layers, dropout=config.dropout,
-            dropout_embed=config.dropout_embed, dropout_between=config.dropout_between,
-            variational=config.variational, tied=config.tied, forget_bias=config.forget_bias,
-            adaptive_cutoffs=list(config.adaptive_cutoffs),
-        )  # fmt: skip
+        config.model.vocab_size = len(corpus.vocab)
         # dropout masks (different per rank); a resumed run restores the RNG state
         torch.manual_seed(config.seed + self.world.rank)
-        self.model = RecurrentLM(model_config, corpus.vocab, config.backend)
+        self.model = RecurrentLM(config.model, corpus.vocab, config.backend)
         self.model.reset_parameters(config.seed)
         self.model.to(self.device)
         data = shard_columns(Streams(corpus["train"], config.batch_size), self.world)
@@ -150,7 +124,7 @@ class Trainer:
             self.step_model = DistributedDataParallel(
                 self.model,
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=bool(config.adaptive_cutoffs),
+                find_unused_parameters=bool(config.model.adaptive_cutoffs),
             )
         self.writer = None
         if config.tensorboard and self.world.main:
@@ -175,11 +149,11 @@ class Trainer:
 
     # -- checkpoints --------------------------------------------------------------------
     def _config_extra(self) -> dict:
-        return {**self.corpus_settings, "train": self.config.to_json()}
+        return {"corpus": self.corpus.spec.to_json(), "train": self.config.to_json()}
 
     def save_resumable(self) -> None:
         """Every rank calls this (the hidden states and RNGs are gathered); rank 0 writes."""
-        hidden = [gather_columns(t, self.world, dim=0) for t in flatten_state(self.hidden)]
+        hidden = [gather_columns(t, self.world, dim=0) for t in self.model.flatten_state(self.hidden)]
         rngs = gather_cpu(torch.get_rng_state(), self.world, self.device)
         if not self.world.main:
             return
@@ -204,7 +178,7 @@ class Trainer:
         if not (self.out / "model.safetensors").exists():  # nothing evaluated yet
             save_recurrent(self.model, self.out, self._config_extra())
         else:
-            write_config(self.out, self.model, self._config_extra())
+            write_model_config(self.out, self.model, self._config_extra())
 
     def _restore(self) -> None:
         path = self.out / "trainer.safetensors"
@@ -230,10 +204,7 @@ class Trainer:
         per_rank = self.config.batch_size // self.world.size
         rows = slice(self.world.rank * per_rank, (self.world.rank + 1) * per_rank)
         hidden = [h[rows].contiguous().to(self.device) for h in hidden]  # this rank's streams
-        if hidden:
-            per = 2 if self.config.model == "lstm" else 1
-            self.hidden = [tuple(hidden[i : i + per]) if per == 2 else hidden[i]
-                           for i in range(0, len(hidden), per)]  # fmt: skip
+        self.hidden = self.model.unflatten_state(hidden)
         rng = "rng.cpu" if self.world.rank == 0 else f"rng.cpu.{self.world.rank}"
         if meta.get("world_size", 1) == self.world.size and rng in tensors:
             torch.set_rng_state(tensors[rng])
@@ -289,7 +260,7 @@ class Trainer:
         previous = signal.signal(signal.SIGINT, on_sigint)
         autocast = (torch.autocast(self.device.type, dtype=self.amp) if self.amp
                     else nullcontext())  # fmt: skip
-        bar = tqdm(total=self.total_steps, initial=p["step"], unit="step", disable=self.quiet or None,
+        bar = tqdm(total=self.total_steps, initial=p["step"], unit="step", disable=not self.progress_bar or None,
                    dynamic_ncols=True)  # fmt: skip
         loss_sum = torch.zeros((), device=self.device)
         loss_count, tokens_at_log, clock = 0, p["tokens"], time.perf_counter()
@@ -310,14 +281,14 @@ class Trainer:
                     inputs = inputs.to(self.device, non_blocking=True)
                     targets = targets.to(self.device, non_blocking=True)
                     with autocast:
-                        loss, hidden = self.step_model(inputs, targets, detach(self.hidden))
+                        loss, hidden = self.step_model(inputs, targets, RecurrentLM.detach_state(self.hidden))
                     self.scaler.scale(loss).backward()
                     self.scaler.unscale_(self.optimizer)
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip)
                     self.scaler.step(self.optimizer)
                     self.scaler.update()
                     self.optimizer.zero_grad(set_to_none=True)
-                    self.hidden = detach(hidden)
+                    self.hidden = RecurrentLM.detach_state(hidden)
                     loss_sum += loss.detach()
                     loss_count += 1
                     p["step"] += 1
@@ -422,13 +393,13 @@ class Trainer:
         return ""
 
 
-def resume_settings(out: str | Path) -> tuple[TrainConfig, dict]:
-    """The training config and corpus settings a run was started with."""
+def resume_config(out: str | Path) -> tuple[TrainConfig, CorpusSpec]:
+    """The training settings and corpus a run in `out` was started with."""
     config = read_config(Path(out))
-    if "train" not in config:
+    if not isinstance(config.get("train"), dict) or not isinstance(config.get("model"), dict):
         raise SeqlmError(f"{out}: not a recurrent training run")
     if not (Path(out) / "trainer.safetensors").exists():
         raise SeqlmError(f"{out}: no trainer.safetensors to resume from")
-    corpus = {k: config.get(k) for k in ("corpus", "level", "max_vocab", "min_count",
-                                         "split_fractions")}  # fmt: skip
-    return TrainConfig(**config["train"]), corpus
+    model = {k: v for k, v in config["model"].items() if k != "vocab_size"}
+    settings = TrainConfig.from_flat({**model, **config["train"]}, f"{out}/config.json")
+    return settings, CorpusSpec.from_json(config.get("corpus"))

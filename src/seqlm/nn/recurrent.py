@@ -11,7 +11,7 @@ runs them, so a checkpoint loads into either and both start from identical weigh
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -21,47 +21,13 @@ from torch import Tensor, nn
 from seqlm.data.text import EOS
 from seqlm.data.vocab import Vocab
 from seqlm.errors import SeqlmError
-from seqlm.lm import LanguageModel
-from seqlm.nn.cells import GATES, make_layer
+from seqlm.interface import LanguageModel
+from seqlm.nn.cells import make_layer
+from seqlm.nn.config import ModelConfig
 from seqlm.nn.inference import LowPrecisionStep
 
-KINDS = tuple(GATES)
 BACKENDS = ("fused", "reference")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
-
-
-@dataclass
-class ModelConfig:
-    kind: str = "lstm"
-    vocab_size: int = 10_000
-    embed: int = 200
-    hidden: int = 200
-    layers: int = 2
-    dropout: float = 0.0  # on the last layer's output
-    dropout_embed: float = 0.0
-    dropout_between: float = 0.0
-    variational: bool = False  # one dropout mask per sequence, shared across time steps
-    tied: bool = False  # decoder weight = embedding (the last layer then has `embed` units)
-    forget_bias: float = 1.0
-    adaptive_cutoffs: list[int] = field(default_factory=list)  # empty: full softmax
-
-    def validate(self) -> None:
-        if self.kind not in KINDS:
-            raise SeqlmError(f"unknown model type {self.kind!r} (choose from {', '.join(KINDS)})")
-        for name in ("embed", "hidden", "layers", "vocab_size"):
-            if getattr(self, name) < 1:
-                raise SeqlmError(f"--{name} must be at least 1")
-        for name in ("dropout", "dropout_embed", "dropout_between"):
-            if not 0 <= getattr(self, name) < 1:
-                raise SeqlmError(f"--{name.replace('_', '-')} must be in [0, 1)")
-        cutoffs = self.adaptive_cutoffs
-        if cutoffs and (
-            sorted(cutoffs) != cutoffs or cutoffs[0] < 1 or cutoffs[-1] >= self.vocab_size
-        ):
-            raise SeqlmError("adaptive softmax cutoffs must increase and lie inside the vocabulary")
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def dropout_mask(x: Tensor, p: float, variational: bool, training: bool) -> Tensor:
@@ -95,19 +61,17 @@ class RecurrentLM(nn.Module, LanguageModel):
             raise SeqlmError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
         if len(vocab) != config.vocab_size:
             raise SeqlmError(f"vocabulary has {len(vocab)} tokens, the model {config.vocab_size}")
-        self.config, self.vocab, self.backend, self.kind = config, vocab, backend, config.kind
+        self.config, self.vocab, self.backend, self.kind = config, vocab, backend, config.cell
         c = config
         self.embedding = nn.Embedding(c.vocab_size, c.embed)
         sizes = [c.embed] + [c.hidden] * (c.layers - 1) + [c.embed if c.tied else c.hidden]
         self.layers = nn.ModuleList(
-            make_layer(backend, c.kind, sizes[i], sizes[i + 1]) for i in range(c.layers)
+            make_layer(backend, c.cell, sizes[i], sizes[i + 1]) for i in range(c.layers)
         )
         out = sizes[-1]
         if c.adaptive_cutoffs:
             self.decoder = nn.AdaptiveLogSoftmaxWithLoss(out, c.vocab_size, c.adaptive_cutoffs,
                                                          div_value=4.0)  # fmt: skip
-            if c.tied:
-                raise SeqlmError("tied embeddings and the adaptive softmax do not combine")
         else:
             self.decoder = nn.Linear(out, c.vocab_size)
             if c.tied:
@@ -159,7 +123,7 @@ class RecurrentLM(nn.Module, LanguageModel):
                 else:
                     values = torch.zeros(tensor.shape)
                 tensor.copy_(values)
-            if c.kind == "lstm":  # forget-gate bias (Jozefowicz et al. 2015)
+            if c.cell == "lstm":  # forget-gate bias (Jozefowicz et al. 2015)
                 for i in range(c.layers):
                     w = self.layers[i].weights
                     h = w["weight_hh"].shape[1]
@@ -171,6 +135,36 @@ class RecurrentLM(nn.Module, LanguageModel):
     @property
     def device(self) -> torch.device:
         return self.embedding.weight.device
+
+    # -- recurrent state: a list with one entry per layer; an LSTM's entry is (h, c) -------
+    def state_sizes(self) -> list[int]:
+        return [layer.weights["weight_hh"].shape[1] for layer in self.layers]
+
+    def initial_state(self, batch: int = 1) -> list:
+        """The zero state every sequence starts from."""
+        zeros = [torch.zeros(batch, n, device=self.device) for n in self.state_sizes()]
+        return [(h, h.clone()) if self.kind == "lstm" else h for h in zeros]
+
+    def flatten_state(self, state: list | None) -> list[Tensor]:
+        """[h_1(, c_1), h_2(, c_2), ...]: what checkpoints and exported step functions hold."""
+        if state is None:
+            return []
+        return [t for s in state for t in (s if self.kind == "lstm" else (s,))]
+
+    def unflatten_state(self, flat: list[Tensor]) -> list | None:
+        if not flat:
+            return None
+        if self.kind != "lstm":
+            return list(flat)
+        return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+    @staticmethod
+    def detach_state(state: list | None) -> list | None:
+        """The same state cut from the graph (the edge of a truncated-BPTT window)."""
+        if state is None:
+            return None
+        return [tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach()
+                for s in state]  # fmt: skip
 
     # -- forward ------------------------------------------------------------------------
     def features(self, ids: Tensor, state=None, return_gates: bool = False):

@@ -1,0 +1,126 @@
+"""What every command shares: the parser class, parent parsers, flags made from settings,
+printing results and the corpus a command's flags name."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+
+from seqlm.data.spec import CorpusSpec
+from seqlm.errors import SeqlmError
+from seqlm.settings import base_type
+
+CORPUS_HELP = (
+    "a directory with train/valid/test.txt, a text file (split 90/5/5 at line ends), a named "
+    "dataset (ptb, tinyshakespeare, wikitext-2; looked up under $SEQLM_DATA, downloaded if "
+    "missing) or the built-in 'synthetic[:key=value,...]'"
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit code 2), like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def json_flag() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--json", action="store_true", help="print one JSON object")
+    return parent
+
+
+def corpus_flags(positional: bool = True, hidden: bool = False) -> argparse.ArgumentParser:
+    """CORPUS (or --data CORPUS) and the tokenization settings of a `CorpusSpec`."""
+    parent = argparse.ArgumentParser(add_help=False)
+    if positional:
+        parent.add_argument("corpus", metavar="CORPUS", help=CORPUS_HELP)
+    else:
+        parent.add_argument("--data", dest="corpus", metavar="CORPUS", help=CORPUS_HELP)
+    show = (lambda text: argparse.SUPPRESS) if hidden else (lambda text: text)
+    parent.add_argument("--level", choices=["word", "char"],
+                        help=show("tokenizer (default: per corpus)"))  # fmt: skip
+    parent.add_argument("--max-vocab", type=int, metavar="N",
+                        help=show("keep the N most frequent tokens"))  # fmt: skip
+    parent.add_argument("--min-count", type=int, metavar="N",
+                        help=show("drop tokens seen fewer than N times in train (default 1)"))  # fmt: skip
+    parent.add_argument("--split-fractions", metavar="F,F,F", type=_fractions,
+                        help=show("train,valid,test fractions for a single file "
+                                  "(default 0.9,0.05,0.05)"))  # fmt: skip
+    return parent
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad fractions {text!r} (e.g. 0.8,0.1,0.1)") from None
+
+
+def corpus_spec(args: argparse.Namespace, default: CorpusSpec | None = None) -> CorpusSpec:
+    """The corpus the flags name; flags left out fall back to `default` (a model's own)."""
+    if args.corpus is None and default is None:
+        raise SeqlmError("no corpus: pass CORPUS (--data CORPUS)")
+    base = default if args.corpus is None else CorpusSpec(args.corpus)
+    return CorpusSpec(
+        base.source,
+        args.level or (base.level if args.corpus is None else None),
+        args.max_vocab if args.max_vocab is not None else base.max_vocab,
+        args.min_count if args.min_count is not None else base.min_count,
+        args.split_fractions or base.split_fractions,
+    )
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def add_setting_flags(parser: argparse.ArgumentParser, cls: type) -> list[str]:
+    """One flag per field of a settings dataclass, from its metadata; returns the names.
+    Defaults stay None so that a command knows which flags were given."""
+    names = []
+    for field in dataclasses.fields(cls):
+        meta = field.metadata
+        if not meta.get("flag"):
+            continue
+        kind = base_type(field, cls)
+        flags = ["--" + field.name.replace("_", "-")]
+        if meta.get("alias"):
+            flags.append("--" + meta["alias"])
+        options: dict = {"dest": field.name, "default": None, "help": meta["help"]}
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options["type"] = _int_list if kind is list else kind
+            if meta.get("choices"):
+                options["choices"] = meta["choices"]
+            else:
+                options["metavar"] = {int: "N", float: "X", str: "TEXT", list: "N,N"}[kind]
+        parser.add_argument(*flags, **options)
+        names.append(field.name)
+    return names
+
+
+def emit(args: argparse.Namespace, payload: dict, text: str) -> None:
+    print(json.dumps(payload, default=str) if getattr(args, "json", False) else text)
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Bars and progress lines in a terminal, not under --json."""
+    return not getattr(args, "json", False)
+
+
+def setup_logging(quiet: bool) -> None:
+    """The library logs through `logging` (silent when imported); the CLI shows it on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("seqlm")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
+    root.propagate = False

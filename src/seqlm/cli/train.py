@@ -1,0 +1,63 @@
+"""`seqlm train`: a recurrent LM with truncated BPTT; `--resume DIR` continues exactly."""
+
+from __future__ import annotations
+
+import argparse
+
+from seqlm.cli.common import (
+    add_setting_flags,
+    corpus_flags,
+    corpus_spec,
+    emit,
+    json_flag,
+    show_progress,
+)
+from seqlm.nn.config import ModelConfig
+from seqlm.train.config import PRESETS, TrainConfig
+
+SETTINGS: list[str] = []
+
+
+def register(commands) -> None:
+    tr = commands.add_parser(
+        "train",
+        parents=[corpus_flags(positional=False), json_flag()],
+        help="train an RNN, LSTM or GRU language model",
+        description="Train a recurrent LM with truncated BPTT. Defaults come from the corpus "
+        "(ptb, tinyshakespeare, synthetic presets) or --preset, then --config FILE.toml, then "
+        "the flags below. Checkpoints are atomic; Ctrl-C saves; --resume DIR continues exactly.",
+    )
+    tr.add_argument("--out", metavar="DIR", help="model directory to write")
+    tr.add_argument("--resume", metavar="DIR", help="continue the run in DIR where it stopped")
+    tr.add_argument("--preset", choices=sorted(PRESETS),
+                    help="start from these defaults instead of the corpus's (ptb-small: "
+                    "Zaremba et al. 2014 small)")  # fmt: skip
+    tr.add_argument("--config", metavar="FILE", help="TOML file of settings ([train] table)")
+    SETTINGS[:] = add_setting_flags(tr, ModelConfig) + add_setting_flags(tr, TrainConfig)
+    tr.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from seqlm.train import train
+
+    settings = {name: getattr(args, name) for name in SETTINGS}
+    corpus = corpus_spec(args) if args.corpus is not None and not args.resume else args.corpus
+    result = train(corpus, args.out, resume=args.resume, preset=args.preset,
+                   config_file=args.config, progress=show_progress(args), **settings)  # fmt: skip
+    if result is None:  # a non-zero rank of a distributed run
+        return
+    lines = [
+        f"{result.cell} ({result.parameters:,} parameters) on {result.test.corpus}: stopped "
+        f"({result.stop}) after {result.steps:,} steps, {result.tokens:,} tokens, "
+        f"{result.train_seconds / 60:.1f} min ({result.tokens_per_s:,.0f} tokens/s)",
+    ]
+    for r in (result.valid, result.test):
+        extra = f", {r.bits_per_char:.4f} bits/char" if r.bits_per_char is not None else ""
+        floor = f" (floor {r.floor_perplexity:.3f})" if r.floor_perplexity is not None else ""
+        lines.append(f"best checkpoint: {r.split} perplexity {r.perplexity}{extra}{floor}")
+    lines.append(f"wrote {result.out}/model.safetensors, config.json, vocab.json, metrics.jsonl")
+    if result.stop == "interrupted":
+        lines.append(f"interrupted: resume with  seqlm train --resume {result.out}")
+    emit(args, result.to_json(), "\n".join(lines))
+    if result.stop == "interrupted":
+        raise KeyboardInterrupt

@@ -1,0 +1,42 @@
+"""Loading any saved model by what its directory (or file) says it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from seqlm.data.spec import CorpusSpec
+from seqlm.errors import SeqlmError
+from seqlm.interface import LanguageModel
+from seqlm.modeldir import read_config
+
+
+def model_config(path: str | Path) -> dict:
+    """config.json of a model directory (current layout); an ARPA file has none."""
+    path = Path(path)
+    if not path.exists():
+        raise SeqlmError(f"{path}: no such model directory or file")
+    if path.is_file():
+        return {"kind": "ngram", "arpa": True}
+    return read_config(path)
+
+
+def trained_on(path: str | Path) -> CorpusSpec | None:
+    """The corpus a saved model was trained on, if it records one."""
+    corpus = model_config(path).get("corpus")
+    return CorpusSpec.from_json(corpus) if isinstance(corpus, dict) else None
+
+
+def load(path: str | Path, device: str | None = None) -> LanguageModel:
+    """A model directory written by seqlm (n-gram or recurrent), or an ARPA file
+    (`.arpa`, `.arpa.gz`) from any toolkit."""
+    config = model_config(path)
+    if config["kind"] == "ngram":
+        from seqlm.ngram import NgramLM
+
+        return NgramLM.from_arpa(path) if config.get("arpa") else NgramLM.load(path)
+    from seqlm.nn.checkpoint import load_recurrent
+
+    return load_recurrent(path, device=device)
+
+
+load_model = load  # the name the library used before the public API

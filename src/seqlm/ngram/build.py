@@ -1,0 +1,24 @@
+"""`seqlm.ngram.build`: an n-gram model of a corpus's training split, in memory."""
+
+from __future__ import annotations
+
+import time
+
+from seqlm.data.corpus import Corpus, load_corpus
+from seqlm.data.spec import CorpusSpec
+from seqlm.ngram.model import NgramLM
+
+
+def build(
+    corpus: Corpus | CorpusSpec | str, order: int = 3, smoothing: str = "mkn", k: float = 1.0
+) -> NgramLM:
+    """Count and smooth (modified Kneser-Ney as KenLM by default); `.save(dir)` writes it.
+    The model remembers its corpus and build time, which `save` records."""
+    if not isinstance(corpus, Corpus):
+        corpus = load_corpus(corpus)
+    start = time.perf_counter()
+    model = NgramLM.train(corpus["train"], corpus.vocab, order, smoothing, k)
+    model.info["train_seconds"] = round(time.perf_counter() - start, 3)
+    if corpus.spec is not None:
+        model.info["corpus"] = corpus.spec.to_json()
+    return model

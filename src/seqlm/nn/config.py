@@ -1,0 +1,43 @@
+"""What a recurrent LM is made of: the one declaration of every model setting."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from seqlm.errors import SeqlmError
+from seqlm.settings import check, setting
+
+CELLS = ("rnn", "lstm", "gru")
+
+
+@dataclass
+class ModelConfig:
+    cell: str = setting("lstm", "recurrent cell", choices=CELLS, alias="model")
+    vocab_size: int = setting(10_000, "vocabulary size (from the corpus)", min=1, flag=False)
+    embed: int = setting(200, "embedding size", min=1)
+    hidden: int = setting(200, "hidden units per layer", min=1)
+    layers: int = setting(2, "recurrent layers", min=1)
+    dropout: float = setting(0.0, "dropout on the last layer's output", min=0, below=1)
+    dropout_embed: float = setting(0.0, "dropout on the embeddings", min=0, below=1)
+    dropout_between: float = setting(0.0, "dropout between recurrent layers", min=0, below=1)
+    variational: bool = setting(
+        False, "one dropout mask per sequence, shared across time (Gal & Ghahramani)"
+    )
+    tied: bool = setting(False, "tie the output layer to the embedding (Inan et al.; Press & Wolf)")
+    forget_bias: float = setting(1.0, "initial LSTM forget-gate bias")
+    adaptive_cutoffs: list[int] = setting(
+        [], "adaptive softmax cluster cutoffs, e.g. 2000,6000 (default: full softmax)"
+    )
+
+    def validate(self) -> None:
+        check(self)
+        cutoffs = self.adaptive_cutoffs
+        if cutoffs and (
+            sorted(cutoffs) != cutoffs or cutoffs[0] < 1 or cutoffs[-1] >= self.vocab_size
+        ):
+            raise SeqlmError("adaptive softmax cutoffs must increase and lie inside the vocabulary")
+        if cutoffs and self.tied:
+            raise SeqlmError("tied embeddings and the adaptive softmax do not combine")
+
+    def to_json(self) -> dict:
+        return asdict(self)
