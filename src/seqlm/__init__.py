@@ -7,7 +7,8 @@
     result = seqlm.train(corpus, "runs/x", cell="lstm", hidden=650, max_minutes=60)
     ng = seqlm.ngram.build(corpus, order=5)    # then ng.save("runs/5gram")
 
-The names below are imported on first use, so `import seqlm` stays fast.
+`train` and `evaluate` are bound here (they share their names with modules, whose import
+would otherwise replace them); the other names are imported on first use.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 
-__version__ = "0.1.0"
+from seqlm.version import __version__
 
 logging.getLogger("seqlm").addHandler(logging.NullHandler())  # silent unless the app asks
 
@@ -24,17 +25,18 @@ _EXPORTS = {
     "load_corpus": "seqlm.data.corpus",
     "Corpus": "seqlm.data.corpus",
     "CorpusSpec": "seqlm.data.spec",
-    "train": "seqlm.train.run",
     "TrainResult": "seqlm.train.run",
     "TrainConfig": "seqlm.train.config",
     "ModelConfig": "seqlm.nn.config",
-    "evaluate": "seqlm.evaluate",
     "EvalResult": "seqlm.evaluate",
     "LanguageModel": "seqlm.interface",
     "TokenScores": "seqlm.interface",
     "SeqlmError": "seqlm.errors",
 }
-__all__ = [*_EXPORTS, "ngram", "__version__"]
+__all__ = [*_EXPORTS, "evaluate", "ngram", "train", "__version__"]
+
+from seqlm.evaluate import evaluate  # noqa: E402
+from seqlm.train.run import train  # noqa: E402
 
 
 def __getattr__(name: str):

@@ -149,40 +149,6 @@ def compare(
     return result, models, losses
 
 
-def run_comparison(
-    corpus: Corpus,
-    specs: list[ModelSpec],
-    budget_minutes: float,
-    root: Path | None = None,
-    report: str | Path | None = None,
-    probes: bool = False,
-    argv: list[str] | None = None,
-    progress: bool = False,
-) -> dict:
-    """`compare`, then (if asked) the long-range lab and the HTML report: what
-    `seqlm compare` and `seqlm demo` print, with the table and summary as text."""
-    from seqlm.io import check_writable_dir
-    from seqlm.report import write_report
-
-    if report:
-        check_writable_dir(report)
-    result, models, losses = compare(corpus, specs, root, budget_minutes, progress=progress)
-    sentences = summary_sentences(result)
-    lab = None
-    if probes:
-        from seqlm.probe.lab import lab_lines, run_lab
-
-        lab = run_lab(corpus, models)
-        result["lab_summary"] = lab_lines(lab)
-        sentences += "\n" + "\n".join(result["lab_summary"])
-    if report:
-        page = write_report(result, models, losses, corpus, report, {"argv": argv, "lab": lab})
-        result["report"] = str(page)
-    result["summary"] = sentences
-    result["table"] = format_table(result)
-    return result
-
-
 def format_table(result: dict) -> str:
     char = result["level"] == "char"
     floor = result["floor_test_nats"]

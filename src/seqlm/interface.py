@@ -45,8 +45,12 @@ class TokenScores:
         return -self.log_probs / math.log(2)
 
     def to_json(self) -> dict:
-        return {"tokens": self.tokens, "log_probs": self.log_probs.tolist(), "oov": self.oov,
-                "perplexity": self.perplexity}  # fmt: skip
+        return {
+            "tokens": self.tokens,
+            "log_probs": self.log_probs.tolist(),
+            "oov": self.oov,
+            "perplexity": self.perplexity,
+        }
 
 
 class LanguageModel(ABC):
@@ -82,8 +86,12 @@ class LanguageModel(ABC):
     def score_windows(self, windows: list[np.ndarray], targets: np.ndarray) -> np.ndarray:
         """ln P(target | window) with nothing before each window (context probes);
         models that can batch this override it."""
-        return np.array([self.next_log_probs(self.context_state(w))[t]
-                         for w, t in zip(windows, targets, strict=True)])  # fmt: skip
+        return np.array(
+            [
+                self.next_log_probs(self.context_state(w))[t]
+                for w, t in zip(windows, targets, strict=True)
+            ]
+        )
 
     def set_generation_precision(self, precision: str) -> None:
         """'fp32' everywhere; neural models also offer 'bf16' weights for generation."""
@@ -130,9 +138,15 @@ class LanguageModel(ABC):
         top = np.argsort(-log_probs, kind="stable")[:k]
         return [(self.vocab.tokens[i], float(np.exp(log_probs[i]))) for i in top]
 
-    def stream(self, prompt: str = "", max_tokens: int = 50, temperature: float = 1.0,
-               top_k: int | None = None, top_p: float | None = None,
-               seed: int | None = None) -> Iterator[str]:  # fmt: skip
+    def stream(
+        self,
+        prompt: str = "",
+        max_tokens: int = 50,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+    ) -> Iterator[str]:
         """Sampled text, piece by piece, each piece ready to print after the previous."""
         from seqlm.generate import TextJoiner, sample
 
@@ -141,9 +155,15 @@ class LanguageModel(ABC):
         for token in ids:
             yield joiner.piece(self.vocab.tokens[token])
 
-    def generate(self, prompt: str = "", max_tokens: int = 50, temperature: float = 1.0,
-                 top_k: int | None = None, top_p: float | None = None,
-                 seed: int | None = None) -> str:  # fmt: skip
+    def generate(
+        self,
+        prompt: str = "",
+        max_tokens: int = 50,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+    ) -> str:
         """The continuation of `prompt` (without the prompt); the same seed, the same text."""
         return "".join(self.stream(prompt, max_tokens, temperature, top_k, top_p, seed))
 

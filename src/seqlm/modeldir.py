@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from seqlm import __version__
 from seqlm.errors import SeqlmError
 from seqlm.io import atomic_write_text
+from seqlm.version import __version__
 
 FORMAT_VERSION = 2
 _CORPUS_KEYS = ("corpus", "level", "max_vocab", "min_count", "split_fractions")
@@ -41,8 +41,10 @@ def read_config(path: str | Path) -> dict:
         raise SeqlmError(f"{path}/config.json: not a seqlm model config")
     version = config.get("format_version", 1)
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise SeqlmError(f"{path}: model format v{version} was written by a newer seqlm; "
-                         "upgrade seqlm to load it")  # fmt: skip
+        raise SeqlmError(
+            f"{path}: model format v{version} was written by a newer seqlm; "
+            "upgrade seqlm to load it"
+        )
     return upgrade(config) if version < FORMAT_VERSION else config
 
 
@@ -51,9 +53,13 @@ def upgrade(config: dict) -> dict:
     config = dict(config)
     if "corpus" in config and not isinstance(config["corpus"], dict):
         old = {k: config.pop(k, None) for k in _CORPUS_KEYS}
-        config["corpus"] = {"source": old["corpus"], "level": old["level"],
-                            "max_vocab": old["max_vocab"], "min_count": old["min_count"] or 1,
-                            "split_fractions": _fractions(old["split_fractions"])}  # fmt: skip
+        config["corpus"] = {
+            "source": old["corpus"],
+            "level": old["level"],
+            "max_vocab": old["max_vocab"],
+            "min_count": old["min_count"] or 1,
+            "split_fractions": _fractions(old["split_fractions"]),
+        }
     model = config.get("model")
     if isinstance(model, dict) and "kind" in model:
         model = dict(model)
@@ -78,6 +84,10 @@ def _fractions(value) -> list[float] | None:
 
 def write_config(directory: str | Path, kind: str, sections: dict) -> None:
     """config.json, atomically; `sections` are JSON-ready (corpus, model, train, ...)."""
-    config = {"kind": kind, "format_version": FORMAT_VERSION, "seqlm_version": __version__,
-              **sections}  # fmt: skip
+    config = {
+        "kind": kind,
+        "format_version": FORMAT_VERSION,
+        "seqlm_version": __version__,
+        **sections,
+    }
     atomic_write_text(Path(directory) / "config.json", json.dumps(config, indent=2))

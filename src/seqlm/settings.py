@@ -30,8 +30,15 @@ def setting(
 ) -> Any:
     """A dataclass field with what a flag, a file and the validator need to know about it.
     `min`/`max` are inclusive bounds, `below` an exclusive upper bound."""
-    meta = {"help": help, "choices": choices, "min": min, "max": max, "below": below,
-            "flag": flag, "alias": alias}  # fmt: skip
+    meta = {
+        "help": help,
+        "choices": choices,
+        "min": min,
+        "max": max,
+        "below": below,
+        "flag": flag,
+        "alias": alias,
+    }
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -71,8 +78,9 @@ def check(obj: Any) -> None:
         setattr(obj, f.name, value)
         m, flag = f.metadata, "--" + f.name.replace("_", "-")
         if m["choices"] and value not in m["choices"]:
-            raise SeqlmError(f"{flag} must be one of {', '.join(map(str, m['choices']))}, "
-                             f"got {value!r}")  # fmt: skip
+            raise SeqlmError(
+                f"{flag} must be one of {', '.join(map(str, m['choices']))}, got {value!r}"
+            )
         numbers = value if isinstance(value, list) else [value]
         for v in numbers:
             if isinstance(v, bool) or not isinstance(v, int | float):

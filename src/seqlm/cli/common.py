@@ -41,15 +41,24 @@ def corpus_flags(positional: bool = True, hidden: bool = False) -> argparse.Argu
     else:
         parent.add_argument("--data", dest="corpus", metavar="CORPUS", help=CORPUS_HELP)
     show = (lambda text: argparse.SUPPRESS) if hidden else (lambda text: text)
-    parent.add_argument("--level", choices=["word", "char"],
-                        help=show("tokenizer (default: per corpus)"))  # fmt: skip
-    parent.add_argument("--max-vocab", type=int, metavar="N",
-                        help=show("keep the N most frequent tokens"))  # fmt: skip
-    parent.add_argument("--min-count", type=int, metavar="N",
-                        help=show("drop tokens seen fewer than N times in train (default 1)"))  # fmt: skip
-    parent.add_argument("--split-fractions", metavar="F,F,F", type=_fractions,
-                        help=show("train,valid,test fractions for a single file "
-                                  "(default 0.9,0.05,0.05)"))  # fmt: skip
+    parent.add_argument(
+        "--level", choices=["word", "char"], help=show("tokenizer (default: per corpus)")
+    )
+    parent.add_argument(
+        "--max-vocab", type=int, metavar="N", help=show("keep the N most frequent tokens")
+    )
+    parent.add_argument(
+        "--min-count",
+        type=int,
+        metavar="N",
+        help=show("drop tokens seen fewer than N times in train (default 1)"),
+    )
+    parent.add_argument(
+        "--split-fractions",
+        metavar="F,F,F",
+        type=_fractions,
+        help=show("train,valid,test fractions for a single file (default 0.9,0.05,0.05)"),
+    )
     return parent
 
 
@@ -78,7 +87,9 @@ def _int_list(text: str) -> list[int]:
     try:
         return [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
 
 
 def add_setting_flags(parser: argparse.ArgumentParser, cls: type) -> list[str]:

@@ -56,8 +56,9 @@ def run_demo(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace, spec: CorpusSpec, models: str) -> None:
-    from seqlm.compare import parse_budget, parse_models, run_comparison
+    from seqlm.compare import parse_budget, parse_models
     from seqlm.data import load_corpus
+    from seqlm.study import run_comparison
 
     specs, minutes = parse_models(models), parse_budget(args.budget)
     result = run_comparison(load_corpus(spec), specs, minutes, args.root, args.report,

@@ -29,5 +29,8 @@ def run(args: argparse.Namespace) -> None:
     model = load(args.model, device="cpu")
     path = export_model(model, args.model, args.format, args.out)
     size = path.stat().st_size
-    emit(args, {"out": str(path), "format": args.format, "bytes": size},
-         f"wrote {path} ({args.format}, {size / 1e6:.1f} MB)")  # fmt: skip
+    emit(
+        args,
+        {"out": str(path), "format": args.format, "bytes": size},
+        f"wrote {path} ({args.format}, {size / 1e6:.1f} MB)",
+    )

@@ -20,19 +20,41 @@ def register(commands) -> None:
     )
     gen.add_argument("model", metavar="MODEL", help="a model directory or an ARPA file")
     gen.add_argument("--prompt", default="", help="text to continue (default: none)")
-    gen.add_argument("--max-tokens", type=int, default=50, metavar="N",
-                     help="tokens to generate (default 50)")  # fmt: skip
-    gen.add_argument("--temperature", type=float, default=1.0, metavar="T",
-                     help="divide log-probabilities by T; 0 is greedy (default 1)")  # fmt: skip
-    gen.add_argument("--top-k", type=int, metavar="K",
-                     help="sample among the K most likely tokens (default: all)")  # fmt: skip
-    gen.add_argument("--top-p", type=float, metavar="P",
-                     help="nucleus sampling: the smallest set with probability P (default 1)")  # fmt: skip
-    gen.add_argument("--seed", type=int, metavar="N",
-                     help="random seed: the same seed, the same text (default: random)")  # fmt: skip
-    gen.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                     help="weights of a neural model's step: bf16 is ~2.5x faster on a CPU, "
-                          "log-probs within a few hundredths of a nat (default fp32: exact)")  # fmt: skip
+    gen.add_argument(
+        "--max-tokens", type=int, default=50, metavar="N", help="tokens to generate (default 50)"
+    )
+    gen.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        metavar="T",
+        help="divide log-probabilities by T; 0 is greedy (default 1)",
+    )
+    gen.add_argument(
+        "--top-k",
+        type=int,
+        metavar="K",
+        help="sample among the K most likely tokens (default: all)",
+    )
+    gen.add_argument(
+        "--top-p",
+        type=float,
+        metavar="P",
+        help="nucleus sampling: the smallest set with probability P (default 1)",
+    )
+    gen.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="random seed: the same seed, the same text (default: random)",
+    )
+    gen.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="weights of a neural model's step: bf16 is ~2.5x faster on a CPU, "
+        "log-probs within a few hundredths of a nat (default fp32: exact)",
+    )
     gen.set_defaults(func=run)
 
 
@@ -43,10 +65,13 @@ def run(args: argparse.Namespace) -> None:
     model.set_generation_precision(args.precision)
     unknown = model.unknown_words(args.prompt)
     if unknown:
-        log.warning("seqlm: warning: prompt words not in the vocabulary (read as <unk>): %s",
-                    " ".join(unknown[:20]))  # fmt: skip
-    pieces = model.stream(args.prompt, args.max_tokens, args.temperature, args.top_k,
-                          args.top_p, args.seed)  # fmt: skip
+        log.warning(
+            "seqlm: warning: prompt words not in the vocabulary (read as <unk>): %s",
+            " ".join(unknown[:20]),
+        )
+    pieces = model.stream(
+        args.prompt, args.max_tokens, args.temperature, args.top_k, args.top_p, args.seed
+    )
     if args.json:
         pieces = list(pieces)
         tokens = [p.lstrip(" ") if len(p) > 1 else p for p in pieces]  # "\n" for <eos>

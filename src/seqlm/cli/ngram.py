@@ -43,8 +43,14 @@ def run_train(args: argparse.Namespace) -> None:
     model.save(args.out)
     valid = evaluate(model, corpus, "valid")
     seconds, counts = model.info["train_seconds"], model.info["ngrams"]
-    payload = {"out": str(args.out), "order": args.order, "smoothing": args.smoothing,
-               "ngrams": counts, "train_seconds": seconds, "valid": valid.to_json()}  # fmt: skip
+    payload = {
+        "out": str(args.out),
+        "order": args.order,
+        "smoothing": args.smoothing,
+        "ngrams": counts,
+        "train_seconds": seconds,
+        "valid": valid.to_json(),
+    }
     ppl = valid.perplexity
     text = (
         f"trained {args.order}-gram ({args.smoothing}) on {corpus.name} in {seconds:.2f} s: "

@@ -11,8 +11,12 @@ MODELS_HELP = "model directories, ARPA files, or fresh:rnn|lstm|gru (untrained)"
 
 def _common() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--out", default="seqlm-probe", metavar="DIR",
-                        help="where JSON and plots go (default seqlm-probe)")  # fmt: skip
+    parent.add_argument(
+        "--out",
+        default="seqlm-probe",
+        metavar="DIR",
+        help="where JSON and plots go (default seqlm-probe)",
+    )
     parent.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return parent
 
@@ -20,8 +24,12 @@ def _common() -> argparse.ArgumentParser:
 def _on_models() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("models", nargs="*", metavar="MODEL", help=MODELS_HELP)
-    parent.add_argument("--data", dest="corpus", metavar="CORPUS",
-                        help="corpus (default: the first model's, else synthetic)")  # fmt: skip
+    parent.add_argument(
+        "--data",
+        dest="corpus",
+        metavar="CORPUS",
+        help="corpus (default: the first model's, else synthetic)",
+    )
     parent.add_argument("--split", default="test", choices=["train", "valid", "test"])
     return parent
 
@@ -48,16 +56,19 @@ def register(commands) -> None:
     p.add_argument("--windows", type=int, default=32, help="windows averaged (default 32)")
     p = probe.add_parser("context", parents=models, help="loss when only k tokens are seen")
     p.add_argument("--samples", type=int, default=400, help="target tokens scored (default 400)")
-    p.add_argument("--shuffle-beyond", type=int, metavar="D",
-                   help="shuffle the tokens further back than D")  # fmt: skip
+    p.add_argument(
+        "--shuffle-beyond", type=int, metavar="D", help="shuffle the tokens further back than D"
+    )
     probe.add_parser("dependency", parents=models, help="loss on far-dependent tokens vs floor")
     p = probe.add_parser("gates", parents=models, help="inside one LSTM: gates and cells")
     p.add_argument("--text", metavar="FILE", help="the text to read (default: --split)")
     p.add_argument("--tokens", type=int, default=2000, help="tokens of text read (default 2000)")
-    p.add_argument("--property", metavar="P[,P]",
-                   help="line_position, in_quotes, bracket_depth (default: all)")  # fmt: skip
-    p.add_argument("--cells", metavar="L:U[,L:U]",
-                   help="cells for the heatmap (default: the best-correlated)")  # fmt: skip
+    p.add_argument(
+        "--property", metavar="P[,P]", help="line_position, in_quotes, bracket_depth (default: all)"
+    )
+    p.add_argument(
+        "--cells", metavar="L:U[,L:U]", help="cells for the heatmap (default: the best-correlated)"
+    )
     for name in ("gradients", "context", "dependency", "gates"):
         probe.choices[name].set_defaults(func=run_on_models)
     p = probe.add_parser("memory", parents=shared, help="adding and copy tasks by length T")
@@ -73,8 +84,21 @@ def run_on_models(args: argparse.Namespace) -> None:
     from seqlm.data.spec import CorpusSpec
     from seqlm.probe.run import run_model_probe
 
-    options = {k: getattr(args, k, None) for k in ("split", "seed", "distance", "windows",
-               "samples", "shuffle_beyond", "text", "tokens", "property", "cells")}  # fmt: skip
+    options = {
+        k: getattr(args, k, None)
+        for k in (
+            "split",
+            "seed",
+            "distance",
+            "windows",
+            "samples",
+            "shuffle_beyond",
+            "text",
+            "tokens",
+            "property",
+            "cells",
+        )
+    }
     spec = CorpusSpec(args.corpus) if args.corpus else None
     results, lines, figures = run_model_probe(args.probe, args.models, spec, args.out, options)
     emit(args, {"probe": args.probe, "results": results, "figures": figures}, "\n".join(lines))
@@ -87,8 +111,9 @@ def run_memory(args: argparse.Namespace) -> None:
     lengths = _int_list(args.lengths, "--lengths") if args.lengths else None
     show = None if args.json else (lambda row: print(memory_line(row), flush=True))
     cells = args.cell.split(",") if args.probe == "memory" else ["lstm"]
-    results, lines, figures = run_memory_probe(args.probe, cells, args.task, lengths, args.steps,
-                                               args.seed, args.out, show)  # fmt: skip
+    results, lines, figures = run_memory_probe(
+        args.probe, cells, args.task, lengths, args.steps, args.seed, args.out, show
+    )
     emit(args, {"probe": args.probe, "results": results, "figures": figures}, "\n".join(lines))
 
 

@@ -29,9 +29,12 @@ def register(commands) -> None:
     )
     tr.add_argument("--out", metavar="DIR", help="model directory to write")
     tr.add_argument("--resume", metavar="DIR", help="continue the run in DIR where it stopped")
-    tr.add_argument("--preset", choices=sorted(PRESETS),
-                    help="start from these defaults instead of the corpus's (ptb-small: "
-                    "Zaremba et al. 2014 small)")  # fmt: skip
+    tr.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="start from these defaults instead of the corpus's (ptb-small: "
+        "Zaremba et al. 2014 small)",
+    )
     tr.add_argument("--config", metavar="FILE", help="TOML file of settings ([train] table)")
     SETTINGS[:] = add_setting_flags(tr, ModelConfig) + add_setting_flags(tr, TrainConfig)
     tr.set_defaults(func=run)
@@ -42,8 +45,15 @@ def run(args: argparse.Namespace) -> None:
 
     settings = {name: getattr(args, name) for name in SETTINGS}
     corpus = corpus_spec(args) if args.corpus is not None and not args.resume else args.corpus
-    result = train(corpus, args.out, resume=args.resume, preset=args.preset,
-                   config_file=args.config, progress=show_progress(args), **settings)  # fmt: skip
+    result = train(
+        corpus,
+        args.out,
+        resume=args.resume,
+        preset=args.preset,
+        config_file=args.config,
+        progress=show_progress(args),
+        **settings,
+    )
     if result is None:  # a non-zero rank of a distributed run
         return
     lines = [

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlm import __version__
 from seqlm.data.text import EOS, UNK
 from seqlm.data.vocab import Vocab
 from seqlm.errors import SeqlmError
@@ -26,6 +25,7 @@ from seqlm.ngram.arpa import BOS, read_arpa, write_arpa
 from seqlm.ngram.arpa import EOS as ARPA_EOS
 from seqlm.ngram.counts import count_ngrams, kenlm_flushed, sentence_positions
 from seqlm.ngram.smoothing import SMOOTHINGS, NgramTables, estimate
+from seqlm.version import __version__
 
 LN10 = math.log(10)
 MAX_ORDER = 10

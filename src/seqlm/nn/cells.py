@@ -90,8 +90,9 @@ class RecurrentCell(nn.Module):
     def gate(self, name: str) -> Gate:
         k = GATES[self.kind].index(name)
         rows = slice(k * self.hidden_size, (k + 1) * self.hidden_size)
-        return Gate(self.weight_ih[rows], self.weight_hh[rows], self.bias_ih[rows],
-                    self.bias_hh[rows])  # fmt: skip
+        return Gate(
+            self.weight_ih[rows], self.weight_hh[rows], self.bias_ih[rows], self.bias_hh[rows]
+        )
 
     def __getattr__(self, name: str):
         if name in GATES.get(self.__dict__.get("kind", ""), ()):
@@ -127,9 +128,13 @@ def cell_update(
         output_gate = torch.sigmoid(o)
         cell_state = forget_gate * c_prev + input_gate * candidate  # the additive path
         h = output_gate * torch.tanh(cell_state)
-        activations = {"input_gate": input_gate, "forget_gate": forget_gate,
-                       "candidate": candidate, "output_gate": output_gate,
-                       "cell_state": cell_state}  # fmt: skip
+        activations = {
+            "input_gate": input_gate,
+            "forget_gate": forget_gate,
+            "candidate": candidate,
+            "output_gate": output_gate,
+            "cell_state": cell_state,
+        }
         return h, (h, cell_state), activations
     xr, xz, xn = x_proj.chunk(3, dim=1)  # each (B, H)
     hr, hz, hn = h_proj.chunk(3, dim=1)
@@ -163,15 +168,23 @@ class ReferenceLayer(nn.Module):
         out = torch.stack(outputs)  # (T, B, H)
         if not return_gates:
             return out, state
-        gates = {name: torch.stack([a[name] for a in recorded]) for name in recorded[0]} if recorded else {}
+        gates = (
+            {name: torch.stack([a[name] for a in recorded]) for name in recorded[0]}
+            if recorded
+            else {}
+        )
         gates["hidden"] = out
         return out, state, gates
 
     @property
     def weights(self) -> dict[str, Tensor]:
         c = self.cell
-        return {"weight_ih": c.weight_ih, "weight_hh": c.weight_hh, "bias_ih": c.bias_ih,
-                "bias_hh": c.bias_hh}  # fmt: skip
+        return {
+            "weight_ih": c.weight_ih,
+            "weight_hh": c.weight_hh,
+            "bias_ih": c.bias_ih,
+            "bias_hh": c.bias_hh,
+        }
 
 
 class FusedLayer(nn.Module):
@@ -204,15 +217,20 @@ class FusedLayer(nn.Module):
             h = x.new_zeros(x.shape[1], self.hidden_size)
             state = (h, h) if self.kind == "lstm" else h
         k = self.kernel
-        new = self.STEPS[self.kind](x[0], state, k.weight_ih_l0, k.weight_hh_l0, k.bias_ih_l0,
-                                    k.bias_hh_l0)  # fmt: skip
+        new = self.STEPS[self.kind](
+            x[0], state, k.weight_ih_l0, k.weight_hh_l0, k.bias_ih_l0, k.bias_hh_l0
+        )
         return (new[0] if self.kind == "lstm" else new)[None], new
 
     @property
     def weights(self) -> dict[str, Tensor]:
         k = self.kernel
-        return {"weight_ih": k.weight_ih_l0, "weight_hh": k.weight_hh_l0, "bias_ih": k.bias_ih_l0,
-                "bias_hh": k.bias_hh_l0}  # fmt: skip
+        return {
+            "weight_ih": k.weight_ih_l0,
+            "weight_hh": k.weight_hh_l0,
+            "bias_ih": k.bias_ih_l0,
+            "bias_hh": k.bias_hh_l0,
+        }
 
 
 def make_layer(backend: str, kind: str, input_size: int, hidden_size: int) -> nn.Module:

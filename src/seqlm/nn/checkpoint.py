@@ -39,8 +39,11 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 def write_model_config(directory: Path, model: RecurrentLM, sections: dict | None = None) -> None:
     """config.json for `model`; `sections` adds the corpus and training settings."""
-    write_config(directory, model.kind, {"model": model.config.to_json(),
-                                         "level": model.vocab.level, **(sections or {})})  # fmt: skip
+    write_config(
+        directory,
+        model.kind,
+        {"model": model.config.to_json(), "level": model.vocab.level, **(sections or {})},
+    )
 
 
 def save_recurrent(model: RecurrentLM, directory: str | os.PathLike, sections: dict | None = None):
@@ -56,8 +59,7 @@ def build_model(config: dict, vocab: Vocab, backend: str) -> RecurrentLM:
     section = config.get("model")
     if not isinstance(section, dict):
         raise SeqlmError("config.json: no model section")
-    return RecurrentLM(from_dict(ModelConfig, section, "config.json model section"), vocab,
-                       backend)  # fmt: skip
+    return RecurrentLM(from_dict(ModelConfig, section, "config.json model section"), vocab, backend)
 
 
 def load_recurrent(

@@ -22,6 +22,7 @@ from seqlm.nn.recurrent import RecurrentLM
 from seqlm.probe.gradients import reference_copy
 
 SATURATION_GATES = ("input_gate", "forget_gate", "output_gate")
+GATE_PROPERTIES = ("line_position", "in_quotes", "bracket_depth")
 OPENERS, CLOSERS = set("([{"), set(")]}")
 
 
@@ -203,7 +204,6 @@ def gates_report(model: RecurrentLM, label: str, corpus, folder: Path,
                  options: dict) -> tuple[dict, list[str], list[str]]:  # fmt: skip
     """`seqlm probe gates`: saturation, correlated cells, heatmap page and plot; lines."""
     from seqlm.probe.plots import plot_saturation
-    from seqlm.probe.run import GATE_PROPERTIES, gate_ids
 
     ids = gate_ids(model, corpus, options["text"], options["split"], options["tokens"])
     props = options["property"].split(",") if options["property"] else list(GATE_PROPERTIES)
@@ -223,3 +223,19 @@ def gates_report(model: RecurrentLM, label: str, corpus, folder: Path,
                                              for c in found))  # fmt: skip
     result["heatmap_cells"] = cells
     return result, figures, lines
+
+
+def gate_ids(
+    model: RecurrentLM, corpus, text_file: str | None, split: str, tokens: int
+) -> np.ndarray:
+    """The ids the gates probe reads: a text file, else the split's first tokens."""
+    from seqlm.data.text import read_chunks, tokenize
+
+    if text_file:
+        text = "".join(read_chunks(text_file))  # one-line errors for binary / non-UTF-8
+        ids = model.vocab.encode(tokenize(text, model.vocab.level))[:tokens]
+    else:
+        ids = model.vocab.encode(corpus.vocab.decode(corpus[split][:tokens]))
+    if len(ids) < 2:
+        raise SeqlmError("gates: the text has fewer than 2 tokens")
+    return ids

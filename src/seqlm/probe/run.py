@@ -12,8 +12,6 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from seqlm.data.corpus import Corpus, load_corpus
 from seqlm.data.spec import CorpusSpec
 from seqlm.errors import SeqlmError
@@ -22,7 +20,6 @@ from seqlm.io import check_writable_dir
 
 log = logging.getLogger(__name__)
 MODEL_PROBES = ("gradients", "context", "dependency", "gates")
-GATE_PROPERTIES = ("line_position", "in_quotes", "bracket_depth")
 
 
 def check_model_kinds(probe: str, specs: list[str]) -> None:
@@ -49,7 +46,9 @@ def probe_corpus(specs: list[str], given: CorpusSpec | None) -> Corpus:
     return load_corpus(given)
 
 
-def probe_models(specs: list[str], corpus: Corpus, seed: int = 0) -> list[tuple[str, LanguageModel]]:
+def probe_models(
+    specs: list[str], corpus: Corpus, seed: int = 0
+) -> list[tuple[str, LanguageModel]]:
     """Saved models by path, or fresh:rnn / fresh:lstm / fresh:gru (untrained, small)."""
     from seqlm.loading import load
     from seqlm.nn import ModelConfig, RecurrentLM
@@ -58,8 +57,9 @@ def probe_models(specs: list[str], corpus: Corpus, seed: int = 0) -> list[tuple[
     for spec in specs:
         if spec.startswith("fresh:"):
             cell = spec.split(":", 1)[1]
-            config = ModelConfig(cell=cell, vocab_size=len(corpus.vocab), embed=64, hidden=128,
-                                 layers=1)  # fmt: skip
+            config = ModelConfig(
+                cell=cell, vocab_size=len(corpus.vocab), embed=64, hidden=128, layers=1
+            )
             model = RecurrentLM(config, corpus.vocab, "reference")
             model.reset_parameters(seed)
             models.append((f"{cell} (untrained)", model))
@@ -68,8 +68,9 @@ def probe_models(specs: list[str], corpus: Corpus, seed: int = 0) -> list[tuple[
     return models
 
 
-def run_model_probe(probe: str, specs: list[str], corpus_spec: CorpusSpec | None, out: str,
-                    options: dict) -> tuple[list[dict], list[str], list[str]]:  # fmt: skip
+def run_model_probe(
+    probe: str, specs: list[str], corpus_spec: CorpusSpec | None, out: str, options: dict
+) -> tuple[list[dict], list[str], list[str]]:
     """(results, lines, figures) of one probe over the models; JSON and plots go to `out`."""
     from seqlm.probe import context_ablation, dependency_scores, gradient_flow, plots
 
@@ -92,12 +93,19 @@ def run_model_probe(probe: str, specs: list[str], corpus_spec: CorpusSpec | None
 
                 r, figures, lines = gates_report(model, label, corpus, folder, options)
             elif probe == "gradients":
-                r = gradient_flow(model, corpus[split], options["distance"], options["windows"],
-                                  seed)  # fmt: skip
+                r = gradient_flow(
+                    model, corpus[split], options["distance"], options["windows"], seed
+                )
                 lines.append(describe_gradients(label, r))
             elif probe == "context":
-                r = context_ablation(model, corpus, split, samples=options["samples"],
-                                     shuffle_beyond=options["shuffle_beyond"], seed=seed)  # fmt: skip
+                r = context_ablation(
+                    model,
+                    corpus,
+                    split,
+                    samples=options["samples"],
+                    shuffle_beyond=options["shuffle_beyond"],
+                    seed=seed,
+                )
                 lines.append(describe_context(label, r))
             else:
                 r = dependency_scores(model, corpus, split)
@@ -106,8 +114,11 @@ def run_model_probe(probe: str, specs: list[str], corpus_spec: CorpusSpec | None
             raise SeqlmError(str(e)) from None
         results.append({**r, "label": label})
     if probe != "gates":
-        plot = {"gradients": plots.plot_gradient_flow, "context": plots.plot_context,
-                "dependency": plots.plot_dependency}[probe]  # fmt: skip
+        plot = {
+            "gradients": plots.plot_gradient_flow,
+            "context": plots.plot_context,
+            "dependency": plots.plot_dependency,
+        }[probe]
         figures = plot(results, folder)
     (folder / f"{probe}.json").write_text(json.dumps(results, indent=2, default=str))
     lines.append(f"wrote {folder}/{probe}.json, " + ", ".join(Path(f).name for f in figures))
@@ -121,19 +132,31 @@ def describe_gradients(label: str, r: dict) -> str:
 
 def describe_context(label: str, r: dict) -> str:
     losses = ", ".join(f"{k}:{v:.3f}" for k, v in zip(r["k"], r["loss"], strict=True))
-    return (f"{label:<22} effective context {r['effective_context']}; loss by k: {losses}, "
-            f"all:{r['full_context_loss']:.3f}")  # fmt: skip
+    return (
+        f"{label:<22} effective context {r['effective_context']}; loss by k: {losses}, "
+        f"all:{r['full_context_loss']:.3f}"
+    )
 
 
 def describe_dependency(label: str, r: dict) -> list[str]:
-    return [f"{label:<22} {kind}: " + ", ".join(f"d>={row['from']}: {row['loss'] - row['floor']:+.3f}"
-                                                 for row in rows) + " nats over the floor"
-            for kind, rows in r["kinds"].items()]  # fmt: skip
+    return [
+        f"{label:<22} {kind}: "
+        + ", ".join(f"d>={row['from']}: {row['loss'] - row['floor']:+.3f}" for row in rows)
+        + " nats over the floor"
+        for kind, rows in r["kinds"].items()
+    ]
 
 
-def run_memory_probe(probe: str, cells: list[str], task: str, lengths: tuple[int, ...] | None,
-                     steps: int | None, seed: int, out: str,
-                     show=None) -> tuple[list[dict], list[str], list[str]]:  # fmt: skip
+def run_memory_probe(
+    probe: str,
+    cells: list[str],
+    task: str,
+    lengths: tuple[int, ...] | None,
+    steps: int | None,
+    seed: int,
+    out: str,
+    show=None,
+) -> tuple[list[dict], list[str], list[str]]:
     """The adding/copy tasks by length (memory) or forget-gate bias 0 vs 1 (forget-bias)."""
     from seqlm.probe.lab import memory_line
     from seqlm.probe.memory import MemorySettings, forget_bias_study, memory_ladder
@@ -150,8 +173,9 @@ def run_memory_probe(probe: str, cells: list[str], task: str, lengths: tuple[int
                 raise SeqlmError(f"unknown --cell {cell!r} (choose rnn, lstm, gru)")
         for name in tasks:
             for cell in cells:
-                r = memory_ladder(name, cell, lengths or (10, 20, 50, 100, 200), settings,
-                                  progress=show)  # fmt: skip
+                r = memory_ladder(
+                    name, cell, lengths or (10, 20, 50, 100, 200), settings, progress=show
+                )
                 lines.append(f"{name}: {cell} solves up to T = {r['longest_solved'] or 'none'}")
                 results.append(r)
         figures = plot_memory(results, folder)
@@ -166,18 +190,3 @@ def run_memory_probe(probe: str, cells: list[str], task: str, lengths: tuple[int
     (folder / f"{probe}.json").write_text(json.dumps(results, indent=2))
     lines.append(f"wrote {folder}/{probe}.json, " + ", ".join(Path(f).name for f in figures))
     return results, lines, figures
-
-
-def gate_ids(model: LanguageModel, corpus: Corpus, text_file: str | None, split: str,
-             tokens: int) -> np.ndarray:  # fmt: skip
-    """The ids the gates probe reads: a text file, else the split's first tokens."""
-    from seqlm.data.text import read_chunks, tokenize
-
-    if text_file:
-        text = "".join(read_chunks(text_file))  # one-line errors for binary / non-UTF-8
-        ids = model.vocab.encode(tokenize(text, model.vocab.level))[:tokens]
-    else:
-        ids = model.vocab.encode(corpus.vocab.decode(corpus[split][:tokens]))
-    if len(ids) < 2:
-        raise SeqlmError("gates: the text has fewer than 2 tokens")
-    return ids

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlm import __version__
 from seqlm.errors import SeqlmError
+from seqlm.version import __version__
 
 
 @dataclass

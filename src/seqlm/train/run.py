@@ -111,6 +111,11 @@ def train(
         return None
     log.info("evaluating the best checkpoint on valid and test")
     model = load(out)
-    return TrainResult(out=str(out), cell=config.model.cell, parameters=model.num_parameters(),
-                       valid=evaluate(model, corpus, "valid"),
-                       test=evaluate(model, corpus, "test"), **summary)  # fmt: skip
+    return TrainResult(
+        out=str(out),
+        cell=config.model.cell,
+        parameters=model.num_parameters(),
+        valid=evaluate(model, corpus, "valid"),
+        test=evaluate(model, corpus, "test"),
+        **summary,
+    )

@@ -1,0 +1,60 @@
+"""The package's shape: no import cycle between modules, and the CLI only parses and prints."""
+
+import ast
+from pathlib import Path
+
+import seqlm
+
+SRC = Path(seqlm.__file__).parent
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def runtime_nodes(tree: ast.AST):
+    """Every node that can run: `if TYPE_CHECKING:` blocks are for the type checker only."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            continue
+        yield node
+        yield from runtime_nodes(node)
+
+
+def imports(path: Path, modules: set[str]) -> set[str]:
+    """Modules that `path` imports, at module level or inside functions (lazily)."""
+    found = set()
+    for node in runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from pkg import submodule` needs the submodule; `from pkg import name`, pkg
+            subs = [f"{node.module}.{a.name}" for a in node.names]
+            names = [s for s in subs if s in modules] or [node.module]
+        found |= {n for n in names if n in modules}
+    return found
+
+
+def test_no_import_cycle():
+    files = {module_name(p): p for p in SRC.rglob("*.py")}
+    graph = {name: imports(path, set(files)) - {name} for name, path in files.items()}
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            assert state.get(nxt) != 1, "import cycle: " + " -> ".join([*trail, node, nxt])
+            if nxt not in state:
+                visit(nxt, [*trail, node])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [])
+
+
+def test_cli_modules_are_thin():
+    for path in (SRC / "cli").glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 150, f"{path.name} holds more than parsing"
