@@ -84,3 +84,26 @@ def test_vocab_json_round_trip_and_corruption(tmp_path):
 def test_encode_is_int32():
     vocab = Vocab(["a", UNK])
     assert vocab.encode(["a", "z"]).dtype == np.int32
+
+
+def test_combined_parts_equal_one_pass():
+    """Parts whose new words come after known ones (the case that left gaps in the ids)."""
+    rng = np.random.default_rng(3)
+    chunks = [[f"w{i}" for i in rng.integers(0, 40 + 30 * k, 200)] for k in range(5)]
+    parts = []
+    for chunk in chunks:
+        builder = VocabBuilder(len(chunk))
+        builder.add(chunk)
+        parts.append(builder.part())
+    combined = VocabBuilder.combine(parts)
+    one = VocabBuilder(1000)
+    for chunk in chunks:
+        one.add(chunk)
+    words, counts, ids = combined.part()
+    flat = sum(chunks, [])
+    assert words == list(dict.fromkeys(flat))  # first-occurrence order
+    assert counts.tolist() == [flat.count(w) for w in words]
+    assert [words[i] for i in ids] == flat
+    vocab, train = combined.finish("word")
+    vocab_one, train_one = one.finish("word")
+    assert vocab == vocab_one and np.array_equal(train, train_one)

@@ -140,8 +140,11 @@ class VocabBuilder:
         index: dict[str, int] = {}
         counts = np.zeros(0, np.int64)
         for words, part_counts, ids in parts:
-            table = np.fromiter(map(index.setdefault, words, itertools.count(len(index))),
-                                np.int64, len(words))  # fmt: skip
+            # New words get the next ids in the part's first-occurrence order; the part's
+            # words are distinct, so each new one takes exactly one id (no gaps).
+            new = [w for w in words if w not in index]
+            index.update(zip(new, itertools.count(len(index))))
+            table = np.fromiter(map(index.__getitem__, words), np.int64, len(words))
             if len(index) > len(counts):
                 counts = np.concatenate([counts, np.zeros(len(index) - len(counts), np.int64)])
             np.add.at(counts, table, part_counts)
