@@ -62,7 +62,7 @@ def test_cache_reloads_memory_mapped_and_tracks_content(tmp_path):
     assert np.array_equal(first["train"], second["train"])
     write(tmp_path / "c" / "train.txt", "a b c d d\n")  # new content -> new entry
     assert "d" in load_corpus(str(tmp_path / "c")).vocab.stoi
-    assert not [p for p in cache_root().iterdir() if p.name.startswith(".tmp")]
+    assert not [p for p in cache_root().iterdir() if p.name.endswith(".tmp")]
 
 
 def test_damaged_cache_entry_is_rebuilt(tmp_path):

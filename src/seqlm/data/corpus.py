@@ -3,33 +3,28 @@
 `load_corpus(spec)` accepts a directory with train/valid/test.txt, a single text file
 (split contiguously by fractions at line ends), a named dataset (``ptb``,
 ``tinyshakespeare``, ``wikitext-2``) or the built-in ``synthetic[:key=value,...]``.
-Encoded corpora are cached as ``.npy`` files keyed by the content of the sources and the
-tokenizer settings, and memory-mapped on reload, so a second run starts at once.
+Encoded corpora are cached (see `seqlm.data.cache`) keyed by the content of the sources
+and the tokenizer settings, and memory-mapped on reload, so a second run starts at once.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 
 import numpy as np
-from platformdirs import user_cache_dir
 
-from seqlm.data import synthetic
+from seqlm.data import cache, synthetic
+from seqlm.data.cache import cache_root
 from seqlm.data.download import DATASETS, dataset_files, file_digest
 from seqlm.data.text import UNK, check_file, check_level, line_cuts, read_chunks, tokenize
 from seqlm.data.vocab import Vocab, VocabBuilder
 from seqlm.errors import SeqlmError
 
 SPLITS = ("train", "valid", "test")
-CACHE_VERSION = 1
 DEFAULT_FRACTIONS = (0.9, 0.05, 0.05)
 
 
@@ -81,10 +76,6 @@ class Corpus:
                     "max_distance": int(self.marks[s]["dep_distance"].max()),
                 }
         return out
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("SEQLM_CACHE") or user_cache_dir("seqlm")) / "corpora"
 
 
 def load_corpus(
@@ -238,52 +229,12 @@ def _encode_synthetic(name: str, config: synthetic.SyntheticConfig, settings: di
 def _cached(name: str, key: dict, use_cache: bool, build) -> Corpus:
     if not use_cache:
         return build()
-    digest = _key_digest(key)
-    folder = cache_root() / digest
-    if (folder / "meta.json").exists():
-        try:
-            return _load_cached(name, folder)
-        except (OSError, ValueError, KeyError, SeqlmError):
-            shutil.rmtree(folder, ignore_errors=True)  # a damaged cache entry is rebuilt
+    entry = cache.load(key)
+    if entry is not None:
+        return Corpus(name, *entry)
     corpus = build()
-    _store(corpus, folder, key)
+    cache.store(key, corpus.vocab, corpus.splits, corpus.oov, corpus.marks)
     return corpus
-
-
-def _key_digest(key: dict) -> str:
-    blob = json.dumps({"cache_version": CACHE_VERSION, **key}, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:24]
-
-
-def _store(corpus: Corpus, folder: Path, key: dict) -> None:
-    """Write the entry into a temporary folder and rename it: readers never see half of it."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
-    try:
-        for split, ids in corpus.splits.items():
-            np.save(tmp / f"{split}.npy", ids)
-            for mark, values in corpus.marks.get(split, {}).items():
-                np.save(tmp / f"{split}.{mark}.npy", values)
-        corpus.vocab.save(tmp / "vocab.json")
-        meta = {"key": key, "oov": corpus.oov, "marks": sorted(corpus.marks.get("train", {}))}
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        try:
-            os.rename(tmp, folder)
-        except OSError:  # another process stored the same entry first
-            pass
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _load_cached(name: str, folder: Path) -> Corpus:
-    meta = json.loads((folder / "meta.json").read_text())
-    vocab = Vocab.load(folder / "vocab.json")
-    splits = {s: np.load(folder / f"{s}.npy", mmap_mode="r") for s in SPLITS}
-    marks = {
-        s: {m: np.load(folder / f"{s}.{m}.npy", mmap_mode="r") for m in meta["marks"]}
-        for s in SPLITS
-    } if meta["marks"] else {}  # fmt: skip
-    return Corpus(name, vocab, splits, meta["oov"], marks)
 
 
 __all__ = ["Corpus", "SPLITS", "UNK", "load_corpus", "cache_root"]
