@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
@@ -20,7 +21,16 @@ import numpy as np
 from seqlm.data import cache, synthetic
 from seqlm.data.cache import cache_root
 from seqlm.data.download import DATASETS, dataset_files, file_digest
-from seqlm.data.text import UNK, check_file, check_level, line_cuts, read_chunks, tokenize
+from seqlm.data.text import (
+    EOS,
+    UNK,
+    check_file,
+    check_level,
+    line_cuts,
+    os_error,
+    read_chunks,
+    tokenize,
+)
 from seqlm.data.vocab import Vocab, VocabBuilder
 from seqlm.errors import SeqlmError
 
@@ -87,6 +97,13 @@ def load_corpus(
     cache: bool = True,
 ) -> Corpus:
     """Resolve `spec` to a corpus; see the module docstring for what `spec` may be."""
+    try:
+        return _load_corpus(spec, level, max_size, min_count, fractions, cache)
+    except OSError as e:  # unreadable file or directory, a directory for a file, ...
+        raise os_error(spec, e) from None
+
+
+def _load_corpus(spec, level, max_size, min_count, fractions, cache) -> Corpus:
     if level is not None:
         check_level(level)
     if min_count < 1:
@@ -97,7 +114,8 @@ def load_corpus(
         key = {"synthetic": config.to_json(), **settings}
         return _cached(spec, key, cache, lambda: _encode_synthetic(spec, config, settings))
     path = Path(spec).expanduser()
-    if path.is_dir():
+    kind = _file_kind(path)
+    if kind == "dir":
         sources = [path / f"{s}.txt" for s in SPLITS]
         missing = [p.name for p in sources if not p.exists()]
         if missing:
@@ -106,7 +124,7 @@ def load_corpus(
             )
         ranges = [(p, 0, None) for p in map(check_file, sources)]
         default_level = "word"
-    elif path.exists():
+    elif kind == "file":
         check_file(path)
         cuts = line_cuts(path, _check_fractions(fractions or DEFAULT_FRACTIONS))
         ranges = [(path, cuts[i], cuts[i + 1]) for i in range(3)]
@@ -126,6 +144,23 @@ def load_corpus(
     digests = {str(p): file_digest(p) for p in {p for p, _, _ in ranges}}
     key = {"sources": [[digests[str(p)], a, b] for p, a, b in ranges], **settings}
     return _cached(spec, key, cache, lambda: _encode_files(spec, ranges, settings))
+
+
+def _file_kind(path: Path) -> str | None:
+    """Whether `path` is a directory ("dir"), anything else ("file") or absent (None);
+    errors other than absence (permission denied, ...) raise."""
+    try:
+        return "dir" if stat.S_ISDIR(path.stat().st_mode) else "file"
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _check_blank(vocab: Vocab, ids: np.ndarray, path: Path, split: str) -> None:
+    """Refuse a split with no words, only line ends or whitespace characters: every model
+    would predict it perfectly (vocabulary of 2, perplexity 1), which means nothing."""
+    blank = [i for i, t in enumerate(vocab.tokens) if t == EOS or t.isspace()]
+    if np.isin(ids, blank).all():
+        raise SeqlmError(f"{path}: the {split} split has only whitespace, no words")
 
 
 def _check_fractions(fractions: tuple[float, ...]) -> tuple[float, ...]:
@@ -188,6 +223,7 @@ def _encode_files(name: str, ranges, settings: dict) -> Corpus:
     vocab, train = builder.finish(level, settings["max_size"], settings["min_count"])
     if len(train) == 0:
         raise SeqlmError(f"{path}: the training split has no tokens")
+    _check_blank(vocab, train, path, "training")
     splits, oov = {"train": train}, {"train": 0}
     for split, (path, start, end) in zip(SPLITS[1:], ranges[1:], strict=True):
         parts, n_oov = [], 0
@@ -201,6 +237,7 @@ def _encode_files(name: str, ranges, settings: dict) -> Corpus:
         oov[split] = n_oov
         if len(splits[split]) == 0:
             raise SeqlmError(f"{path}: the {split} split has no tokens")
+        _check_blank(vocab, splits[split], path, split)
     return Corpus(name, vocab, splits, oov)
 
 
