@@ -6,6 +6,7 @@ set whose probability reaches p (nucleus sampling, Holtzman et al. 2020).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -45,8 +46,12 @@ def sample(
     stop_at: int | None = None,
 ) -> Iterator[int]:
     """Yield generated token ids one at a time."""
-    if temperature < 0:
-        raise SeqlmError("temperature must be >= 0")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise SeqlmError(f"temperature must be a finite number >= 0, got {temperature}")
+    if seed is not None and seed < 0:
+        raise SeqlmError(f"seed must be >= 0, got {seed}")
+    if max_tokens < 0:
+        raise SeqlmError(f"max tokens must be >= 0, got {max_tokens}")
     if top_k is not None and top_k < 1:
         raise SeqlmError("top-k must be >= 1")
     if top_p is not None and not 0 < top_p <= 1:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from seqlm.data.text import os_error
 from seqlm.errors import SeqlmError
 
 
@@ -65,9 +68,82 @@ class TrainConfig:
                 raise SeqlmError(f"--{name.replace('_', '-')} must be at least 1")
         if not self.lr > 0 or self.lr == float("inf"):
             raise SeqlmError("--lr must be positive")
+        validate_settings(asdict(self))
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+_TYPE_NAMES = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "a string",
+    "list[int]": "a list of integers",
+}
+# Ranges of numeric settings: (low, high, low allowed, high allowed). All must
+# also be finite. `clip` > 0: the gradient norm is always clipped, and clipping to 0 would
+# zero every update. `lr_decay` >= 1: the lr is *divided* by it, so below 1 it would grow.
+_AT_LEAST_1 = ("embed", "hidden", "layers", "batch_size", "bptt", "epochs", "checkpoint_every",
+               "log_every", "eval_streams")  # fmt: skip
+_AT_LEAST_0 = ("weight_decay", "warmup_steps", "decay_after_epoch", "max_steps", "max_minutes",
+               "patience", "eval_every", "eval_minutes", "threads")  # fmt: skip
+_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    **{n: (1, math.inf, True, False) for n in _AT_LEAST_1},
+    **{n: (0, math.inf, True, False) for n in _AT_LEAST_0},
+    **{n: (0, 1, True, False) for n in ("dropout", "dropout_embed", "dropout_between")},
+    "momentum": (0, 1, True, False),
+    "seed": (0, 2**63, True, False),
+    "lr": (0, math.inf, False, False),
+    "clip": (0, math.inf, False, False),
+    "lr_decay": (1, math.inf, True, False),
+    "min_lr_ratio": (0, 1, True, True),
+    "forget_bias": (-math.inf, math.inf, True, False),
+}
+
+
+def _type_ok(value: object, kind: str) -> bool:
+    def is_int(v: object) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if kind == "int":
+        return is_int(value)
+    if kind == "float":
+        return is_int(value) or isinstance(value, float)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "list[int]":
+        return isinstance(value, list) and all(map(is_int, value))
+    return True  # a type this check does not know
+
+
+def validate_settings(values: dict) -> None:
+    """Check the types, finiteness and ranges of training settings (from TOML, the command
+    line or a saved run) before anything is built; one `SeqlmError` line names the field."""
+    kinds = {f.name: str(f.type) for f in fields(TrainConfig)}
+    for name, value in values.items():
+        kind = kinds.get(name)
+        if kind is None:
+            continue  # unknown names are reported by whoever assembles the values
+        if not _type_ok(value, kind):
+            raise SeqlmError(f"setting {name} must be {_TYPE_NAMES[kind]}, got {value!r}")
+        if name not in _RANGES:
+            continue
+        low, high, low_ok, high_ok = _RANGES[name]
+        if not math.isfinite(value):
+            raise SeqlmError(f"setting {name} must be a finite number, got {value!r}")
+        above = value >= low if low_ok else value > low
+        below = value <= high if high_ok else value < high
+        if not (above and below):
+            where = f"{'>=' if low_ok else '>'} {low}"
+            if high < math.inf:
+                where = f"in {'[('[not low_ok]}{low}, {high}{'])'[not high_ok]}"
+            raise SeqlmError(f"setting {name} must be {where}, got {value!r}")
+    cutoffs = values.get("adaptive_cutoffs") or []
+    if any(c < 1 for c in cutoffs) or any(b <= a for a, b in itertools.pairwise(cutoffs)):
+        raise SeqlmError(f"setting adaptive_cutoffs must increase from 1 up, got {cutoffs!r}")
 
 
 # Defaults per named corpus; anything not listed keeps TrainConfig's defaults.
@@ -109,9 +185,13 @@ def load_config_file(path: str | Path) -> dict:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SeqlmError(f"{path}: no such config file") from None
+    except OSError as e:
+        raise os_error(path, e) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise SeqlmError(f"{path}: not valid TOML ({e})") from None
     data = data.get("train", data)
+    if not isinstance(data, dict):
+        raise SeqlmError(f"{path}: [train] must be a table of settings")
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(k.replace("-", "_") for k in data) - known)
     if unknown:
@@ -128,6 +208,7 @@ def make_config(
     if file:
         values.update(load_config_file(file))
     values.update({k: v for k, v in overrides.items() if v is not None})
+    validate_settings(values)
     try:
         config = TrainConfig(**values)
     except TypeError as e:
