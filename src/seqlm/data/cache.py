@@ -27,7 +27,6 @@ import numpy as np
 from platformdirs import user_cache_dir
 
 from seqlm.data.vocab import Vocab
-from seqlm.errors import SeqlmError
 from seqlm.io import sweep_stale_temporaries, temp_prefix
 
 CACHE_VERSION = 2
@@ -69,7 +68,8 @@ def load(key: dict) -> tuple[Vocab, dict, dict, dict] | None:
         return None
     try:
         return _load_verified(folder, key)
-    except (CacheDamaged, OSError, ValueError, KeyError, TypeError, IndexError, SeqlmError) as e:
+    except Exception as e:  # noqa: BLE001 - derived data: whatever is wrong, rebuild it
+        # (np.load alone raises ValueError, OSError, EOFError, tokenize.TokenError, ...)
         reason = str(e) if isinstance(e, CacheDamaged) else f"unreadable: {type(e).__name__}"
         warnings.warn(f"corpus cache entry {folder} {reason}; rebuilding it", stacklevel=3)
         _discard(folder)

@@ -123,15 +123,16 @@ def validate_settings(values: dict) -> None:
     """Check the types, finiteness and ranges of training settings (from TOML, the command
     line or a saved run) before anything is built; one `SeqlmError` line names the field."""
     kinds = {f.name: str(f.type) for f in fields(TrainConfig)}
-    for name, value in values.items():
-        kind = kinds.get(name)
+    for key, value in values.items():
+        kind = kinds.get(key)
         if kind is None:
             continue  # unknown names are reported by whoever assembles the values
+        name = f"{key} (--{key.replace('_', '-')})"  # as in a TOML file and on the command line
         if not _type_ok(value, kind):
             raise SeqlmError(f"setting {name} must be {_TYPE_NAMES[kind]}, got {value!r}")
-        if name not in _RANGES:
+        if key not in _RANGES:
             continue
-        low, high, low_ok, high_ok = _RANGES[name]
+        low, high, low_ok, high_ok = _RANGES[key]
         if not math.isfinite(value):
             raise SeqlmError(f"setting {name} must be a finite number, got {value!r}")
         above = value >= low if low_ok else value > low
@@ -143,7 +144,9 @@ def validate_settings(values: dict) -> None:
             raise SeqlmError(f"setting {name} must be {where}, got {value!r}")
     cutoffs = values.get("adaptive_cutoffs") or []
     if any(c < 1 for c in cutoffs) or any(b <= a for a, b in itertools.pairwise(cutoffs)):
-        raise SeqlmError(f"setting adaptive_cutoffs must increase from 1 up, got {cutoffs!r}")
+        raise SeqlmError(
+            f"setting adaptive_cutoffs (--adaptive-cutoffs) must increase from 1 up, got {cutoffs!r}"
+        )
 
 
 # Defaults per named corpus; anything not listed keeps TrainConfig's defaults.
