@@ -1,5 +1,6 @@
 """The corpus cache verifies every entry on load and rebuilds what does not match."""
 
+import json
 import os
 import pickle
 import warnings
@@ -34,6 +35,12 @@ def _same(a, b):
     assert a.stats() == b.stats()
     for s in SPLITS:
         assert np.array_equal(a[s], b[s])
+
+
+def _edit_json(text, change):
+    data = json.loads(text)
+    change(data)
+    return json.dumps(data)
 
 
 def _mutations(vocab_size):
@@ -98,6 +105,7 @@ def test_mutated_ids_are_detected_and_rebuilt(corpus_dir, split, mutation):
     [
         ("vocab.json", lambda t: t.replace('"w1"', '"wX"')),
         ("meta.json", lambda t: t.replace('"oov": {"train": 0', '"oov": {"train": 99999')),
+        ("meta.json", lambda t: _edit_json(t, lambda m: m["oov"].update(valid=1))),
         ("meta.json", lambda t: t[: len(t) // 2]),
         ("meta.json", lambda t: "[]"),
     ],
@@ -174,3 +182,37 @@ def test_stale_temporaries_are_swept_and_unwritable_cache_warns(corpus_dir, tmp_
         corpus = load_corpus(str(corpus_dir))
     assert len(corpus["train"]) == 400 * 9
     assert os.path.isfile(blocker)
+
+
+def test_concurrent_processes_share_one_entry(corpus_dir):
+    """Processes that build and store the same entry at once all get the right corpus, and
+    what is left is one complete entry, no temporaries."""
+    import subprocess
+    import sys
+
+    fresh = load_corpus(str(corpus_dir), cache=False)
+    code = (
+        "import json, sys\n"
+        "from seqlm.data import load_corpus\n"
+        "c = load_corpus(sys.argv[1])\n"
+        "print(json.dumps({'stats': c.stats(), 'sums': [int(c[s].sum()) for s in "
+        "('train', 'valid', 'test')]}))\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(corpus_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(4)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    want = {"stats": fresh.stats(), "sums": [int(fresh[s].sum()) for s in SPLITS]}
+    for out, err in results:
+        assert json.loads(out) == json.loads(json.dumps(want)), err
+        assert "warning" not in err.lower(), err
+    assert [p.name for p in cache_root().iterdir() if p.name.startswith(".")] == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _same(load_corpus(str(corpus_dir)), fresh)

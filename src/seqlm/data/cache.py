@@ -2,7 +2,8 @@
 
 An entry is a folder named by a digest of the sources' content and the tokenizer
 settings. Its ``meta.json`` records, for every array, the dtype, shape, id range and a
-SHA-256 of the bytes, and the vocabulary file's SHA-256. Every load checks all of them
+SHA-256 of the bytes, the vocabulary file's SHA-256, and a SHA-256 of the metadata
+itself (so the out-of-vocabulary counts cannot change either). Every load checks them all
 (hashing the ids costs about 2 ms on PTB, less than hashing the sources to find the
 entry), so a rewritten, zeroed, shortened or out-of-range file can never pass for the
 corpus: the entry is discarded with a one-line warning and rebuilt.
@@ -58,6 +59,11 @@ def _describe(array: np.ndarray, ids: bool) -> dict:
     return info
 
 
+def _meta_digest(meta: dict) -> str:
+    """Covers the out-of-vocabulary counts and the recorded checksums themselves."""
+    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
+
+
 def load(key: dict) -> tuple[Vocab, dict, dict, dict] | None:
     """(vocab, splits, oov, marks) of the entry for `key`, verified; None if there is no
     usable entry (a damaged one is discarded with a warning)."""
@@ -80,6 +86,8 @@ def _load_verified(folder: Path, key: dict) -> tuple[Vocab, dict, dict, dict]:
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     if not isinstance(meta, dict) or meta.get("version") != CACHE_VERSION:
         raise CacheDamaged("has an unknown format")
+    if meta.pop("sha256", None) != _meta_digest(meta):
+        raise CacheDamaged("has modified metadata")
     if json.dumps(meta["key"], sort_keys=True) != json.dumps(key, sort_keys=True):
         raise CacheDamaged("belongs to other sources")
     vocab_info = meta["vocab"]
@@ -153,6 +161,7 @@ def store(key: dict, vocab: Vocab, splits: dict, oov: dict, marks: dict) -> None
             "vocab": {"size": len(vocab), "sha256": vocab_sha},
             "arrays": arrays,
         }
+        meta["sha256"] = _meta_digest(meta)
         (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
         try:
             os.rename(tmp, folder)
