@@ -3,6 +3,7 @@
 import json
 import os
 import pickle
+import time
 import warnings
 
 import numpy as np
@@ -174,6 +175,7 @@ def test_stale_temporaries_are_swept_and_unwritable_cache_warns(corpus_dir, tmp_
     stale = root / ".0123456789abcdef01234567.999999999.abc_1234.tmp"  # no such pid
     stale.mkdir()
     (stale / "train.npy").write_bytes(b"half")
+    os.utime(stale, (time.time() - 3600,) * 2)
     load_corpus(str(corpus_dir))
     assert not stale.exists()
     blocker = write(tmp_path / "not_a_dir", "x")

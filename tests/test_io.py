@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -43,9 +44,15 @@ def test_sweep_removes_only_temporaries_of_dead_writers(tmp_path):
         path.write_text("x")
     stale_dir.mkdir()
     (stale_dir / "train.npy").write_text("x")
+    recent = tmp_path / f".vocab.json.{dead}.abcdefgh.tmp"  # perhaps another machine's writer
+    recent.write_text("x")
+    hour_ago = time.time() - 3600
+    for path in [stale_file, stale_dir, live, *others]:
+        os.utime(path, (hour_ago, hour_ago))
     removed = sweep_stale_temporaries(tmp_path)
     assert sorted(removed) == sorted([stale_file, stale_dir])
-    assert sorted(tmp_path.iterdir()) == sorted([live, *others])
+    assert sorted(tmp_path.iterdir()) == sorted([live, recent, *others])
+    assert sweep_stale_temporaries(tmp_path, min_age_s=0) == [recent]
     assert sweep_stale_temporaries(tmp_path / "missing") == []
 
 

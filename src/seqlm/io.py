@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,7 +52,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this machine."""
+    """Whether a process with this id exists on this machine (on Windows, where signal 0
+    would terminate the process, every process counts as alive)."""
+    if os.name == "nt":
+        return True
     if pid <= 0:
         return False
     try:
@@ -65,27 +69,32 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def sweep_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+def sweep_stale_temporaries(directory: str | os.PathLike, min_age_s: float = 600.0) -> list[Path]:
     """Remove the temporaries (files or folders) in `directory` whose writer is no longer
-    alive; return what was removed. A missing or unreadable directory sweeps nothing."""
+    alive; return what was removed. A missing or unreadable directory sweeps nothing.
+
+    Call it when a run or cache directory is opened. Only temporaries untouched for
+    `min_age_s` go: a directory shared between machines (a home directory on NFS) holds
+    temporaries whose PIDs mean nothing here, and their writers finish within seconds."""
     removed = []
     try:
         entries = list(os.scandir(directory))
     except OSError:
         return removed
+    now = time.time()
     for entry in entries:
         match = TEMP_NAME.match(entry.name)
         if match is None or pid_alive(int(match["pid"])):
             continue
         path = Path(entry.path)
         try:
+            if now - entry.stat(follow_symlinks=False).st_mtime < min_age_s:
+                continue
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(path)
             else:
                 path.unlink()
-        except FileNotFoundError:  # another process swept it first
-            pass
-        except OSError:
+        except OSError:  # swept by another process first, or not ours to remove
             continue
         removed.append(path)
     return removed
