@@ -5,6 +5,7 @@ import pytest
 from conftest import write
 
 from seqlm.data import EOS, UNK, load_corpus
+from seqlm.data import corpus as corpus_module
 from seqlm.data.corpus import cache_root
 from seqlm.errors import SeqlmError
 
@@ -206,3 +207,20 @@ def test_directory_where_a_file_is_expected(tmp_path):
     (tmp_path / "c" / "valid.txt").mkdir()
     with pytest.raises(SeqlmError, match="valid.txt: is a directory"):
         load_corpus(str(tmp_path / "c"), cache=False)
+
+
+def _killed(*args):
+    """A tokenizing worker killed mid-way (e.g. by the out-of-memory killer)."""
+    os._exit(9)
+
+
+def test_bad_worker_settings_and_a_dying_worker(tmp_path, monkeypatch):
+    path = write(tmp_path / "t.txt", "a b c\n" * 2000)
+    monkeypatch.setenv("SEQLM_WORKERS", "two")
+    with pytest.raises(SeqlmError, match="SEQLM_WORKERS must be an integer, got 'two'"):
+        load_corpus(str(path), cache=False)
+    monkeypatch.setenv("SEQLM_WORKERS", "2")
+    monkeypatch.setenv("SEQLM_PARALLEL_MIN_BYTES", "1")
+    monkeypatch.setattr(corpus_module, "_tokenize_piece", _killed)
+    with pytest.raises(SeqlmError, match="a tokenizing process died"):
+        load_corpus(str(path), cache=False)

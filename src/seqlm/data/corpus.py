@@ -200,19 +200,35 @@ def _pieces(path: Path, start: int, end: int, n: int) -> list[tuple[int, int]]:
 def _tokenize_train(path: Path, start: int, end: int, level: str) -> VocabBuilder:
     """The training split, in parallel pieces (one process per core) when it is large;
     the vocabulary and ids equal those of one sequential pass."""
-    workers = int(os.environ.get("SEQLM_WORKERS", os.cpu_count() or 1))
-    threshold = int(os.environ.get("SEQLM_PARALLEL_MIN_BYTES", PARALLEL_MIN_BYTES))
+    workers = _env_int("SEQLM_WORKERS", os.cpu_count() or 1)
+    threshold = _env_int("SEQLM_PARALLEL_MIN_BYTES", PARALLEL_MIN_BYTES)
     if workers < 2 or end - start < threshold:
         return _tokenize_range(path, start, end, level)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     pieces = _pieces(path, start, end, workers * 4)
     context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        starts, ends = zip(*pieces, strict=True)
-        parts = list(pool.map(_tokenize_piece, repeat(path), starts, ends, repeat(level)))
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            starts, ends = zip(*pieces, strict=True)
+            parts = list(pool.map(_tokenize_piece, repeat(path), starts, ends, repeat(level)))
+    except BrokenProcessPool:
+        raise SeqlmError(
+            f"{path}: a tokenizing process died (out of memory?); try SEQLM_WORKERS=1"
+        ) from None
     return VocabBuilder.combine(parts)
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SeqlmError(f"{name} must be an integer, got {value!r}") from None
 
 
 def _encode_files(name: str, ranges, settings: dict) -> Corpus:
