@@ -87,6 +87,24 @@ def _utf8(data: bytes) -> bool:
     return True
 
 
+@bounded(150)
+@given(st.text(max_size=40))
+@example("a\x00b")
+@example("~nosuchuser/x")
+@example("")
+@example("x" * 5000)
+def test_arbitrary_corpus_names(tmp_path, monkeypatch, spec):
+    """Anything that is not a file, directory or dataset is a one-line error."""
+    from seqlm.data.download import DATASETS
+
+    if spec.strip() in DATASETS or spec.startswith("synthetic"):
+        return
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SeqlmError) as info:
+        load_corpus(spec, cache=False)
+    assert "\n" not in str(info.value)
+
+
 # -- vocabulary files ----------------------------------------------------------------
 GOOD_VOCAB = json.dumps(Vocab(["the", "é", EOS, UNK], [5, 2, 2, 0]).to_json()).encode()
 json_values = st.recursive(

@@ -29,6 +29,7 @@ from seqlm.data.text import (
     line_cuts,
     os_error,
     read_chunks,
+    shown,
     tokenize,
 )
 from seqlm.data.vocab import Vocab, VocabBuilder
@@ -113,7 +114,12 @@ def _load_corpus(spec, level, max_size, min_count, fractions, cache) -> Corpus:
         config = synthetic.SyntheticConfig.from_spec(spec.partition(":")[2])
         key = {"synthetic": config.to_json(), **settings}
         return _cached(spec, key, cache, lambda: _encode_synthetic(spec, config, settings))
-    path = Path(spec).expanduser()
+    if not spec.strip():
+        raise SeqlmError("empty corpus name (give a file, a directory or a dataset)")
+    try:
+        path = Path(spec).expanduser()
+    except RuntimeError:  # "~user" of no such user
+        path = Path(spec)
     kind = _file_kind(path)
     if kind == "dir":
         sources = [path / f"{s}.txt" for s in SPLITS]
@@ -138,7 +144,7 @@ def _load_corpus(spec, level, max_size, min_count, fractions, cache) -> Corpus:
             ranges = [(files[0], cuts[i], cuts[i + 1]) for i in range(3)]
         default_level = dataset.level
     else:
-        raise SeqlmError(f"{spec}: no such file, directory or dataset (known datasets: "
+        raise SeqlmError(f"{shown(spec)}: no such file, directory or dataset (known datasets: "
                          f"{', '.join(DATASETS)}, synthetic)")  # fmt: skip
     settings["level"] = level or default_level
     digests = {str(p): file_digest(p) for p in {p for p, _, _ in ranges}}
@@ -151,7 +157,7 @@ def _file_kind(path: Path) -> str | None:
     errors other than absence (permission denied, ...) raise."""
     try:
         return "dir" if stat.S_ISDIR(path.stat().st_mode) else "file"
-    except (FileNotFoundError, NotADirectoryError):
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL byte
         return None
 
 

@@ -28,12 +28,18 @@ def check_level(level: str) -> str:
     return level
 
 
+def shown(path: str | os.PathLike) -> str:
+    """A path as it goes into a one-line message (quoted if it holds a line break etc.)."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
 def os_error(path: str | os.PathLike, error: OSError) -> SeqlmError:
     """A one-line error naming the path and the system's reason ("permission denied")."""
+    where = shown(error.filename or path)
     if isinstance(error, IsADirectoryError):
-        return SeqlmError(f"{error.filename or path}: is a directory, expected a file")
-    reason = (error.strerror or type(error).__name__).lower()
-    return SeqlmError(f"{error.filename or path}: {reason}")
+        return SeqlmError(f"{where}: is a directory, expected a file")
+    return SeqlmError(f"{where}: {(error.strerror or type(error).__name__).lower()}")
 
 
 def check_file(path: str | os.PathLike) -> Path:
