@@ -83,6 +83,8 @@ def test_unknown_things_are_named(tmp_path):
         load_corpus("ptbb")
     with pytest.raises(SeqlmError, match="fractions"):
         load_corpus(str(write(tmp_path / "x.txt", "a\n")), fractions=(0.5, 0.6, 0.1))
+    with pytest.raises(SeqlmError, match="fractions"):
+        load_corpus(str(tmp_path / "x.txt"), fractions=(float("nan"), 0.5, 0.5))
 
 
 @pytest.mark.parametrize("level", ["word", "char"])

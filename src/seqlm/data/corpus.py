@@ -170,7 +170,11 @@ def _check_blank(vocab: Vocab, ids: np.ndarray, path: Path, split: str) -> None:
 
 
 def _check_fractions(fractions: tuple[float, ...]) -> tuple[float, ...]:
-    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
+    if (
+        len(fractions) != 3
+        or not all(math.isfinite(f) and f >= 0 for f in fractions)
+        or abs(sum(fractions) - 1) > 1e-6
+    ):
         raise SeqlmError(
             f"split fractions must be three numbers >= 0 summing to 1, got {fractions}"
         )
