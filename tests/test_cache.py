@@ -218,3 +218,18 @@ def test_concurrent_processes_share_one_entry(corpus_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _same(load_corpus(str(corpus_dir)), fresh)
+
+
+def test_cache_that_cannot_be_searched_is_no_cache(corpus_dir, monkeypatch):
+    from pathlib import Path
+
+    fresh = load_corpus(str(corpus_dir), cache=False)
+    real_exists = Path.exists
+
+    def exists(self):
+        if str(self).startswith(str(cache_root())):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_exists(self)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    _same(load_corpus(str(corpus_dir)), fresh)

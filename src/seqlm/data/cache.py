@@ -70,7 +70,10 @@ def load(key: dict) -> tuple[Vocab, dict, dict, dict] | None:
     root = cache_root()
     sweep_stale_temporaries(root)  # what killed writers left behind
     folder = root / key_digest(key)
-    if not folder.exists():
+    try:
+        if not folder.exists():
+            return None
+    except OSError:  # a cache we may not look into is no cache (storing will warn)
         return None
     try:
         return _load_verified(folder, key)
