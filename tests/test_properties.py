@@ -216,7 +216,7 @@ def toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else repr(value).replace("inf", "inf")
+        return "nan" if math.isnan(value) else repr(value)  # inf, -inf: as in TOML
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, list):
@@ -230,7 +230,7 @@ scalars = (
     | st.floats()
     | st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=5)
 )
-FIELDS = {name: value for name, value in TrainConfig().to_json().items()}
+FIELDS = TrainConfig().to_json()
 
 
 @bounded(400)
