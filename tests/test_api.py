@@ -174,11 +174,11 @@ def test_format_1_model_directories_still_load_and_resume(trained, tmp_path, cap
 
 
 def test_bad_settings_are_one_line_errors(tmp_path):
-    with pytest.raises(seqlm.SeqlmError, match="--hidden must be at least 1"):
+    with pytest.raises(seqlm.SeqlmError, match=r"setting hidden \(--hidden\) must be >= 1"):
         seqlm.train(SMALL, tmp_path / "x", hidden=0)
-    with pytest.raises(seqlm.SeqlmError, match="setting 'hidden' must be int"):
+    with pytest.raises(seqlm.SeqlmError, match=r"setting hidden \(--hidden\) must be an integer"):
         seqlm.train(SMALL, tmp_path / "x", hidden="32")
     with pytest.raises(seqlm.SeqlmError, match="unknown settings hiden"):
         seqlm.train(SMALL, tmp_path / "x", hiden=32)
-    with pytest.raises(seqlm.SeqlmError, match="--clip must be a finite number"):
+    with pytest.raises(seqlm.SeqlmError, match=r"setting clip \(--clip\) must be a finite number"):
         seqlm.train(SMALL, tmp_path / "x", clip=float("nan"))

@@ -1,8 +1,11 @@
+import os
+
 import numpy as np
 import pytest
 from conftest import write
 
 from seqlm.data import EOS, UNK, load_corpus
+from seqlm.data import corpus as corpus_module
 from seqlm.data.corpus import cache_root
 from seqlm.errors import SeqlmError
 
@@ -62,7 +65,7 @@ def test_cache_reloads_memory_mapped_and_tracks_content(tmp_path):
     assert np.array_equal(first["train"], second["train"])
     write(tmp_path / "c" / "train.txt", "a b c d d\n")  # new content -> new entry
     assert "d" in load_corpus(str(tmp_path / "c")).vocab.stoi
-    assert not [p for p in cache_root().iterdir() if p.name.startswith(".tmp")]
+    assert not [p for p in cache_root().iterdir() if p.name.endswith(".tmp")]
 
 
 def test_damaged_cache_entry_is_rebuilt(tmp_path):
@@ -71,7 +74,8 @@ def test_damaged_cache_entry_is_rebuilt(tmp_path):
     load_corpus(str(tmp_path / "c"))
     for vocab in cache_root().glob("*/vocab.json"):
         vocab.write_text("{")
-    assert load_corpus(str(tmp_path / "c")).vocab.tokens[0] == "a"
+    with pytest.warns(UserWarning, match="modified vocabulary; rebuilding it"):
+        assert load_corpus(str(tmp_path / "c")).vocab.tokens[0] == "a"
 
 
 def test_unknown_things_are_named(tmp_path):
@@ -79,6 +83,8 @@ def test_unknown_things_are_named(tmp_path):
         load_corpus("ptbb")
     with pytest.raises(SeqlmError, match="fractions"):
         load_corpus(str(write(tmp_path / "x.txt", "a\n")), fractions=(0.5, 0.6, 0.1))
+    with pytest.raises(SeqlmError, match="fractions"):
+        load_corpus(str(tmp_path / "x.txt"), fractions=(float("nan"), 0.5, 0.5))
 
 
 @pytest.mark.parametrize("level", ["word", "char"])
@@ -98,10 +104,125 @@ def test_parallel_tokenizing_equals_one_pass(level, tmp_path, monkeypatch):
         assert np.array_equal(one[split], many[split])
 
 
+def test_parallel_tokenizing_with_new_words_in_every_piece(tmp_path, monkeypatch):
+    """Each piece meets known words before new ones: new ids must follow on without gaps
+    (they had gaps, and training files >= 32 MiB crashed with an IndexError)."""
+    rng = np.random.default_rng(1)
+    lines = [f"common w{rng.integers(50)} u{i} common" for i in range(12_000)]
+    path = write(tmp_path / "new_words.txt", "\n".join(lines) + "\n")
+    assert path.stat().st_size > 200_000
+    monkeypatch.setenv("SEQLM_WORKERS", "1")
+    one = load_corpus(str(path), cache=False)
+    monkeypatch.setenv("SEQLM_WORKERS", "2")
+    monkeypatch.setenv("SEQLM_PARALLEL_MIN_BYTES", "1000")
+    many = load_corpus(str(path), cache=False)
+    assert many.vocab.tokens == one.vocab.tokens and many.vocab.counts == one.vocab.counts
+    for split in ("train", "valid", "test"):
+        assert np.array_equal(one[split], many[split])
+    # independent reference: the training ids decode to the text's own tokens
+    n_train = len(many["train"])
+    expected = path.read_text().replace("\n", f" {EOS} ").split()[:n_train]
+    assert many.vocab.decode(many["train"]) == expected
+
+
 def test_parallel_tokenizing_reports_bad_bytes(tmp_path, monkeypatch):
     path = tmp_path / "bad.txt"
     path.write_bytes(b"good line\n" * 5000 + b"bad \xff byte\n" + b"more\n" * 100)
     monkeypatch.setenv("SEQLM_WORKERS", "2")
     monkeypatch.setenv("SEQLM_PARALLEL_MIN_BYTES", "1")
     with pytest.raises(SeqlmError, match="not UTF-8 text"):
+        load_corpus(str(path), cache=False)
+
+
+@pytest.mark.parametrize("level", ["word", "char"])
+def test_whitespace_only_corpus_is_refused(tmp_path, level):
+    path = write(tmp_path / "blank.txt", " \n\n\t \n" * 200)
+    with pytest.raises(SeqlmError, match="blank.txt: the training split has only whitespace"):
+        load_corpus(str(path), level=level, cache=False)
+
+
+def test_whitespace_only_split_is_named(tmp_path):
+    write(tmp_path / "c" / "train.txt", "a b\n")
+    write(tmp_path / "c" / "valid.txt", "\n  \n")
+    write(tmp_path / "c" / "test.txt", "a\n")
+    with pytest.raises(SeqlmError, match="valid.txt: the valid split has only whitespace"):
+        load_corpus(str(tmp_path / "c"), cache=False)
+
+
+@pytest.mark.parametrize("level", ["word", "char"])
+def test_byte_order_mark_is_not_a_token(tmp_path, level, monkeypatch):
+    text = "".join(f"w{i % 7} w{i % 3}\n" for i in range(300))
+    plain = load_corpus(str(write(tmp_path / "plain.txt", text)), level=level, cache=False)
+    path = write(tmp_path / "bom.txt", "\ufeff".encode() + text.encode())
+    with_bom = load_corpus(str(path), level=level, cache=False)
+    assert not any("\ufeff" in t for t in with_bom.vocab.tokens)
+    assert with_bom.vocab == plain.vocab
+    joined = [np.concatenate([c[s] for s in ("train", "valid", "test")]) for c in (with_bom, plain)]
+    assert np.array_equal(*joined)  # (the split points may move by the mark's 3 bytes)
+    monkeypatch.setenv("SEQLM_WORKERS", "2")  # the first parallel piece strips it too
+    monkeypatch.setenv("SEQLM_PARALLEL_MIN_BYTES", "1")
+    assert load_corpus(str(path), level=level, cache=False).vocab == plain.vocab
+
+
+def _deny(monkeypatch, victim):
+    """Make opening `victim` fail as it does for a user without read permission."""
+    import builtins
+
+    from seqlm.data import download, text
+
+    real_open = builtins.open
+
+    def fake_open(file, *args, **kwargs):
+        if str(file) == str(victim):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    for module in (text, download):
+        monkeypatch.setattr(module, "open", fake_open, raising=False)
+
+
+def test_unreadable_file_is_a_one_line_error(tmp_path, monkeypatch):
+    path = write(tmp_path / "secret.txt", "a b\n" * 50)
+    _deny(monkeypatch, path)
+    with pytest.raises(SeqlmError, match=r"secret.txt: permission denied$"):
+        load_corpus(str(path), cache=False)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_directory_and_file_with_real_permissions(tmp_path):
+    for split in ("train", "valid", "test"):
+        write(tmp_path / "c" / f"{split}.txt", "a b\n")
+    (tmp_path / "c" / "valid.txt").chmod(0)
+    with pytest.raises(SeqlmError, match="valid.txt: permission denied"):
+        load_corpus(str(tmp_path / "c"), cache=False)
+    (tmp_path / "c").chmod(0)
+    try:
+        with pytest.raises(SeqlmError, match="permission denied"):
+            load_corpus(str(tmp_path / "c"), cache=False)
+    finally:
+        (tmp_path / "c").chmod(0o755)
+
+
+def test_directory_where_a_file_is_expected(tmp_path):
+    for split in ("train", "test"):
+        write(tmp_path / "c" / f"{split}.txt", "a b\n")
+    (tmp_path / "c" / "valid.txt").mkdir()
+    with pytest.raises(SeqlmError, match="valid.txt: is a directory"):
+        load_corpus(str(tmp_path / "c"), cache=False)
+
+
+def _killed(*args):
+    """A tokenizing worker killed mid-way (e.g. by the out-of-memory killer)."""
+    os._exit(9)
+
+
+def test_bad_worker_settings_and_a_dying_worker(tmp_path, monkeypatch):
+    path = write(tmp_path / "t.txt", "a b c\n" * 2000)
+    monkeypatch.setenv("SEQLM_WORKERS", "two")
+    with pytest.raises(SeqlmError, match="SEQLM_WORKERS must be an integer, got 'two'"):
+        load_corpus(str(path), cache=False)
+    monkeypatch.setenv("SEQLM_WORKERS", "2")
+    monkeypatch.setenv("SEQLM_PARALLEL_MIN_BYTES", "1")
+    monkeypatch.setattr(corpus_module, "_tokenize_piece", _killed)
+    with pytest.raises(SeqlmError, match="a tokenizing process died"):
         load_corpus(str(path), cache=False)

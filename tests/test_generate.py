@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from seqlm.data import load_corpus
+from seqlm.errors import SeqlmError
 from seqlm.generate import filter_log_probs, sample
 from seqlm.ngram import NgramLM
 
@@ -30,3 +31,19 @@ def test_top_k_and_top_p_filters():
     np.testing.assert_allclose(p, [0.5 / 0.8, 0.3 / 0.8, 0, 0])
     sharp = filter_log_probs(log_probs, 0.1, None, None)
     assert sharp[0] > 0.99
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(temperature=float("nan")), "temperature must be a finite number"),
+        (dict(temperature=float("inf")), "temperature must be a finite number"),
+        (dict(temperature=-1.0), "temperature must be a finite number >= 0"),
+        (dict(seed=-1), "seed must be >= 0"),
+        (dict(max_tokens=-1), "max tokens must be >= 0"),
+        (dict(top_p=float("nan")), "top-p"),
+    ],
+)
+def test_bad_sampling_values_are_one_line_errors(model, kwargs, message):
+    with pytest.raises(SeqlmError, match=message):
+        next(sample(model, None, **kwargs))

@@ -101,7 +101,7 @@ def test_bad_checkpoints_are_one_line_errors(corpus, tmp_path):
 
 
 def test_unknown_kind_is_refused(corpus):
-    with pytest.raises(SeqlmError, match="--cell must be one of"):
+    with pytest.raises(SeqlmError, match=r"setting cell \(--cell\) must be one of"):
         make(corpus, "fused", cell="lsmt")
 
 

@@ -104,3 +104,17 @@ def test_synthetic_corpus_and_its_floor():
         load_corpus("synthetic:colour=blue")
     with pytest.raises(SeqlmError, match="modifier_p"):
         load_corpus("synthetic:modifier_p=1.5")
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("clause_weight=nan", "clause_weight must be finite"),
+        ("aside_weight=inf", "aside_weight must be finite"),
+        ("max_modifiers=100000000", "modifier counts must be <= 1000"),
+        ("max_depth=5000", "max_depth must be <= 50"),
+    ],
+)
+def test_nonsense_synthetic_parameters_are_refused(spec, message):
+    with pytest.raises(SeqlmError, match=message):
+        syn.SyntheticConfig.from_spec(spec)

@@ -84,3 +84,67 @@ def test_vocab_json_round_trip_and_corruption(tmp_path):
 def test_encode_is_int32():
     vocab = Vocab(["a", UNK])
     assert vocab.encode(["a", "z"]).dtype == np.int32
+
+
+def test_combined_parts_equal_one_pass():
+    """Parts whose new words come after known ones (the case that left gaps in the ids)."""
+    rng = np.random.default_rng(3)
+    chunks = [[f"w{i}" for i in rng.integers(0, 40 + 30 * k, 200)] for k in range(5)]
+    parts = []
+    for chunk in chunks:
+        builder = VocabBuilder(len(chunk))
+        builder.add(chunk)
+        parts.append(builder.part())
+    combined = VocabBuilder.combine(parts)
+    one = VocabBuilder(1000)
+    for chunk in chunks:
+        one.add(chunk)
+    words, counts, ids = combined.part()
+    flat = sum(chunks, [])
+    assert words == list(dict.fromkeys(flat))  # first-occurrence order
+    assert counts.tolist() == [flat.count(w) for w in words]
+    assert [words[i] for i in ids] == flat
+    vocab, train = combined.finish("word")
+    vocab_one, train_one = one.finish("word")
+    assert vocab == vocab_one and np.array_equal(train, train_one)
+
+
+def test_read_chunks_drops_a_leading_byte_order_mark_only(tmp_path):
+    path = write(tmp_path / "b.txt", "\ufeff".encode() + "a\ufeffb\nc\n".encode())
+    assert "".join(read_chunks(path, chunk_bytes=4)) == "a\ufeffb\nc\n"
+    assert tokenize("".join(read_chunks(path)), "word")[0] == "a\ufeffb"
+
+
+def test_os_errors_name_the_path_and_reason(tmp_path, monkeypatch):
+    with pytest.raises(SeqlmError, match="is a directory"):
+        list(read_chunks(tmp_path))
+    with pytest.raises(SeqlmError, match="is a directory"):
+        Vocab.load(tmp_path)
+    path = write(tmp_path / "v.json", "{}")
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(type(path), "read_text", denied)
+    with pytest.raises(SeqlmError, match=r"v.json: permission denied$"):
+        Vocab.load(path)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"version": "1"}, "version"),
+        ({"counts": [1, "2", 0]}, "counts"),
+        ({"counts": [1, -2, 0]}, "counts"),
+        ({"counts": [1, 2]}, "differ in length"),
+        ({"level": ["word"]}, "level"),
+        ({"level": "byte"}, "unknown tokenizer level"),
+        ({"tokens": ["a", "a", UNK]}, "duplicate"),
+        ({"tokens": ["a", "b", "c"]}, "no <unk>"),
+    ],
+)
+def test_vocab_file_with_bad_fields_is_refused(tmp_path, change, message):
+    data = {**Vocab(["a", "b", UNK], [3, 2, 0]).to_json(), **change}
+    path = write(tmp_path / "v.json", json.dumps(data))
+    with pytest.raises(SeqlmError, match=message):
+        Vocab.load(path)

@@ -1,18 +1,34 @@
-"""Atomic file writes: a crash mid-write leaves the old file or none, never half a file."""
+"""Atomic file writes: a crash mid-write leaves the old file or none, never half a file.
+
+A write goes to a temporary ``.<name>.<pid>.<random>.tmp`` next to its target and is
+renamed over it. The PID in the name lets `sweep_stale_temporaries` remove what a killed
+process left behind without touching the temporaries of writers still running.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+# mkstemp's random part has no dots, so the PID is the second-last dotted field
+TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def temp_prefix(target: str | os.PathLike) -> str:
+    """The prefix of this process's temporaries for `target` (pass with suffix ".tmp")."""
+    return f".{Path(target).name}.{os.getpid()}."
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call `write(tmp_path)`, then rename the temporary file over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -33,6 +49,55 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (on Windows, where signal 0
+    would terminate the process, every process counts as alive)."""
+    if os.name == "nt":
+        return True
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
+def sweep_stale_temporaries(directory: str | os.PathLike, min_age_s: float = 600.0) -> list[Path]:
+    """Remove the temporaries (files or folders) in `directory` whose writer is no longer
+    alive; return what was removed. A missing or unreadable directory sweeps nothing.
+
+    Call it when a run or cache directory is opened. Only temporaries untouched for
+    `min_age_s` go: a directory shared between machines (a home directory on NFS) holds
+    temporaries whose PIDs mean nothing here, and their writers finish within seconds."""
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        match = TEMP_NAME.match(entry.name)
+        if match is None or pid_alive(int(match["pid"])):
+            continue
+        path = Path(entry.path)
+        try:
+            if now - entry.stat(follow_symlinks=False).st_mtime < min_age_s:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:  # swept by another process first, or not ours to remove
+            continue
+        removed.append(path)
+    return removed
 
 
 def check_writable_dir(directory: str | os.PathLike) -> Path:

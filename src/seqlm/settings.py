@@ -24,17 +24,19 @@ def setting(
     choices: tuple | None = None,
     min: float | None = None,
     max: float | None = None,
+    above: float | None = None,
     below: float | None = None,
     flag: bool = True,
     alias: str | None = None,
 ) -> Any:
     """A dataclass field with what a flag, a file and the validator need to know about it.
-    `min`/`max` are inclusive bounds, `below` an exclusive upper bound."""
+    `min`/`max` are inclusive bounds, `above`/`below` exclusive ones."""
     meta = {
         "help": help,
         "choices": choices,
         "min": min,
         "max": max,
+        "above": above,
         "below": below,
         "flag": flag,
         "alias": alias,
@@ -53,17 +55,40 @@ def base_type(field: dataclasses.Field, owner: type) -> type:
     return typing.get_origin(hint) or hint
 
 
+_KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+               list: "a list of integers", tuple: "a list of numbers"}
+
+
+def _name(field: str) -> str:
+    """How a setting is named in errors: as in a TOML file and on the command line."""
+    return f"setting {field} (--{field.replace('_', '-')})"
+
+
 def _coerce(name: str, value: Any, kind: type) -> Any:
     """The value as `kind`, accepting only lossless conversions (an int for a float)."""
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if kind in (list, tuple) and isinstance(value, list | tuple):
         value = kind(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise SeqlmError(f"setting {name!r} must be {kind.__name__}, got {value!r}")
-    if kind is list and not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise SeqlmError(f"setting {name!r} must be a list of integers, got {value!r}")
+    wrong = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+    if kind is list and not wrong:
+        wrong = not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    if wrong:
+        raise SeqlmError(f"{_name(name)} must be {_KIND_NAMES[kind]}, got {value!r}")
     return value
+
+
+def _range(m: dict) -> str:
+    """'>= 1', '> 0', 'in [0, 1)', ... from a field's bounds."""
+    low = (f"[{m['min']}" if m["min"] is not None else
+           f"({m['above']}" if m["above"] is not None else None)  # fmt: skip
+    high = (f"{m['max']}]" if m["max"] is not None else
+            f"{m['below']})" if m["below"] is not None else None)  # fmt: skip
+    if low and high:
+        return f"in {low}, {high}"
+    if low:
+        return (">= " if low[0] == "[" else "> ") + low[1:]
+    return ("<= " if high[-1] == "]" else "< ") + high[:-1]
 
 
 def check(obj: Any) -> None:
@@ -76,23 +101,19 @@ def check(obj: Any) -> None:
             continue
         value = _coerce(f.name, value, base_type(f, type(obj)))
         setattr(obj, f.name, value)
-        m, flag = f.metadata, "--" + f.name.replace("_", "-")
+        m = f.metadata
         if m["choices"] and value not in m["choices"]:
-            raise SeqlmError(
-                f"{flag} must be one of {', '.join(map(str, m['choices']))}, got {value!r}"
-            )
-        numbers = value if isinstance(value, list) else [value]
-        for v in numbers:
+            raise SeqlmError(f"{_name(f.name)} must be one of {', '.join(map(str, m['choices']))}, "
+                             f"got {value!r}")  # fmt: skip
+        for v in value if isinstance(value, list | tuple) else [value]:
             if isinstance(v, bool) or not isinstance(v, int | float):
                 continue
             if not math.isfinite(v):
-                raise SeqlmError(f"{flag} must be a finite number, got {v}")
-            if m["min"] is not None and v < m["min"]:
-                raise SeqlmError(f"{flag} must be at least {m['min']}, got {v}")
-            if m["max"] is not None and v > m["max"]:
-                raise SeqlmError(f"{flag} must be at most {m['max']}, got {v}")
-            if m["below"] is not None and v >= m["below"]:
-                raise SeqlmError(f"{flag} must be below {m['below']}, got {v}")
+                raise SeqlmError(f"{_name(f.name)} must be a finite number, got {v!r}")
+            if ((m["min"] is not None and v < m["min"]) or (m["max"] is not None and v > m["max"])
+                    or (m["above"] is not None and v <= m["above"])
+                    or (m["below"] is not None and v >= m["below"])):  # fmt: skip
+                raise SeqlmError(f"{_name(f.name)} must be {_range(m)}, got {v!r}")
 
 
 def from_dict(cls: type, values: dict, where: str) -> Any:

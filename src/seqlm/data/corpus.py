@@ -3,34 +3,39 @@
 `load_corpus(spec)` accepts a directory with train/valid/test.txt, a single text file
 (split contiguously by fractions at line ends), a named dataset (``ptb``,
 ``tinyshakespeare``, ``wikitext-2``) or the built-in ``synthetic[:key=value,...]``.
-Encoded corpora are cached as ``.npy`` files keyed by the content of the sources and the
-tokenizer settings, and memory-mapped on reload, so a second run starts at once.
+Encoded corpora are cached (see `seqlm.data.cache`) keyed by the content of the sources
+and the tokenizer settings, and memory-mapped on reload, so a second run starts at once.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
-import shutil
-import tempfile
+import stat
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 
 import numpy as np
-from platformdirs import user_cache_dir
 
-from seqlm.data import synthetic
+from seqlm.data import cache, synthetic
+from seqlm.data.cache import cache_root
 from seqlm.data.download import DATASETS, dataset_files, file_digest
 from seqlm.data.spec import CorpusSpec
-from seqlm.data.text import UNK, check_file, line_cuts, read_chunks, tokenize
+from seqlm.data.text import (
+    EOS,
+    UNK,
+    check_file,
+    line_cuts,
+    os_error,
+    read_chunks,
+    shown,
+    tokenize,
+)
 from seqlm.data.vocab import Vocab, VocabBuilder
 from seqlm.errors import SeqlmError
 
 SPLITS = ("train", "valid", "test")
-CACHE_VERSION = 1
 DEFAULT_FRACTIONS = (0.9, 0.05, 0.05)
 
 
@@ -85,10 +90,6 @@ class Corpus:
         return out
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("SEQLM_CACHE") or user_cache_dir("seqlm")) / "corpora"
-
-
 def load_corpus(
     spec: str | CorpusSpec,
     level: str | None = None,
@@ -101,21 +102,30 @@ def load_corpus(
     The keyword settings apply when `spec` is a plain string."""
     if not isinstance(spec, CorpusSpec):
         spec = CorpusSpec(spec, level, max_vocab, min_count, fractions)
-    corpus = _load(spec, cache)
+    try:
+        corpus = _load_corpus(spec, cache)
+    except OSError as e:  # unreadable file or directory, a directory for a file, ...
+        raise os_error(spec.source, e) from None
     corpus.spec = spec.with_level(corpus.level)
     return corpus
 
 
-def _load(corpus_spec: CorpusSpec, cache: bool) -> Corpus:
+def _load_corpus(corpus_spec: CorpusSpec, use_cache: bool) -> Corpus:
     spec, level, fractions = corpus_spec.source, corpus_spec.level, corpus_spec.split_fractions
     max_size, min_count = corpus_spec.max_vocab, corpus_spec.min_count
     settings = {"level": level, "max_size": max_size, "min_count": min_count}
     if spec == "synthetic" or spec.startswith("synthetic:"):
         config = synthetic.SyntheticConfig.from_spec(spec.partition(":")[2])
         key = {"synthetic": config.to_json(), **settings}
-        return _cached(spec, key, cache, lambda: _encode_synthetic(spec, config, settings))
-    path = Path(spec).expanduser()
-    if path.is_dir():
+        return _cached(spec, key, use_cache, lambda: _encode_synthetic(spec, config, settings))
+    if not spec.strip():
+        raise SeqlmError("empty corpus name (give a file, a directory or a dataset)")
+    try:
+        path = Path(spec).expanduser()
+    except RuntimeError:  # "~user" of no such user
+        path = Path(spec)
+    kind = _file_kind(path)
+    if kind == "dir":
         sources = [path / f"{s}.txt" for s in SPLITS]
         missing = [p.name for p in sources if not p.exists()]
         if missing:
@@ -124,7 +134,7 @@ def _load(corpus_spec: CorpusSpec, cache: bool) -> Corpus:
             )
         ranges = [(p, 0, None) for p in map(check_file, sources)]
         default_level = "word"
-    elif path.exists():
+    elif kind == "file":
         check_file(path)
         cuts = line_cuts(path, _check_fractions(fractions or DEFAULT_FRACTIONS))
         ranges = [(path, cuts[i], cuts[i + 1]) for i in range(3)]
@@ -138,16 +148,37 @@ def _load(corpus_spec: CorpusSpec, cache: bool) -> Corpus:
             ranges = [(files[0], cuts[i], cuts[i + 1]) for i in range(3)]
         default_level = dataset.level
     else:
-        raise SeqlmError(f"{spec}: no such file, directory or dataset (known datasets: "
+        raise SeqlmError(f"{shown(spec)}: no such file, directory or dataset (known datasets: "
                          f"{', '.join(DATASETS)}, synthetic)")  # fmt: skip
     settings["level"] = level or default_level
     digests = {str(p): file_digest(p) for p in {p for p, _, _ in ranges}}
     key = {"sources": [[digests[str(p)], a, b] for p, a, b in ranges], **settings}
-    return _cached(spec, key, cache, lambda: _encode_files(spec, ranges, settings))
+    return _cached(spec, key, use_cache, lambda: _encode_files(spec, ranges, settings))
+
+
+def _file_kind(path: Path) -> str | None:
+    """Whether `path` is a directory ("dir"), anything else ("file") or absent (None);
+    errors other than absence (permission denied, ...) raise."""
+    try:
+        return "dir" if stat.S_ISDIR(path.stat().st_mode) else "file"
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL byte
+        return None
+
+
+def _check_blank(vocab: Vocab, ids: np.ndarray, path: Path, split: str) -> None:
+    """Refuse a split with no words, only line ends or whitespace characters: every model
+    would predict it perfectly (vocabulary of 2, perplexity 1), which means nothing."""
+    blank = [i for i, t in enumerate(vocab.tokens) if t == EOS or t.isspace()]
+    if np.isin(ids, blank).all():
+        raise SeqlmError(f"{path}: the {split} split has only whitespace, no words")
 
 
 def _check_fractions(fractions: tuple[float, ...]) -> tuple[float, ...]:
-    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
+    if (
+        len(fractions) != 3
+        or not all(math.isfinite(f) and f >= 0 for f in fractions)
+        or abs(sum(fractions) - 1) > 1e-6
+    ):
         raise SeqlmError(
             f"split fractions must be three numbers >= 0 summing to 1, got {fractions}"
         )
@@ -183,19 +214,35 @@ def _pieces(path: Path, start: int, end: int, n: int) -> list[tuple[int, int]]:
 def _tokenize_train(path: Path, start: int, end: int, level: str) -> VocabBuilder:
     """The training split, in parallel pieces (one process per core) when it is large;
     the vocabulary and ids equal those of one sequential pass."""
-    workers = int(os.environ.get("SEQLM_WORKERS", os.cpu_count() or 1))
-    threshold = int(os.environ.get("SEQLM_PARALLEL_MIN_BYTES", PARALLEL_MIN_BYTES))
+    workers = _env_int("SEQLM_WORKERS", os.cpu_count() or 1)
+    threshold = _env_int("SEQLM_PARALLEL_MIN_BYTES", PARALLEL_MIN_BYTES)
     if workers < 2 or end - start < threshold:
         return _tokenize_range(path, start, end, level)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     pieces = _pieces(path, start, end, workers * 4)
     context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        starts, ends = zip(*pieces, strict=True)
-        parts = list(pool.map(_tokenize_piece, repeat(path), starts, ends, repeat(level)))
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            starts, ends = zip(*pieces, strict=True)
+            parts = list(pool.map(_tokenize_piece, repeat(path), starts, ends, repeat(level)))
+    except BrokenProcessPool:
+        raise SeqlmError(
+            f"{path}: a tokenizing process died (out of memory?); try SEQLM_WORKERS=1"
+        ) from None
     return VocabBuilder.combine(parts)
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SeqlmError(f"{name} must be an integer, got {value!r}") from None
 
 
 def _encode_files(name: str, ranges, settings: dict) -> Corpus:
@@ -206,6 +253,7 @@ def _encode_files(name: str, ranges, settings: dict) -> Corpus:
     vocab, train = builder.finish(level, settings["max_size"], settings["min_count"])
     if len(train) == 0:
         raise SeqlmError(f"{path}: the training split has no tokens")
+    _check_blank(vocab, train, path, "training")
     splits, oov = {"train": train}, {"train": 0}
     for split, (path, start, end) in zip(SPLITS[1:], ranges[1:], strict=True):
         parts, n_oov = [], 0
@@ -219,6 +267,7 @@ def _encode_files(name: str, ranges, settings: dict) -> Corpus:
         oov[split] = n_oov
         if len(splits[split]) == 0:
             raise SeqlmError(f"{path}: the {split} split has no tokens")
+        _check_blank(vocab, splits[split], path, split)
     return Corpus(name, vocab, splits, oov)
 
 
@@ -247,52 +296,12 @@ def _encode_synthetic(name: str, config: synthetic.SyntheticConfig, settings: di
 def _cached(name: str, key: dict, use_cache: bool, build) -> Corpus:
     if not use_cache:
         return build()
-    digest = _key_digest(key)
-    folder = cache_root() / digest
-    if (folder / "meta.json").exists():
-        try:
-            return _load_cached(name, folder)
-        except (OSError, ValueError, KeyError, SeqlmError):
-            shutil.rmtree(folder, ignore_errors=True)  # a damaged cache entry is rebuilt
+    entry = cache.load(key)
+    if entry is not None:
+        return Corpus(name, *entry)
     corpus = build()
-    _store(corpus, folder, key)
+    cache.store(key, corpus.vocab, corpus.splits, corpus.oov, corpus.marks)
     return corpus
-
-
-def _key_digest(key: dict) -> str:
-    blob = json.dumps({"cache_version": CACHE_VERSION, **key}, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:24]
-
-
-def _store(corpus: Corpus, folder: Path, key: dict) -> None:
-    """Write the entry into a temporary folder and rename it: readers never see half of it."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
-    try:
-        for split, ids in corpus.splits.items():
-            np.save(tmp / f"{split}.npy", ids)
-            for mark, values in corpus.marks.get(split, {}).items():
-                np.save(tmp / f"{split}.{mark}.npy", values)
-        corpus.vocab.save(tmp / "vocab.json")
-        meta = {"key": key, "oov": corpus.oov, "marks": sorted(corpus.marks.get("train", {}))}
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        try:
-            os.rename(tmp, folder)
-        except OSError:  # another process stored the same entry first
-            pass
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _load_cached(name: str, folder: Path) -> Corpus:
-    meta = json.loads((folder / "meta.json").read_text())
-    vocab = Vocab.load(folder / "vocab.json")
-    splits = {s: np.load(folder / f"{s}.npy", mmap_mode="r") for s in SPLITS}
-    marks = {
-        s: {m: np.load(folder / f"{s}.{m}.npy", mmap_mode="r") for m in meta["marks"]}
-        for s in SPLITS
-    } if meta["marks"] else {}  # fmt: skip
-    return Corpus(name, vocab, splits, meta["oov"], marks)
 
 
 __all__ = ["Corpus", "SPLITS", "UNK", "load_corpus", "cache_root"]

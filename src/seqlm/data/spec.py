@@ -6,6 +6,7 @@ the corpus back from it instead of rebuilding a dict of loose settings.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from seqlm.errors import SeqlmError
@@ -34,7 +35,7 @@ class CorpusSpec:
                 fractions = tuple(float(x) for x in fractions)
             except (TypeError, ValueError):
                 raise SeqlmError(f"bad split fractions {fractions!r}") from None
-            if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
+            if len(fractions) != 3 or not all(math.isfinite(f) and f >= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
                 raise SeqlmError(
                     f"split fractions must be three numbers >= 0 summing to 1, got {fractions}"
                 )

@@ -66,6 +66,8 @@ PREPOSITIONS = "near with behind beside under above across beyond".split()
 ADVERBS = "today again slowly quickly quietly often".split()
 BRACKETS = {"(": ")", "[": "]", "{": "}"}
 RELATIVE = "who"
+MAX_MODIFIERS = 1000
+MAX_DEPTH = 50
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,9 @@ class SyntheticConfig:
         return config
 
     def validate(self) -> None:
+        for name, value in self.to_json().items():
+            if not math.isfinite(value):
+                raise SeqlmError(f"synthetic parameter {name} must be finite, got {value}")
         for name in ("modifier_p", "nested_modifier_p", "aside_more_p", "adjective_p", "adverb_p"):
             if not 0 <= getattr(self, name) < 1:
                 raise SeqlmError(f"synthetic parameter {name} must be in [0, 1)")
@@ -115,6 +120,11 @@ class SyntheticConfig:
             raise SeqlmError("synthetic splits need at least one token each")
         if min(self.max_modifiers, self.nested_max_modifiers, self.max_depth) < 0:
             raise SeqlmError("synthetic modifier counts and depth must be >= 0")
+        # (the hazards table is quadratic in the count, the nesting recursive in the depth)
+        if max(self.max_modifiers, self.nested_max_modifiers) > MAX_MODIFIERS:
+            raise SeqlmError(f"synthetic modifier counts must be <= {MAX_MODIFIERS}")
+        if self.max_depth > MAX_DEPTH:
+            raise SeqlmError(f"synthetic max_depth must be <= {MAX_DEPTH}")
         if (
             min(self.clause_weight, self.aside_weight) < 0
             or self.clause_weight + self.aside_weight >= 1

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlm.data.text import UNK, check_level
+from seqlm.data.text import UNK, check_level, os_error
 from seqlm.errors import SeqlmError
 
 VOCAB_FORMAT = "seqlm-vocab"
@@ -76,20 +76,32 @@ class Vocab:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise SeqlmError(f"{path}: no such vocabulary file") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except OSError as e:
+            raise os_error(path, e) from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
             raise SeqlmError(f"{path}: corrupt vocabulary file ({e.__class__.__name__})") from None
         if not isinstance(data, dict) or data.get("format") != VOCAB_FORMAT:
             raise SeqlmError(f"{path}: not a seqlm vocabulary file")
-        if data.get("version", 0) > VOCAB_VERSION:
-            raise SeqlmError(
-                f"{path}: vocabulary format v{data['version']} is newer than this seqlm"
-            )
-        tokens, counts = data.get("tokens"), data.get("counts")
+        version = data.get("version", 0)
+        if not _is_count(version):
+            raise SeqlmError(f"{path}: corrupt vocabulary file (version)")
+        if version > VOCAB_VERSION:
+            raise SeqlmError(f"{path}: vocabulary format v{version} is newer than this seqlm")
+        tokens, counts, level = data.get("tokens"), data.get("counts"), data.get("level", "word")
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
             raise SeqlmError(f"{path}: corrupt vocabulary file (tokens)")
-        if counts is not None and not isinstance(counts, list):
+        if counts is not None and (not isinstance(counts, list) or not all(map(_is_count, counts))):
             raise SeqlmError(f"{path}: corrupt vocabulary file (counts)")
-        return cls(tokens, counts, data.get("level", "word"))
+        if not isinstance(level, str):
+            raise SeqlmError(f"{path}: corrupt vocabulary file (level)")
+        try:
+            return cls(tokens, counts, level)
+        except SeqlmError as e:
+            raise SeqlmError(f"{path}: {e}") from None
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class VocabBuilder:
@@ -140,8 +152,11 @@ class VocabBuilder:
         index: dict[str, int] = {}
         counts = np.zeros(0, np.int64)
         for words, part_counts, ids in parts:
-            table = np.fromiter(map(index.setdefault, words, itertools.count(len(index))),
-                                np.int64, len(words))  # fmt: skip
+            # New words get the next ids in the part's first-occurrence order; the part's
+            # words are distinct, so each new one takes exactly one id (no gaps).
+            new = [w for w in words if w not in index]
+            index.update(zip(new, itertools.count(len(index))))
+            table = np.fromiter(map(index.__getitem__, words), np.int64, len(words))
             if len(index) > len(counts):
                 counts = np.concatenate([counts, np.zeros(len(index) - len(counts), np.int64)])
             np.add.at(counts, table, part_counts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 
 from seqlm.errors import SeqlmError
 from seqlm.settings import check, setting
@@ -29,15 +30,20 @@ class ModelConfig:
         [], "adaptive softmax cluster cutoffs, e.g. 2000,6000 (default: full softmax)"
     )
 
-    def validate(self) -> None:
-        check(self)
+    def check_cutoffs(self) -> None:
         cutoffs = self.adaptive_cutoffs
-        if cutoffs and (
-            sorted(cutoffs) != cutoffs or cutoffs[0] < 1 or cutoffs[-1] >= self.vocab_size
-        ):
-            raise SeqlmError("adaptive softmax cutoffs must increase and lie inside the vocabulary")
+        if any(c < 1 for c in cutoffs) or any(b <= a for a, b in pairwise(cutoffs)):
+            raise SeqlmError("setting adaptive_cutoffs (--adaptive-cutoffs) must increase from "
+                             f"1 up, got {cutoffs!r}")  # fmt: skip
         if cutoffs and self.tied:
             raise SeqlmError("tied embeddings and the adaptive softmax do not combine")
+
+    def validate(self) -> None:
+        check(self)
+        self.check_cutoffs()
+        if self.adaptive_cutoffs and self.adaptive_cutoffs[-1] >= self.vocab_size:
+            raise SeqlmError(f"adaptive softmax cutoffs must lie inside the vocabulary "
+                             f"({self.vocab_size} tokens)")  # fmt: skip
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from seqlm.data.text import os_error
 from seqlm.errors import SeqlmError
 from seqlm.nn.config import ModelConfig
 from seqlm.settings import check, from_dict, setting
@@ -33,10 +34,10 @@ class TrainConfig:
     variable_bptt: bool = setting(False, "randomise the window length (AWD-LSTM)")
     # optimisation
     optimizer: str = setting("sgd", "optimizer", choices=("sgd", "adamw"))
-    lr: float = setting(1.0, "learning rate", min=1e-12)
+    lr: float = setting(1.0, "learning rate", above=0)
     weight_decay: float = setting(0.0, "AdamW weight decay", min=0)
     momentum: float = setting(0.0, "SGD momentum", min=0, below=1)
-    clip: float = setting(0.25, "gradient-norm clipping", min=1e-12)
+    clip: float = setting(0.25, "gradient-norm clipping", above=0)
     warmup_steps: int = setting(0, "AdamW linear warm-up steps (then cosine decay)", min=0)
     min_lr_ratio: float = setting(0.05, "AdamW: the cosine ends at lr times this", min=0, max=1)
     lr_decay: float = setting(
@@ -74,7 +75,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         check(self)
-        check(self.model)  # the vocabulary-dependent checks run when the model is built
+        check(self.model)
+        self.model.check_cutoffs()  # against the vocabulary: when the model is built
         if self.device != "auto" and self.device.split(":")[0] not in ("cpu", "cuda", "mps"):
             raise SeqlmError(f"unknown --device {self.device!r} (auto, cpu, cuda, cuda:N, mps)")
 
@@ -138,13 +140,13 @@ def load_config_file(path: str | Path) -> dict:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SeqlmError(f"{path}: no such config file") from None
-    except IsADirectoryError:
-        raise SeqlmError(f"{path}: is a directory, not a config file") from None
+    except OSError as e:
+        raise os_error(path, e) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise SeqlmError(f"{path}: not valid TOML ({e})") from None
     data = data.get("train", data)
     if not isinstance(data, dict):
-        raise SeqlmError(f"{path}: [train] must be a table")
+        raise SeqlmError(f"{path}: [train] must be a table of settings")
     TrainConfig.from_flat(data, str(path))  # names and values checked here, with the path
     return data
 

@@ -1,0 +1,176 @@
+"""The corpus cache: encoded corpora as ``.npy`` files, memory-mapped on reload.
+
+An entry is a folder named by a digest of the sources' content and the tokenizer
+settings. Its ``meta.json`` records, for every array, the dtype, shape, id range and a
+SHA-256 of the bytes, the vocabulary file's SHA-256, and a SHA-256 of the metadata
+itself (so the out-of-vocabulary counts cannot change either). Every load checks them all
+(hashing the ids costs about 2 ms on PTB, less than hashing the sources to find the
+entry), so a rewritten, zeroed, shortened or out-of-range file can never pass for the
+corpus: the entry is discarded with a one-line warning and rebuilt.
+
+Entries are written into a ``.<digest>.<pid>.<random>.tmp`` folder and renamed into
+place, so no process ever sees half an entry; a damaged entry is renamed aside before it
+is deleted, so deleting it cannot touch an entry another process has just stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+from platformdirs import user_cache_dir
+
+from seqlm.data.vocab import Vocab
+from seqlm.io import sweep_stale_temporaries, temp_prefix
+
+CACHE_VERSION = 2
+SPLITS = ("train", "valid", "test")
+
+
+class CacheDamaged(Exception):
+    """An entry that does not match its own metadata (never reaches the user)."""
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("SEQLM_CACHE") or user_cache_dir("seqlm")) / "corpora"
+
+
+def key_digest(key: dict) -> str:
+    blob = json.dumps({"cache_version": CACHE_VERSION, **key}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:24]
+
+
+def _sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()
+
+
+def _describe(array: np.ndarray, ids: bool) -> dict:
+    info = {"dtype": array.dtype.str, "shape": list(array.shape), "sha256": _sha256(array)}
+    if ids:
+        info["min"] = int(array.min()) if array.size else 0
+        info["max"] = int(array.max()) if array.size else -1
+    return info
+
+
+def _meta_digest(meta: dict) -> str:
+    """Covers the out-of-vocabulary counts and the recorded checksums themselves."""
+    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
+
+
+def load(key: dict) -> tuple[Vocab, dict, dict, dict] | None:
+    """(vocab, splits, oov, marks) of the entry for `key`, verified; None if there is no
+    usable entry (a damaged one is discarded with a warning)."""
+    root = cache_root()
+    sweep_stale_temporaries(root)  # what killed writers left behind
+    folder = root / key_digest(key)
+    try:
+        if not folder.exists():
+            return None
+    except OSError:  # a cache we may not look into is no cache (storing will warn)
+        return None
+    try:
+        return _load_verified(folder, key)
+    except Exception as e:  # noqa: BLE001 - derived data: whatever is wrong, rebuild it
+        # (np.load alone raises ValueError, OSError, EOFError, tokenize.TokenError, ...)
+        reason = str(e) if isinstance(e, CacheDamaged) else f"unreadable: {type(e).__name__}"
+        warnings.warn(f"corpus cache entry {folder} {reason}; rebuilding it", stacklevel=3)
+        _discard(folder)
+        return None
+
+
+def _load_verified(folder: Path, key: dict) -> tuple[Vocab, dict, dict, dict]:
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    if not isinstance(meta, dict) or meta.get("version") != CACHE_VERSION:
+        raise CacheDamaged("has an unknown format")
+    if meta.pop("sha256", None) != _meta_digest(meta):
+        raise CacheDamaged("has modified metadata")
+    if json.dumps(meta["key"], sort_keys=True) != json.dumps(key, sort_keys=True):
+        raise CacheDamaged("belongs to other sources")
+    vocab_info = meta["vocab"]
+    vocab_bytes = (folder / "vocab.json").read_bytes()
+    if hashlib.sha256(vocab_bytes).hexdigest() != vocab_info["sha256"]:
+        raise CacheDamaged("has a modified vocabulary")
+    vocab = Vocab.load(folder / "vocab.json")
+    if len(vocab) != vocab_info["size"]:
+        raise CacheDamaged("has a modified vocabulary")
+    arrays = {}
+    for name, info in meta["arrays"].items():
+        arrays[name] = _load_array(folder, name, info, len(vocab) if name in SPLITS else None)
+    splits = {s: arrays[s] for s in SPLITS}
+    oov = meta["oov"]
+    for s in SPLITS:
+        if not isinstance(oov.get(s), int) or not 0 <= oov[s] <= len(splits[s]):
+            raise CacheDamaged("has bad out-of-vocabulary counts")
+    marks = {s: {m: arrays[f"{s}.{m}"] for m in meta["marks"]} for s in SPLITS}
+    return vocab, splits, oov, marks if meta["marks"] else {}
+
+
+def _load_array(folder: Path, name: str, info: dict, vocab_size: int | None) -> np.ndarray:
+    array = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+    if array.dtype.str != info["dtype"] or list(array.shape) != info["shape"]:
+        raise CacheDamaged(f"has a {name} array of the wrong type or length")
+    if vocab_size is not None and array.size:
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high >= vocab_size or (low, high) != (info["min"], info["max"]):
+            raise CacheDamaged(f"has {name} ids out of their range")
+    if _sha256(array) != info["sha256"]:
+        raise CacheDamaged(f"has a modified {name} array (checksum mismatch)")
+    return array
+
+
+def _discard(folder: Path) -> None:
+    """Rename the entry aside, then delete it: the path is free at once, and deleting never
+    races with a fresh entry that another process renames into place."""
+    trash = folder.with_name(f"{temp_prefix(folder)}{secrets.token_hex(4)}.tmp")
+    try:
+        os.rename(folder, trash)
+    except OSError:  # already gone (another process discarded it)
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def store(key: dict, vocab: Vocab, splits: dict, oov: dict, marks: dict) -> None:
+    """Write the entry for `key`; a cache that cannot be written only costs a warning."""
+    root = cache_root()
+    folder = root / key_digest(key)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(folder), suffix=".tmp", dir=root))
+    except OSError as e:
+        warnings.warn(f"cannot write the corpus cache in {root} ({e.strerror})", stacklevel=3)
+        return
+    try:
+        arrays = {}
+        for split, ids in splits.items():
+            np.save(tmp / f"{split}.npy", ids)
+            arrays[split] = _describe(ids, ids=True)
+            for mark, values in marks.get(split, {}).items():
+                np.save(tmp / f"{split}.{mark}.npy", values)
+                arrays[f"{split}.{mark}"] = _describe(values, ids=False)
+        vocab.save(tmp / "vocab.json")
+        vocab_sha = hashlib.sha256((tmp / "vocab.json").read_bytes()).hexdigest()
+        meta = {
+            "version": CACHE_VERSION,
+            "key": key,
+            "oov": oov,
+            "marks": sorted(marks.get("train", {})),
+            "vocab": {"size": len(vocab), "sha256": vocab_sha},
+            "arrays": arrays,
+        }
+        meta["sha256"] = _meta_digest(meta)
+        (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # another process stored the same entry first
+            pass
+    except OSError as e:
+        warnings.warn(f"cannot write the corpus cache in {root} ({e.strerror})", stacklevel=3)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
