@@ -50,6 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SeqlmError as e:
         print(f"seqlm: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the file system said no: one line naming the path and the reason
+        from seqlm.data.text import os_error
+
+        print(f"seqlm: error: {os_error(e.filename or '?', e)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("seqlm: interrupted", file=sys.stderr)
         return 130

@@ -17,6 +17,7 @@ from seqlm.data.spec import CorpusSpec
 from seqlm.errors import SeqlmError
 from seqlm.evaluate import EvalResult, evaluate
 from seqlm.train.config import TrainConfig, make_config
+from seqlm.train.rundir import RunDirectory
 from seqlm.train.trainer import Trainer, resume_config
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def plan(
     if resume is not None:
         if preset or config_file:
             raise SeqlmError("resume keeps the run's settings; drop the preset/config file")
+        RunDirectory(resume).busy()
         config, spec = resume_config(resume)
         changed = sorted(set(settings) - RESUME_OVERRIDES)
         if changed:
@@ -73,6 +75,7 @@ def plan(
     if corpus is None or out is None:
         raise SeqlmError("training needs a corpus and an output directory (or resume=DIR)")
     out = Path(out)
+    RunDirectory(out).busy()
     if (out / "trainer.safetensors").exists():
         raise SeqlmError(f"{out} already holds a training run: resume it or choose another out")
     if not isinstance(corpus, Corpus):
@@ -100,7 +103,10 @@ def train(
     from seqlm.train.distributed import leave
 
     config, corpus, out = plan(corpus, out, resume, preset, config_file, settings)
-    trainer = Trainer(config, corpus, out, resume=resume is not None, progress=progress)
+    resuming = resume is not None and (out / "trainer.safetensors").exists()
+    if resume is not None and not resuming:
+        log.info("%s has no checkpoint yet: starting its run over, with its settings", out)
+    trainer = Trainer(config, corpus, out, resume=resuming, progress=progress)
     try:
         summary = trainer.run()
     except BaseException:

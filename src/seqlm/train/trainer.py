@@ -43,6 +43,7 @@ from seqlm.train.distributed import (
     init_world,
     shard_columns,
 )
+from seqlm.train.rundir import RunDirectory
 
 STOP_CODES = ["", "epochs", "max_steps", "early_stop", "budget", "interrupted"]
 
@@ -114,8 +115,19 @@ class Trainer:
             "best_valid": None, "bad_evals": 0, "sgd_lr": config.lr, "history": [], "eval_s": 0.0,
         }  # fmt: skip
         self.hidden = None
-        if resume:
-            self._restore()
+        self.finite = torch.ones((), dtype=torch.bool, device=self.device)  # no NaN loss yet
+        self.rundir = RunDirectory(self.out)
+        if self.world.main:  # config.json first: the directory always says what it holds
+            self.rundir.claim(lambda: write_model_config(self.out, self.model,
+                                                         self._config_extra()), resume)  # fmt: skip
+        try:
+            if resume:
+                self._restore()
+                if self.world.main:
+                    self.rundir.trim_metrics(self.progress["step"])
+        except BaseException:
+            self.rundir.release()
+            raise
         self.step_model = self.model
         if self.world.active:
             from torch.nn.parallel import DistributedDataParallel
@@ -151,8 +163,25 @@ class Trainer:
     def _config_extra(self) -> dict:
         return {"corpus": self.corpus.spec.to_json(), "train": self.config.to_json()}
 
+    def check_finite(self, weights: bool = False) -> None:
+        """Stop on a non-finite loss (flagged on the device at every step, read here: one
+        host sync per log step or checkpoint) or, before a checkpoint, non-finite weights."""
+        bad = not bool(self.finite.item())
+        if weights and not bad:
+            params = [p.detach().isfinite().all() for p in self.model.parameters()]
+            bad = not bool(torch.stack(params).all().item())
+        if not bad:
+            return
+        kept = (self.out / "trainer.safetensors").exists()
+        where = (f"the last good checkpoint in {self.out} is kept (--resume retries from it)"
+                 if kept else "no checkpoint had been written yet")  # fmt: skip
+        raise SeqlmError(f"training loss became nan at step {self.progress['step']} or before; "
+                         f"stopped; {where}; try a lower --lr or --clip")  # fmt: skip
+
     def save_resumable(self) -> None:
-        """Every rank calls this (the hidden states and RNGs are gathered); rank 0 writes."""
+        """Every rank calls this (the hidden states and RNGs are gathered); rank 0 writes.
+        Never with non-finite weights: a checkpoint is always one worth resuming."""
+        self.check_finite(weights=True)
         hidden = [gather_columns(t, self.world, dim=0) for t in self.model.flatten_state(self.hidden)]
         rngs = gather_cpu(torch.get_rng_state(), self.world, self.device)
         if not self.world.main:
@@ -216,6 +245,7 @@ class Trainer:
 
     # -- evaluation ---------------------------------------------------------------------
     def validate(self) -> float:
+        self.check_finite(weights=True)
         log_probs = self.model.log_probs(self.corpus["valid"], streams=self.config.eval_streams)
         result = summarize(log_probs, self.corpus.level)
         ppl = result["perplexity"]
@@ -257,7 +287,8 @@ class Trainer:
             nonlocal interrupted
             interrupted = True
 
-        previous = signal.signal(signal.SIGINT, on_sigint)
+        # Ctrl-C and SIGTERM (schedulers, `docker stop`, `kill`) both save and stop
+        previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
         autocast = (torch.autocast(self.device.type, dtype=self.amp) if self.amp
                     else nullcontext())  # fmt: skip
         bar = tqdm(total=self.total_steps, initial=p["step"], unit="step", disable=not self.progress_bar or None,
@@ -290,6 +321,7 @@ class Trainer:
                     self.optimizer.zero_grad(set_to_none=True)
                     self.hidden = RecurrentLM.detach_state(hidden)
                     loss_sum += loss.detach()
+                    self.finite &= torch.isfinite(loss.detach())
                     loss_count += 1
                     p["step"] += 1
                     p["window"] = window.index + 1
@@ -299,13 +331,8 @@ class Trainer:
                     clock = now
                     bar.update(1)
                     if p["step"] % c.log_every == 0:
-                        mean = (loss_sum / loss_count).item()  # the only host sync
-                        if not math.isfinite(mean):
-                            raise SeqlmError(
-                                f"training loss became {mean} at step {p['step']}; stopped, "
-                                f"the last good checkpoint in {self.out} is kept "
-                                "(try a lower --lr or --clip)"
-                            )
+                        self.check_finite()
+                        mean = (loss_sum / loss_count).item()
                         speed = (p["tokens"] - tokens_at_log) / max(
                             p["elapsed"] - wall_at_log, 1e-9
                         )
@@ -346,7 +373,9 @@ class Trainer:
             self.save_resumable()
         finally:
             bar.close()
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.rundir.release()
             if self.writer is not None:
                 self.writer.close()
         return {"stop": stop, "steps": p["step"], "tokens": p["tokens"],
@@ -398,8 +427,6 @@ def resume_config(out: str | Path) -> tuple[TrainConfig, CorpusSpec]:
     config = read_config(Path(out))
     if not isinstance(config.get("train"), dict) or not isinstance(config.get("model"), dict):
         raise SeqlmError(f"{out}: not a recurrent training run")
-    if not (Path(out) / "trainer.safetensors").exists():
-        raise SeqlmError(f"{out}: no trainer.safetensors to resume from")
     model = {k: v for k, v in config["model"].items() if k != "vocab_size"}
     settings = TrainConfig.from_flat({**model, **config["train"]}, f"{out}/config.json")
     return settings, CorpusSpec.from_json(config.get("corpus"))

@@ -1,0 +1,85 @@
+"""A training run's directory: claimed with its config.json first, locked while in use.
+
+What can go wrong without this, and what each step prevents:
+- a run killed inside its first checkpoint used to leave `trainer.safetensors` without
+  `config.json`, a directory neither `--resume` nor `--out` would take: the claim writes
+  config.json before any other file, so a directory always says what it holds;
+- two runs with the same `--out` used to interleave their files: an advisory lock
+  (`flock` on `DIR/.lock`, released by the kernel when the process dies, so a killed run
+  never leaves a stale lock) makes the second one stop with the holder's PID;
+- a resumed run used to repeat the metric rows written after its last checkpoint:
+  `trim_metrics` drops them;
+- temporaries of killed writers are swept when the directory is opened.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from seqlm.errors import SeqlmError
+from seqlm.io import atomic_write_text, check_writable_dir, sweep_stale_temporaries
+
+
+class RunDirectory:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock: int | None = None
+
+    def lock(self) -> None:
+        """Hold DIR/.lock for this process, or a one-line error naming the holder."""
+        check_writable_dir(self.path)
+        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise SeqlmError(f"{self.path} is locked by PID {holder} (another seqlm run is "
+                             "training there)") from None  # fmt: skip
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock = fd
+        sweep_stale_temporaries(self.path, min_age_s=0)
+
+    def busy(self) -> None:
+        """A one-line error if another process holds the directory's lock."""
+        if (self.path / ".lock").exists():
+            self.lock()
+            self.release()
+
+    def release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing drops the flock
+            self._lock = None
+
+    def claim(self, write_config: Callable[[], None], resume: bool) -> None:
+        """Lock the directory; a new run then writes its config.json before anything else."""
+        self.lock()
+        if resume:
+            return
+        if (self.path / "trainer.safetensors").exists():
+            self.release()
+            raise SeqlmError(f"{self.path} already holds a training run: resume it or choose "
+                             "another output directory")  # fmt: skip
+        for stale in ("metrics.jsonl", "trainer.json", "model.safetensors"):
+            (self.path / stale).unlink(missing_ok=True)  # a claim that never checkpointed
+        write_config()
+
+    def trim_metrics(self, step: int) -> None:
+        """Keep the metric rows up to `step` (the checkpoint a resumed run continues from)."""
+        path = self.path / "metrics.jsonl"
+        if not path.exists():
+            return
+        kept = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a row cut short by a kill
+            if isinstance(row, dict) and row.get("step", 0) <= step:
+                kept.append(line)
+        atomic_write_text(path, "".join(f"{line}\n" for line in kept))

@@ -1,0 +1,165 @@
+"""Faults during training: kill -9 inside a checkpoint or the corpus cache build, SIGTERM,
+two runs on one directory, NaN between log steps. The run always ends as an
+uninterrupted one would, and a directory is never left in a state no command accepts."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from seqlm.cli import main
+
+SMALL = "synthetic:train_tokens=20000,valid_tokens=2000,test_tokens=2000"
+TINY = ["--data", SMALL, "--cell", "lstm", "--embed", "12", "--hidden", "24", "--layers", "1",
+        "--batch-size", "8", "--bptt", "20", "--max-steps", "60", "--checkpoint-every", "10",
+        "--eval-every", "20", "--log-every", "5", "--threads", "1", "--seed", "5",
+        "--optimizer", "adamw", "--lr", "0.01", "--dropout", "0.1"]  # fmt: skip
+
+# Runs the CLI with os.replace/os.rename patched to SIGKILL the process at the N-th rename
+# whose target contains PATTERN: after the temporary file is complete, before it lands.
+KILLER = textwrap.dedent("""
+    import os, signal, sys
+    pattern, nth, calls = sys.argv[1], int(sys.argv[2]), [0]
+    def patch(name):
+        original = getattr(os, name)
+        def renamed(src, dst, *a, **k):
+            if pattern in str(dst):
+                calls[0] += 1
+                if calls[0] == nth:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            return original(src, dst, *a, **k)
+        setattr(os, name, renamed)
+    patch("replace"); patch("rename")
+    from seqlm.cli import main
+    sys.exit(main(sys.argv[3:]))
+""")
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def killed_at(pattern: str, nth: int, *argv: str, env: dict | None = None) -> int:
+    done = subprocess.run([sys.executable, "-c", KILLER, pattern, str(nth), *argv],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})  # fmt: skip
+    return done.returncode
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "run"
+    assert main(["train", *TINY, "--out", str(out), "--json"]) == 0
+    return (out / "model.safetensors").read_bytes(), trainer_tensors(out)
+
+
+def trainer_tensors(run_dir) -> dict:
+    """The resumable state (weights, optimizer, hidden state, RNG), without the wall times
+    its metadata records."""
+    from seqlm.nn.checkpoint import load_tensors
+
+    return {
+        k: v.numpy().tobytes() for k, v in load_tensors(run_dir / "trainer.safetensors").items()
+    }
+
+
+def steps_logged(run_dir) -> list[int]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r["step"] for r in rows if r["type"] == "train"]
+
+
+@pytest.mark.parametrize(
+    "pattern, nth",
+    [
+        ("trainer.safetensors", 1),
+        ("config.json", 1),
+        ("trainer.safetensors", 3),
+        ("model.safetensors", 2),
+    ],  # fmt: skip
+)
+def test_kill_inside_a_checkpoint_then_resume_is_byte_identical(
+    capsys, tmp_path, reference, pattern, nth
+):
+    run_dir = tmp_path / "run"
+    assert killed_at(pattern, nth, "train", *TINY, "--out", str(run_dir)) == -signal.SIGKILL
+    assert (run_dir / "config.json").exists() or pattern == "config.json"
+    leftovers = [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers  # the kill left a temporary behind ...
+    if (run_dir / "config.json").exists():
+        code, _, err = cli(capsys, "train", "--resume", str(run_dir), "--json")
+    else:  # killed before the claim completed: the same --out starts it again
+        code, _, err = cli(capsys, "train", *TINY, "--out", str(run_dir), "--json")
+    assert code == 0, err
+    assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]  # ... swept on start
+    assert (run_dir / "model.safetensors").read_bytes() == reference[0]
+    assert trainer_tensors(run_dir) == reference[1]
+    assert steps_logged(run_dir) == sorted(set(steps_logged(run_dir)))  # no repeated rows
+
+
+def test_kill_inside_the_corpus_cache_build(capsys, tmp_path, reference):
+    env = {"SEQLM_CACHE": str(tmp_path / "cache")}
+    code = killed_at("corpora", 1, "train", *TINY, "--out", str(tmp_path / "run"), env=env)
+    assert code == -signal.SIGKILL
+    os.environ["SEQLM_CACHE"], saved = env["SEQLM_CACHE"], os.environ["SEQLM_CACHE"]
+    try:
+        code, _, err = cli(capsys, "train", *TINY, "--out", str(tmp_path / "run"), "--json")
+    finally:
+        os.environ["SEQLM_CACHE"] = saved
+    assert code == 0, err
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == reference[0]
+
+
+def test_a_second_run_on_a_locked_directory_is_refused(capsys, tmp_path):
+    run_dir = tmp_path / "run"
+    slow = [*TINY, "--max-steps", "100000", "--epochs", "1000"]
+    proc = subprocess.Popen([sys.executable, "-m", "seqlm", "train", *slow, "--out",
+                             str(run_dir), "--json"], stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.time() + 120
+        while not (run_dir / "trainer.json").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        code, _, err = cli(capsys, "train", "--resume", str(run_dir), "--json")
+        assert code == 2 and f"locked by PID {proc.pid}" in err and err.count("\n") == 1
+        code, _, err = cli(capsys, "train", *TINY, "--out", str(run_dir), "--json")
+        assert code == 2 and "locked by PID" in err
+    finally:
+        proc.send_signal(signal.SIGTERM)  # saves and stops, like Ctrl-C
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err
+    step = json.loads((run_dir / "trainer.json").read_text())["step"]
+    code, out, _ = cli(capsys, "train", "--resume", str(run_dir), "--max-steps", str(step + 3),
+                       "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["steps"] == step + 3
+
+
+def test_nan_between_log_steps_never_reaches_a_checkpoint(capsys, tmp_path, monkeypatch):
+    from seqlm.nn.recurrent import RecurrentLM
+
+    original, calls = RecurrentLM.loss, {"n": 0}
+
+    def poisoned(self, inputs, targets, state=None):
+        loss, state = original(self, inputs, targets, state)
+        calls["n"] += self.training
+        return (loss * float("nan") if calls["n"] == 13 else loss), state
+
+    monkeypatch.setattr(RecurrentLM, "loss", poisoned)
+    run_dir = tmp_path / "nan"
+    code, _, err = cli(capsys, "train", *TINY, "--out", str(run_dir), "--log-every", "1000",
+                       "--checkpoint-every", "3", "--optimizer", "sgd")  # fmt: skip
+    assert code == 2 and "loss became nan" in err and "checkpoint" in err
+    from seqlm.nn.checkpoint import load_tensors
+
+    for name in ("trainer.safetensors", "model.safetensors"):
+        tensors = load_tensors(run_dir / name)
+        assert all(bool(t.float().isfinite().all()) for t in tensors.values()), name
+    monkeypatch.setattr(RecurrentLM, "loss", original)
+    code, out, _ = cli(capsys, "train", "--resume", str(run_dir), "--max-steps", "15", "--json")
+    assert code == 0 and json.loads(out)["steps"] == 15
