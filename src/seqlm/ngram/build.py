@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from seqlm.data.corpus import Corpus, load_corpus
 from seqlm.data.spec import CorpusSpec
+from seqlm.errors import SeqlmError
 from seqlm.ngram.model import NgramLM
 
 
@@ -14,6 +16,8 @@ def build(
 ) -> NgramLM:
     """Count and smooth (modified Kneser-Ney as KenLM by default); `.save(dir)` writes it.
     The model remembers its corpus and build time, which `save` records."""
+    if smoothing == "add-k" and not (math.isfinite(k) and k > 0):
+        raise SeqlmError(f"add-k smoothing needs k > 0 (a finite number), got {k}")
     if not isinstance(corpus, Corpus):
         corpus = load_corpus(corpus)
     start = time.perf_counter()
