@@ -96,13 +96,15 @@ def ngram_words(counts: list[OrderCounts], n: int, index: np.ndarray) -> np.ndar
 
 
 def kenlm_flushed(counts: list[OrderCounts], first_seen: np.ndarray) -> list[int]:
-    """Per order, the n-gram whose count lmplz leaves out of its counts-of-counts (-1: none).
+    """Per order, the n-gram lmplz counts with its raw count in the counts-of-counts (-1: none).
 
     lmplz adjusts counts in one streaming pass over the highest-order n-grams sorted in
-    suffix order (last word first, words numbered by first appearance), and the lower-order
-    n-grams still open when the stream ends are emitted without entering the discount
-    statistics. On PTB this is one unigram (`unilab`, the last new word) and moves its
-    unigram D3+ from 1.2623 to 1.2649; reproducing it makes our ARPA match to 1e-7.
+    suffix order (last word first, words numbered by first appearance). The lower-order
+    n-grams still open when the stream ends are flushed with the count it tracks for
+    pruning, the raw count, instead of their adjusted (continuation) count
+    (`lm/builder/adjust_counts.cc`, the final loop). On PTB this is one unigram (`unilab`,
+    the last new word: raw count 6 is above the counts-of-counts, adjusted 3 is not), which
+    moves its unigram D3+ from 1.2623 to 1.2649; reproducing it makes our ARPA match to 1e-7.
     `first_seen[id]` orders word ids by first appearance (<s> and </s> come first).
     """
     order, bos = len(counts), len(counts[0].keys) - 1

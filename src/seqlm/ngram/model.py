@@ -68,12 +68,13 @@ class NgramLM(LanguageModel):
         # PTB's <unk> is a word; KenLM still keeps a share for truly unseen words: so do we
         open_vocabulary = bool(counts[0].raw[vocab.unk_id] > 0)
         first_seen = _first_seen(ids, len(vocab), eos)
-        unstated = kenlm_flushed(counts, first_seen) if smoothing == "mkn" else None
-        tables = estimate(counts, smoothing, k, open_vocabulary, unstated)
+        flushed = kenlm_flushed(counts, first_seen) if smoothing == "mkn" else None
+        tables = estimate(counts, smoothing, k, open_vocabulary, flushed)
         info = {
             "ngrams": [len(c.keys) for c in counts],
             "k": k if smoothing == "add-k" else None,
             "open_vocabulary": open_vocabulary,
+            "discounts": tables.discounts or None,
         }
         return cls(vocab, tables, smoothing, info)
 

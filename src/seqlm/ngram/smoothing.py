@@ -19,7 +19,7 @@ Modified Kneser–Ney follows KenLM's `lmplz` (Chen & Goodman 1998; Heafield et 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -36,6 +36,7 @@ class NgramTables:
     keys: list[np.ndarray]  # per order: sorted packed n-grams (prefix index * base + word)
     log10_prob: list[np.ndarray]
     log10_backoff: list[np.ndarray]  # 0 where the n-gram is not a context (highest order: 0)
+    discounts: list[tuple[float, ...]] = field(default_factory=list)  # per order (KN only)
 
     @property
     def order(self) -> int:
@@ -76,13 +77,14 @@ def estimate(
     method: str = "mkn",
     k: float = 1.0,
     open_vocabulary: bool = False,
-    unstated: list[int] | None = None,
+    flushed: list[int] | None = None,
 ) -> NgramTables:
     """`open_vocabulary`: reserve one extra uniform share for words never seen in training
     (KenLM always does, for its `<unk>`); needed when the vocabulary's own `<unk>` is an
     observed word, as PTB's is. The probabilities over the vocabulary then sum to
-    1 - P(unseen word), a few millionths short of 1. `unstated[n-1]`: an order-n n-gram
-    left out of the counts-of-counts, as lmplz does (see `counts.kenlm_flushed`)."""
+    1 - P(unseen word), a few millionths short of 1. `flushed[n-1]`: an order-n n-gram that
+    enters the counts-of-counts with its raw count instead of its adjusted count, as lmplz
+    does (see `counts.kenlm_flushed`)."""
     if method not in SMOOTHINGS:
         raise SeqlmError(f"unknown smoothing {method!r} (choose from {', '.join(SMOOTHINGS)})")
     if method in ("add-k", "ml"):
@@ -101,7 +103,7 @@ def estimate(
                 a = np.bincount(counts[n].suffix, minlength=len(c.keys))
                 a = np.where(c.bos_initial, c.raw, a)
             adjusted.append(a.astype(np.float64))
-    probs, gammas = [], []
+    probs, gammas, discounts = [], [], []
     lower = None
     for n in range(1, order + 1):
         keys, a = counts[n - 1].keys, adjusted[n - 1]
@@ -114,10 +116,11 @@ def estimate(
             alpha, gamma = a / total[ctx], types / total
         else:
             stated = a.copy()
-            if unstated is not None and unstated[n - 1] >= 0:
-                stated[unstated[n - 1]] = 0
+            if flushed is not None and flushed[n - 1] >= 0:
+                stated[flushed[n - 1]] = counts[n - 1].raw[flushed[n - 1]]
             stated = stated[stated > 0].astype(np.int64)
             d = _kn_discount(stated) if method == "kn" else discounts_from_counts(stated, n)
+            discounts.append(tuple(float(x) for x in d))
             table = np.array([0.0, *d])
             discount = table[np.minimum(a, 3).astype(np.int64)]
             safe = np.maximum(denom, 1e-300)
@@ -136,6 +139,7 @@ def estimate(
         [c.keys for c in counts],
         [_log10(p) for p in probs],
         [_log10(b) for b in backoffs],
+        discounts,
     )
 
 
