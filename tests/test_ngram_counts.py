@@ -14,7 +14,7 @@ LMPLZ_DISCOUNTS = [
     (0.810285, 1.22082, 1.71555),
     (0.91265, 1.31302, 1.58032),
 ]
-LMPLZ_ARPA = {  # n-gram: (log10 p, log10 backoff)
+LMPLZ_ARPA = {  # n-gram: (log10 p, log10 backoff); KenLM computes in float32
     ("zyzzyva",): (-4.2415442, -0.09136202),
     ("<unk>",): (-4.400498, 0.0),
     ("the",): (-1.7026271, -0.28831843),
@@ -54,5 +54,5 @@ def test_small_corpus_probabilities_equal_lmplz(small):
             index = int(np.searchsorted(t.keys[j], key))
             assert t.keys[j][index] == key, gram
         n = len(gram)
-        assert t.log10_prob[n - 1][index] == pytest.approx(prob, abs=2e-7), gram
-        assert t.log10_backoff[n - 1][index] == pytest.approx(backoff, abs=2e-7), gram
+        assert t.log10_prob[n - 1][index] == pytest.approx(prob, abs=1e-6), gram
+        assert t.log10_backoff[n - 1][index] == pytest.approx(backoff, abs=1e-6), gram
