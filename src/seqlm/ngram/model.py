@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,7 +153,7 @@ class NgramLM(LanguageModel):
                     break
                 index = at
             contexts.append(index)
-        result = t.log10_prob[0][:V].copy()
+        result = t.log10_prob[0][:V].astype(np.float64)
         matched = np.ones(V, dtype=np.int64)
         for n in range(2, len(contexts) + 2):
             ctx = contexts[n - 2]
@@ -219,13 +220,39 @@ class NgramLM(LanguageModel):
         """Any ARPA file (KenLM, SRILM, ...): its unigrams become the vocabulary."""
         words, tables = read_arpa(path)
         tokens = [EOS if w == ARPA_EOS else w for w in words[:-1]]
+        oov_entry = _unk_is_oov_entry(tables, tokens)
         if UNK not in tokens:  # a closed-vocabulary model: <unk> gets probability 0
             tokens.append(UNK)
             tables = _append_unigram(tables)
-        return cls(Vocab(tokens, level=level), tables, "arpa", {"source": str(path)})
+        info = {"source": str(path), "unk_is_oov_entry": oov_entry}
+        return cls(Vocab(tokens, level=level), tables, "arpa", info)
+
+    def warn_unk_convention(self, corpus_vocab: Vocab, ids: np.ndarray) -> None:
+        """Warn (once per model) when a corpus's literal `<unk>` word meets an ARPA whose
+        `<unk>` is KenLM's entry for unseen words: the number differs from one where the
+        corpus's `<unk>` was a trained word (KenLM users rename it, e.g. to UNKWORD)."""
+        if not self.info.get("unk_is_oov_entry") or getattr(self, "_unk_warned", False):
+            return
+        unk = corpus_vocab.stoi.get(UNK)
+        if unk is not None and bool((np.asarray(ids) == unk).any()):
+            self._unk_warned = True
+            warnings.warn(
+                f"the corpus's literal {UNK} is scored as this ARPA's {UNK}, KenLM's entry "
+                f"for words unseen in training, not as a trained word (KenLM's convention: "
+                f"rename the corpus's {UNK}, e.g. to UNKWORD, before lmplz and query)",
+                stacklevel=3,
+            )
 
     def encode(self, tokens: list[str]) -> np.ndarray:
         return self.vocab.encode(tokens)
+
+
+def _unk_is_oov_entry(tables: NgramTables, tokens: list[str]) -> bool:
+    """KenLM writes `<unk>` as a unigram that no longer n-gram uses (it was never seen)."""
+    if UNK not in tokens or tables.order < 2:
+        return False
+    unk, keys = tokens.index(UNK), tables.keys[1]
+    return not bool(((keys % tables.base) == unk).any() or ((keys // tables.base) == unk).any())
 
 
 def _first_seen(ids: np.ndarray, bos: int, eos: int) -> np.ndarray:
