@@ -25,12 +25,14 @@ from seqlm.errors import SeqlmError
 from seqlm.lm import LanguageModel
 from seqlm.ngram.arpa import BOS, read_arpa, write_arpa
 from seqlm.ngram.arpa import EOS as ARPA_EOS
+from seqlm.ngram.binary import load_tables, remove_tables, save_tables
 from seqlm.ngram.counts import count_ngrams, kenlm_flushed, sentence_positions
 from seqlm.ngram.smoothing import SMOOTHINGS, NgramTables, estimate
 
 LN10 = math.log(10)
 MAX_ORDER = 10
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: model.arpa only; 2: memory-mapped arrays (binary.py)
+STORAGE_KEYS = ("storage", "base", "quantize_bits", "arpa", "seqlm_version")
 
 
 @dataclass
@@ -179,12 +181,31 @@ class NgramLM(LanguageModel):
     def arpa_words(self) -> list[str]:
         return [ARPA_EOS if w == EOS and self.eos >= 0 else w for w in self.vocab.tokens] + [BOS]
 
-    def save(self, directory: str | os.PathLike, extra: dict | None = None) -> Path:
+    def write_arpa(self, path: str | os.PathLike) -> Path:
+        """The model as an ARPA file (`.gz`: compressed), for KenLM, SRILM, ASR toolkits."""
+        write_arpa(self.tables, self.arpa_words(), path)
+        return Path(path)
+
+    def save(
+        self,
+        directory: str | os.PathLike,
+        extra: dict | None = None,
+        arpa: bool = False,
+        quantize: int | None = None,
+    ) -> Path:
+        """Write the binary form (memory-mapped arrays, `binary.py`), vocab.json and
+        config.json; `arpa=True` also writes model.arpa; `quantize=8`: 8-bit values."""
         from seqlm.io import atomic_write_text
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        write_arpa(self.tables, self.arpa_words(), directory / "model.arpa")
+        (directory / "config.json").unlink(missing_ok=True)  # incomplete until rewritten
+        remove_tables(directory)
+        storage = save_tables(self.tables, directory, quantize)
+        if arpa:
+            self.write_arpa(directory / "model.arpa")
+        else:
+            (directory / "model.arpa").unlink(missing_ok=True)
         self.vocab.save(directory / "vocab.json")
         config = {
             "kind": "ngram",
@@ -193,25 +214,36 @@ class NgramLM(LanguageModel):
             "order": self.order,
             "smoothing": self.smoothing,
             "level": self.vocab.level,
-            **self.info,
+            **{k: v for k, v in self.info.items() if k not in STORAGE_KEYS},
             **(extra or {}),
+            **storage,
+            "arpa": arpa,
         }
         atomic_write_text(directory / "config.json", json.dumps(config, indent=2))
         return directory
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> NgramLM:
+    def load(cls, directory: str | os.PathLike, mmap: bool = True) -> NgramLM:
+        """A model directory: the binary form (mapped: pages load as scoring needs them;
+        `mmap=False` reads them into memory) or, from seqlm before format 2, model.arpa."""
+        from seqlm.models import read_config
+
         directory = Path(directory)
-        config = json.loads((directory / "config.json").read_text())
+        config = read_config(directory)
         if config.get("format_version", 0) > FORMAT_VERSION:
             raise SeqlmError(
                 f"{directory}: written by a newer seqlm (format {config['format_version']})"
             )
         vocab = Vocab.load(directory / "vocab.json")
-        model = cls.from_arpa(directory / "model.arpa", level=vocab.level)
-        if model.vocab.tokens != vocab.tokens:
-            raise SeqlmError(f"{directory}: vocab.json does not match model.arpa")
-        model.vocab, model.smoothing = vocab, config.get("smoothing", "arpa")
+        if config.get("storage") == "npy":
+            tables = load_tables(directory, int(config["order"]), len(vocab) + 1, mmap)
+            model = cls(vocab, tables)
+        else:
+            model = cls.from_arpa(directory / "model.arpa", level=vocab.level)
+            if model.vocab.tokens != vocab.tokens:
+                raise SeqlmError(f"{directory}: vocab.json does not match model.arpa")
+            model.vocab = vocab
+        model.smoothing = config.get("smoothing", "arpa")
         model.info = {k: v for k, v in config.items() if k not in ("kind", "format_version")}
         return model
 
@@ -224,7 +256,11 @@ class NgramLM(LanguageModel):
         if UNK not in tokens:  # a closed-vocabulary model: <unk> gets probability 0
             tokens.append(UNK)
             tables = _append_unigram(tables)
-        info = {"source": str(path), "unk_is_oov_entry": oov_entry}
+        info = {
+            "source": str(path),
+            "ngrams": [len(k) for k in tables.keys],
+            "unk_is_oov_entry": oov_entry,
+        }
         return cls(Vocab(tokens, level=level), tables, "arpa", info)
 
     def warn_unk_convention(self, corpus_vocab: Vocab, ids: np.ndarray) -> None:
@@ -281,3 +317,16 @@ def _append_unigram(tables: NgramTables) -> NgramTables:
     back0 = np.insert(tables.log10_backoff[0], old - 1, 0.0)
     return NgramTables(new, keys, [prob0, *tables.log10_prob[1:]],
                        [back0, *tables.log10_backoff[1:]])  # fmt: skip
+
+
+def convert(
+    arpa_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    quantize: int | None = None,
+    level: str = "word",
+    arpa: bool = False,
+) -> NgramLM:
+    """An ARPA file (KenLM, SRILM, seqlm) to a binary model directory: `seqlm ngram convert`."""
+    model = NgramLM.from_arpa(arpa_path, level=level)
+    model.save(out_dir, arpa=arpa, quantize=quantize)
+    return NgramLM.load(out_dir)
