@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from seqlm.errors import SeqlmError
+from seqlm.ngram.counts import find_keys
 from seqlm.ngram.smoothing import NgramTables
 
 BOS = "<s>"
@@ -288,12 +289,9 @@ class _Section:
                 )
         prefix = word[0]
         for j in range(1, n - 1):
-            wanted = prefix * base + word[j]
-            prefix = _search(keys[j], wanted)
-            found = prefix < len(keys[j])
-            found[found] = keys[j][prefix[found]] == wanted[found]
-            if not found.all():
-                at = int(np.argmin(found))
+            prefix = find_keys(keys[j], prefix * base + word[j])
+            if (prefix < 0).any():
+                at = int(np.argmax(prefix < 0))
                 gram = " ".join(words[w[at]] for w in word)
                 raise self.lines.error(
                     f"the context of {gram!r} is not in the model", int(lineno[at])
@@ -310,12 +308,3 @@ class _Section:
             if len(same):
                 raise SeqlmError(f"{self.lines.path}: duplicate {self.n}-grams")
         return keys, prob, back
-
-
-def _search(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """np.searchsorted with the queries sorted first: twice as fast on large tables, as
-    consecutive searches then touch the same cache lines."""
-    order = np.argsort(wanted)
-    at = np.empty(len(wanted), np.int64)
-    at[order] = np.searchsorted(keys, wanted[order])
-    return at

@@ -26,13 +26,13 @@ from seqlm.lm import LanguageModel
 from seqlm.ngram.arpa import BOS, read_arpa, write_arpa
 from seqlm.ngram.arpa import EOS as ARPA_EOS
 from seqlm.ngram.binary import load_tables, remove_tables, save_tables
-from seqlm.ngram.counts import count_ngrams, kenlm_flushed, sentence_positions
+from seqlm.ngram.counts import count_ngrams, find_keys, kenlm_flushed, sentence_positions
 from seqlm.ngram.smoothing import SMOOTHINGS, NgramTables, estimate
 
 LN10 = math.log(10)
 MAX_ORDER = 10
 FORMAT_VERSION = 2  # 1: model.arpa only; 2: memory-mapped arrays (binary.py)
-STORAGE_KEYS = ("storage", "base", "quantize_bits", "arpa", "seqlm_version")
+STORAGE_KEYS = ("storage", "base", "quantize_bits", "with_arpa", "seqlm_version")
 
 
 @dataclass
@@ -91,10 +91,7 @@ class NgramLM(LanguageModel):
             prev = np.concatenate([[-1], found[-1][:-1]])
             cand = np.flatnonzero((prev >= 0) & (position + 2 >= n) & (tokens != self.bos))
             if len(cand):
-                wanted = prev[cand] * base + tokens[cand]
-                at = np.minimum(np.searchsorted(t.keys[n - 1], wanted), len(t.keys[n - 1]) - 1)
-                hit = t.keys[n - 1][at] == wanted
-                index[cand[hit]] = at[hit]
+                index[cand] = find_keys(t.keys[n - 1], prev[cand] * base + tokens[cand])
             found.append(index)
         return found
 
@@ -217,7 +214,7 @@ class NgramLM(LanguageModel):
             **{k: v for k, v in self.info.items() if k not in STORAGE_KEYS},
             **(extra or {}),
             **storage,
-            "arpa": arpa,
+            "with_arpa": arpa,  # model.arpa beside the arrays
         }
         atomic_write_text(directory / "config.json", json.dumps(config, indent=2))
         return directory
