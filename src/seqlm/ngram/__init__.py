@@ -2,7 +2,8 @@
 a memory-mapped binary format."""
 
 from seqlm.ngram.arpa import read_arpa, write_arpa
+from seqlm.ngram.kenlm_api import Model
 from seqlm.ngram.model import NgramLM, convert
 from seqlm.ngram.smoothing import SMOOTHINGS, NgramTables
 
-__all__ = ["SMOOTHINGS", "NgramLM", "NgramTables", "convert", "read_arpa", "write_arpa"]
+__all__ = ["SMOOTHINGS", "Model", "NgramLM", "NgramTables", "convert", "read_arpa", "write_arpa"]

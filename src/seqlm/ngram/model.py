@@ -101,8 +101,14 @@ class NgramLM(LanguageModel):
         if len(ids) and (ids.min() < 0 or ids.max() >= len(self.vocab)):
             raise SeqlmError("token ids outside the model's vocabulary")
         pos = sentence_positions(ids, self.eos, self.bos)
-        found = self._lookup(pos.tokens, pos.position)
-        targets = pos.targets
+        return self.score_positions(pos.tokens, pos.position, pos.targets)[0]
+
+    def score_positions(
+        self, tokens: np.ndarray, position: np.ndarray, targets: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(log10 p, length of the n-gram matched) of `tokens[targets]`; `position[i]` is
+        the number of tokens before i its history may use minus one (-1: none, or `<s>`)."""
+        found = self._lookup(tokens, position)
         result = np.zeros(len(targets))
         matched = np.zeros(len(targets), dtype=np.int64)
         for n in range(self.order, 0, -1):
@@ -110,11 +116,12 @@ class NgramLM(LanguageModel):
             take = (matched == 0) & (index >= 0)
             result[take] = self.tables.log10_prob[n - 1][index[take]]
             matched[take] = n
+        before = np.maximum(targets - 1, 0)
         for m in range(1, self.order):  # backoffs of the histories longer than the match
-            context = found[m - 1][targets - 1]
+            context = np.where(targets > 0, found[m - 1][before], -1)
             use = (context >= 0) & (m >= matched)
             result[use] += self.tables.log10_backoff[m - 1][context[use]]
-        return result
+        return result, matched
 
     def log_probs(self, ids: np.ndarray) -> np.ndarray:
         return self.log10_probs(ids) * LN10
