@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,12 @@ from seqlm.ngram.arpa import BOS, read_arpa, write_arpa
 from seqlm.ngram.arpa import EOS as ARPA_EOS
 from seqlm.ngram.binary import load_tables, remove_tables, save_tables
 from seqlm.ngram.counts import count_ngrams, find_keys, kenlm_flushed, sentence_positions
+from seqlm.ngram.external import (
+    BYTES_PER_TOKEN,
+    count_ngrams_bounded,
+    default_memory,
+    first_seen_bounded,
+)
 from seqlm.ngram.smoothing import SMOOTHINGS, NgramTables, estimate
 
 LN10 = math.log(10)
@@ -56,8 +63,20 @@ class NgramLM(LanguageModel):
     # -- training -----------------------------------------------------------------------
     @classmethod
     def train(
-        cls, ids: np.ndarray, vocab: Vocab, order: int, smoothing: str = "mkn", k: float = 1.0
+        cls,
+        ids: np.ndarray,
+        vocab: Vocab,
+        order: int,
+        smoothing: str = "mkn",
+        k: float = 1.0,
+        memory: int | None = None,
+        workers: int | None = None,
+        workdir: str | os.PathLike | None = None,
     ) -> NgramLM:
+        """Count and smooth. `memory` (bytes; default a quarter of RAM): when counting in
+        memory (~200 bytes per token) would not fit, count in chunks that do, spilling
+        sorted runs to a temporary directory under `workdir` (`external.py`); `workers`
+        processes count chunks in parallel (default: up to 2). Same result either way."""
         if not 1 <= order <= MAX_ORDER:
             raise SeqlmError(f"n-gram order must be between 1 and {MAX_ORDER}, got {order}")
         if len(ids) == 0:
@@ -66,11 +85,27 @@ class NgramLM(LanguageModel):
             raise SeqlmError(
                 f"unknown smoothing {smoothing!r} (choose from {', '.join(SMOOTHINGS)})"
             )
+        budget = default_memory() if memory is None else int(memory)
+        if len(ids) * BYTES_PER_TOKEN <= budget:
+            return cls._train(ids, vocab, order, smoothing, k, None)
+        with tempfile.TemporaryDirectory(
+            prefix="seqlm-ngram-", dir=workdir, ignore_cleanup_errors=True
+        ) as work:  # the counts are mapped from here; POSIX keeps them after the unlink
+            return cls._train(ids, vocab, order, smoothing, k, (budget, workers, work))
+
+    @classmethod
+    def _train(cls, ids, vocab: Vocab, order: int, smoothing: str, k: float, bounded):
         eos = vocab.stoi.get(EOS, -1) if vocab.level == "word" else -1
-        counts = count_ngrams(ids, order, eos=eos, bos=len(vocab))
+        if bounded is None:
+            counts = count_ngrams(ids, order, eos=eos, bos=len(vocab))
+            first_seen = _first_seen(ids, len(vocab), eos)
+        else:
+            budget, workers, work = bounded
+            counts = count_ngrams_bounded(ids, order, eos, len(vocab), budget, work, workers)
+            chunk = max(1 << 16, budget // 64)
+            first_seen = first_seen_bounded(ids, len(vocab), eos, chunk)
         # PTB's <unk> is a word; KenLM still keeps a share for truly unseen words: so do we
         open_vocabulary = bool(counts[0].raw[vocab.unk_id] > 0)
-        first_seen = _first_seen(ids, len(vocab), eos)
         flushed = kenlm_flushed(counts, first_seen) if smoothing == "mkn" else None
         tables = estimate(counts, smoothing, k, open_vocabulary, flushed)
         info = {
