@@ -96,18 +96,6 @@ def find_keys(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return out
 
 
-def ngram_words(counts: list[OrderCounts], n: int, index: np.ndarray) -> np.ndarray:
-    """(len(index), n) word ids of the order-n n-grams at `index`."""
-    base = len(counts[0].keys)
-    cols = np.empty((len(index), n), dtype=np.int64)
-    p = np.asarray(index, dtype=np.int64)
-    for j in range(n - 1, -1, -1):
-        key = counts[j].keys[p]
-        cols[:, j] = key % base if j > 0 else key
-        p = key // base
-    return cols
-
-
 def kenlm_flushed(counts: list[OrderCounts], first_seen: np.ndarray) -> list[int]:
     """Per order, the n-gram lmplz counts with its raw count in the counts-of-counts (-1: none).
 
@@ -120,27 +108,49 @@ def kenlm_flushed(counts: list[OrderCounts], first_seen: np.ndarray) -> list[int
     moves its unigram D3+ from 1.2623 to 1.2649; reproducing it makes our ARPA match to 1e-7.
     `first_seen[id]` orders word ids by first appearance (<s> and </s> come first).
     """
-    order, bos = len(counts), len(counts[0].keys) - 1
+    order = len(counts)
     excluded = [-1] * order
     if order < 2:
         return excluded
-    rows, origin = [], []
-    for m in range(2, order + 1):
-        c = counts[m - 1]
-        index = np.arange(len(c.keys)) if m == order else np.flatnonzero(c.bos_initial)
-        if not len(index):
-            continue
-        words = ngram_words(counts, m, index)
-        padded = np.full((len(index), order), bos, dtype=np.int64)
-        padded[:, order - m :] = words
-        rows.append(first_seen[padded])
-        origin += [(m, i) for i in index.tolist()]
-    ranks = np.concatenate(rows)
-    last = int(np.lexsort(ranks.T)[-1])  # lexsort's primary key is the last column
-    m, index = origin[last]
+    m, index = _last_in_suffix_order(counts, first_seen)
     if m < order:
         excluded[m - 1] = index
     for n in range(m - 1, 0, -1):
         index = int(counts[n].suffix[index])
         excluded[n - 1] = index
     return excluded
+
+
+def _last_in_suffix_order(counts: list[OrderCounts], first_seen: np.ndarray) -> tuple[int, int]:
+    """(m, index) of the last row of lmplz's stream: the highest-order n-grams and the
+    lower ones that start with `<s>`, left-padded with `<s>` to the full order, compared
+    by the rank of their last word, then the one before... Found by keeping, word by word
+    from the end, only the rows that hold the largest rank (no sort, no word matrix)."""
+    order, base = len(counts), len(counts[0].keys)
+    bos = base - 1
+    rows = []  # [m, index of the m-gram, index of the prefix whose last word comes next]
+    for m in range(2, order + 1):
+        c = counts[m - 1]
+        index = np.arange(len(c.keys)) if m == order else np.flatnonzero(c.bos_initial)
+        if len(index):
+            rows.append([m, index, index])
+    for step in range(order):  # step 0: the last word
+        ranks = []
+        for m, _, at in rows:
+            depth = m - step  # `at` indexes the n-grams of this order
+            if depth >= 2:
+                word = np.asarray(counts[depth - 1].keys[at]) % base
+            else:
+                word = at if depth == 1 else np.full(len(at), bos)
+            ranks.append(first_seen[word])
+        best = max(int(r.max()) for r in ranks)
+        kept = []
+        for (m, index, at), r in zip(rows, ranks, strict=True):
+            keep = r == best
+            if keep.any():
+                index, at = index[keep], at[keep]
+                if m - step >= 2:
+                    at = np.asarray(counts[m - step - 1].keys[at]) // base
+                kept.append([m, index, at])
+        rows = kept
+    return rows[0][0], int(rows[0][1][0])
