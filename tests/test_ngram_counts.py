@@ -5,6 +5,7 @@ import pytest
 
 from seqlm.data import EOS
 from seqlm.data.vocab import VocabBuilder
+from seqlm.errors import SeqlmError
 from seqlm.ngram import NgramLM
 
 # `(head -2000 train.txt; echo " zyzzyva ") | lmplz -o 3 -S 100M` (PTB's <unk> renamed
@@ -25,7 +26,7 @@ LMPLZ_ARPA = {  # n-gram: (log10 p, log10 backoff); KenLM computes in float32
 
 
 @pytest.fixture(scope="module")
-def small(data_dir):
+def small_corpus(data_dir):
     """A corpus whose last line is a new word: the n-grams lmplz flushes at the end of its
     adjusted-count stream (`zyzzyva`, `<s> zyzzyva`) have raw count = adjusted count = 1.
     Leaving them out of the counts-of-counts (seqlm's former rule) gives unigram
@@ -35,7 +36,12 @@ def small(data_dir):
     builder = VocabBuilder(10**6)
     tokens = text.replace("\n", f" {EOS} ").split()
     builder.add(tokens)
-    vocab, ids = builder.finish("word")
+    return builder.finish("word")
+
+
+@pytest.fixture(scope="module")
+def small(small_corpus):
+    vocab, ids = small_corpus
     return NgramLM.train(ids, vocab, 3)
 
 
@@ -44,10 +50,52 @@ def test_flushed_ngrams_enter_counts_of_counts_with_their_raw_count(small):
 
 
 def test_small_corpus_probabilities_equal_lmplz(small):
-    words = small.arpa_words()
+    assert_arpa_lines(small, LMPLZ_ARPA)
+
+
+# the same corpus, `lmplz -o 3 -S 100M --prune 0 1 1`: "2 5118/25940", "3 2506/36985"
+LMPLZ_PRUNED = {
+    ("the",): (-1.7026271, -0.24303368),
+    ("zyzzyva",): (-4.2415442, 0.0),  # `zyzzyva </s>` is pruned: all its mass backs off
+    ("<s>",): (0.0, -0.5439626),
+    ("<s>", "the"): (-0.74781847, -0.15350218),
+    ("<s>", "mr."): (-1.4234333, -0.37511164),
+    ("the", "company"): (-1.8046031, -0.27078518),
+    ("the", "cat"): (-3.302759, 0.0),
+    ("UNKWORD", "UNKWORD", "</s>"): (-0.98104805, 0.0),
+    ("the", "company", "'s"): (-0.72238386, 0.0),
+}
+
+
+def test_pruning_equals_lmplz_prune(small_corpus):
+    vocab, ids = small_corpus
+    pruned = NgramLM.train(ids, vocab, 3, prune=[0, 1])
+    assert pruned.info["ngrams"] == [4991, 5118, 2506]  # the unigrams include <s>, <unk>
+    assert pruned.info["prune"] == [0, 1, 1]
+    np.testing.assert_allclose(pruned.info["discounts"], LMPLZ_DISCOUNTS, atol=5e-6)
+    assert_arpa_lines(pruned, LMPLZ_PRUNED)
+    words = pruned.arpa_words()  # every kept n-gram's context is kept: a valid ARPA
+    t = pruned.tables
+    for n in range(2, 4):
+        assert (t.keys[n - 1] // t.base < len(t.keys[n - 2])).all()
+    assert len(words) == t.base
+
+
+@pytest.mark.parametrize(
+    "prune, message",
+    [([1, 1], "0 for unigrams"), ([0, 2, 1], "must not decrease"), ([0, 1, 1, 1], "4 pruning")],
+)
+def test_bad_pruning_thresholds(small_corpus, prune, message):
+    vocab, ids = small_corpus
+    with pytest.raises(SeqlmError, match=message):
+        NgramLM.train(ids[:1000], vocab, 3, prune=prune)
+
+
+def assert_arpa_lines(model, expected: dict) -> None:
+    words = model.arpa_words()
     ids = {w: i for i, w in enumerate(words)}
-    t = small.tables
-    for gram, (prob, backoff) in LMPLZ_ARPA.items():
+    t = model.tables
+    for gram, (prob, backoff) in expected.items():
         index = ids[gram[0]]
         for j, w in enumerate(gram[1:], 1):  # the j-word prefix's index names the next
             key = index * t.base + ids[w]

@@ -34,6 +34,7 @@ from seqlm.ngram.external import (
     default_memory,
     first_seen_bounded,
 )
+from seqlm.ngram.prune import thresholds
 from seqlm.ngram.smoothing import SMOOTHINGS, NgramTables, estimate
 
 LN10 = math.log(10)
@@ -72,9 +73,11 @@ class NgramLM(LanguageModel):
         memory: int | None = None,
         workers: int | None = None,
         workdir: str | os.PathLike | None = None,
+        prune: list[int] | None = None,
     ) -> NgramLM:
-        """Count and smooth. `memory` (bytes; default a quarter of RAM): when counting in
-        memory (~200 bytes per token) would not fit, count in chunks that do, spilling
+        """Count and smooth; `prune`: lmplz's --prune thresholds per order (`prune.py`).
+        `memory` (bytes; default a quarter of RAM): when counting in memory (~200 bytes
+        per token) would not fit, count in chunks that do, spilling
         sorted runs to a temporary directory under `workdir` (`external.py`); `workers`
         processes count chunks in parallel (default: up to 2). Same result either way."""
         if not 1 <= order <= MAX_ORDER:
@@ -85,16 +88,17 @@ class NgramLM(LanguageModel):
             raise SeqlmError(
                 f"unknown smoothing {smoothing!r} (choose from {', '.join(SMOOTHINGS)})"
             )
+        prune = thresholds(prune, order)
         budget = default_memory() if memory is None else int(memory)
         if len(ids) * BYTES_PER_TOKEN <= budget:
-            return cls._train(ids, vocab, order, smoothing, k, None)
+            return cls._train(ids, vocab, order, smoothing, k, None, prune)
         with tempfile.TemporaryDirectory(
             prefix="seqlm-ngram-", dir=workdir, ignore_cleanup_errors=True
         ) as work:  # the counts are mapped from here; POSIX keeps them after the unlink
-            return cls._train(ids, vocab, order, smoothing, k, (budget, workers, work))
+            return cls._train(ids, vocab, order, smoothing, k, (budget, workers, work), prune)
 
     @classmethod
-    def _train(cls, ids, vocab: Vocab, order: int, smoothing: str, k: float, bounded):
+    def _train(cls, ids, vocab: Vocab, order: int, smoothing: str, k: float, bounded, prune):
         eos = vocab.stoi.get(EOS, -1) if vocab.level == "word" else -1
         if bounded is None:
             counts = count_ngrams(ids, order, eos=eos, bos=len(vocab))
@@ -107,12 +111,13 @@ class NgramLM(LanguageModel):
         # PTB's <unk> is a word; KenLM still keeps a share for truly unseen words: so do we
         open_vocabulary = bool(counts[0].raw[vocab.unk_id] > 0)
         flushed = kenlm_flushed(counts, first_seen) if smoothing == "mkn" else None
-        tables = estimate(counts, smoothing, k, open_vocabulary, flushed)
+        tables = estimate(counts, smoothing, k, open_vocabulary, flushed, prune)
         info = {
-            "ngrams": [len(c.keys) for c in counts],
+            "ngrams": [len(keys) for keys in tables.keys],
             "k": k if smoothing == "add-k" else None,
             "open_vocabulary": open_vocabulary,
             "discounts": tables.discounts or None,
+            "prune": prune,
         }
         return cls(vocab, tables, smoothing, info)
 

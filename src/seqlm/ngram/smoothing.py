@@ -25,6 +25,7 @@ import numpy as np
 
 from seqlm.errors import SeqlmError
 from seqlm.ngram.counts import OrderCounts
+from seqlm.ngram.prune import drop_rows, pruned_rows
 
 SMOOTHINGS = ("mkn", "kn", "wb", "add-k", "ml")
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # lmplz --discount_fallback
@@ -78,15 +79,20 @@ def estimate(
     k: float = 1.0,
     open_vocabulary: bool = False,
     flushed: list[int] | None = None,
+    prune: list[int] | None = None,
 ) -> NgramTables:
     """`open_vocabulary`: reserve one extra uniform share for words never seen in training
     (KenLM always does, for its `<unk>`); needed when the vocabulary's own `<unk>` is an
     observed word, as PTB's is. The probabilities over the vocabulary then sum to
     1 - P(unseen word), a few millionths short of 1. `flushed[n-1]`: an order-n n-gram that
     enters the counts-of-counts with its raw count instead of its adjusted count, as lmplz
-    does (see `counts.kenlm_flushed`)."""
+    does (see `counts.kenlm_flushed`). `prune[n-1]`: drop order-n n-grams seen at most that
+    often, as `lmplz --prune` (see `prune.py`; Kneser–Ney only)."""
     if method not in SMOOTHINGS:
         raise SeqlmError(f"unknown smoothing {method!r} (choose from {', '.join(SMOOTHINGS)})")
+    kept = pruned_rows(counts, prune)
+    if any(k is not None for k in kept) and method not in ("mkn", "kn"):
+        raise SeqlmError("pruning is for Kneser-Ney smoothing (mkn, kn), as in lmplz")
     if method in ("add-k", "ml"):
         return _additive(counts, 0.0 if method == "ml" else k)
     base, order = len(counts[0].keys), len(counts)
@@ -125,6 +131,8 @@ def estimate(
             discount = table[np.minimum(a, 3).astype(np.int64)]
             safe = np.maximum(denom, 1e-300)
             alpha = (a - discount) / safe[ctx]
+            if kept[n - 1] is not None:  # a pruned n-gram's whole mass goes to the backoff
+                discount = np.where(kept[n - 1], discount, a)
             gamma = np.bincount(ctx, weights=discount, minlength=n_ctx) / safe
         below = np.full(len(keys), uniform) if n == 1 else lower[counts[n - 1].suffix]
         p = alpha + gamma[ctx] * below
@@ -134,13 +142,14 @@ def estimate(
         gammas.append(np.where(denom > 0, gamma, 1.0))
         lower = p
     backoffs = [gammas[n] for n in range(1, order)] + [np.ones(len(counts[-1].keys))]
-    return NgramTables(
+    tables = NgramTables(
         base,
         [c.keys for c in counts],
         [_log10(p) for p in probs],
         [_log10(b) for b in backoffs],
         discounts,
     )
+    return drop_rows(tables, kept) if any(k is not None for k in kept) else tables
 
 
 def _kn_discount(a: np.ndarray) -> tuple[float, float, float]:
