@@ -10,7 +10,8 @@ set is drawn the same way from words the training part contains (no OOVs, so bot
 tools count the same tokens). For each order, in fresh processes (peak RSS = ru_maxrss):
 
 - seqlm: `NgramLM.train(memory=...)`, saved in the binary format: build and save time,
-  peak RSS, bytes per token, model size; then a fresh process loads it (load time) and
+  peak RSS (the process and its counting workers together, polled from /proc), bytes
+  per token, model size; then a fresh process loads it (load time) and
   scores the held-out set (tokens/s, perplexity);
 - KenLM (if `lmplz` is found: --kenlm, $PATH, ~/.cache/kenlm/bin): `lmplz -S` (time, peak
   RSS), `build_binary`, and `query` on the held-out set from the binary (load + scoring).
@@ -126,10 +127,33 @@ def build_corpus(work: Path, tokens: int, seed: int = 0) -> tuple[int, int]:
     return len(train), len(test)
 
 
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (worker processes too)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        rss = int(re.findall(r"VmRSS:\s+(\d+)", status)[0]) * 1024
+        children = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            children += (task / "children").read_text().split()
+    except (OSError, IndexError):
+        return 0
+    return rss + sum(tree_rss(int(c)) for c in children)
+
+
 def run_child(code: str, *args: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True,
-                         text=True).stdout  # fmt: skip
-    return json.loads(out.strip().splitlines()[-1])
+    """The child's JSON line, with `tree_peak`: its peak RSS with its workers, polled."""
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(proc.pid))
+        time.sleep(0.02)
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"child failed:\n{err}")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["tree_peak"] = max(peak, result.get("peak", 0))
+    return result
 
 
 def timed(cmd: list[str], stdin=None, stdout=None) -> tuple[float, int, str]:
@@ -197,8 +221,8 @@ def main() -> None:
         b = run_child(CHILD_BUILD, str(work), str(order), str(parse_size(args.memory)), str(out))
         s = run_child(CHILD_SCORE, str(out), str(work / "test.npy"))
         size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
-        print(f"{'seqlm':<7}{order:>5}{b['build_s']:>9.1f}{b['peak'] / 1e9:>9.2f}"
-              f"{b['peak'] / n_train:>9.0f}{size:>10.0f}{s['load_s']:>8.3f}"
+        print(f"{'seqlm':<7}{order:>5}{b['build_s']:>9.1f}{b['tree_peak'] / 1e9:>9.2f}"
+              f"{b['tree_peak'] / n_train:>9.0f}{size:>10.0f}{s['load_s']:>8.3f}"
               f"{s['score_tok_s'] / 1e6:>8.2f}{s['ppl']:>12.4f}"
               f"   (+{b['save_s']:.1f} s save; n-grams {b['ngrams']})")  # fmt: skip
         shutil.rmtree(out)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from seqlm.data import load_corpus
-from seqlm.ngram import NgramLM
+from seqlm.ngram import NgramLM, stream_estimate
 from seqlm.ngram.counts import count_ngrams
 from seqlm.ngram.external import chunk_bounds, count_ngrams_bounded
 
@@ -38,11 +38,18 @@ def test_runs_on_disk_merge_to_the_in_memory_counts(tmp_path, workers):
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
 
 
-def test_ptb_slice_with_a_tiny_budget_equals_the_in_memory_model(data_dir, tmp_path):
+@pytest.mark.parametrize("smoothing, prune", [("mkn", None), ("kn", None), ("mkn", [0, 1, 1, 2])])
+def test_ptb_slice_with_a_tiny_budget_equals_the_in_memory_model(
+    data_dir, tmp_path, monkeypatch, smoothing, prune
+):
     ptb = load_corpus("ptb")
     ids = np.asarray(ptb["train"][:120_000])
-    whole = NgramLM.train(ids, ptb.vocab, 5)
-    spilled = NgramLM.train(ids, ptb.vocab, 5, memory=200 * 4000, workdir=tmp_path)
+    whole = NgramLM.train(ids, ptb.vocab, 5, smoothing, prune=prune)
+    monkeypatch.setattr(stream_estimate, "BLOCK", 999)  # many blocks, long contexts split
+    spilled = NgramLM.train(
+        ids, ptb.vocab, 5, smoothing, memory=200 * 4000, workdir=tmp_path, prune=prune
+    )
+    assert isinstance(spilled.tables.log10_prob[0], np.memmap)  # the streaming path ran
     assert_same_tables(spilled.tables, whole.tables)
     assert spilled.info == whole.info
     assert list(tmp_path.iterdir()) == []  # the runs are gone

@@ -36,6 +36,7 @@ from seqlm.ngram.external import (
 )
 from seqlm.ngram.prune import thresholds
 from seqlm.ngram.smoothing import SMOOTHINGS, NgramTables, estimate
+from seqlm.ngram.stream_estimate import estimate_streaming
 
 LN10 = math.log(10)
 MAX_ORDER = 10
@@ -111,7 +112,12 @@ class NgramLM(LanguageModel):
         # PTB's <unk> is a word; KenLM still keeps a share for truly unseen words: so do we
         open_vocabulary = bool(counts[0].raw[vocab.unk_id] > 0)
         flushed = kenlm_flushed(counts, first_seen) if smoothing == "mkn" else None
-        tables = estimate(counts, smoothing, k, open_vocabulary, flushed, prune)
+        if bounded is not None and smoothing in ("mkn", "kn"):
+            tables = estimate_streaming(
+                counts, smoothing, open_vocabulary, flushed, prune, bounded[2]
+            )
+        else:
+            tables = estimate(counts, smoothing, k, open_vocabulary, flushed, prune)
         info = {
             "ngrams": [len(keys) for keys in tables.keys],
             "k": k if smoothing == "add-k" else None,

@@ -60,6 +60,11 @@ def _contexts(keys: np.ndarray, n: int, base: int) -> np.ndarray:
 def discounts_from_counts(adjusted: np.ndarray, order: int) -> tuple[float, float, float]:
     """Chen & Goodman's estimate; lmplz's fallback when counts-of-counts are degenerate."""
     t = [int(np.count_nonzero(adjusted == k)) for k in range(1, 5)]
+    return discounts_from_coc(t, order)
+
+
+def discounts_from_coc(t: list[int], order: int) -> tuple[float, float, float]:
+    """The same from the counts-of-counts t_1..t_4."""
     if min(t[:3]) > 0:
         y = t[0] / (t[0] + 2 * t[1])
         d = tuple(k - (k + 1) * y * t[k] / t[k - 1] for k in (1, 2, 3))
@@ -154,7 +159,11 @@ def estimate(
 
 def _kn_discount(a: np.ndarray) -> tuple[float, float, float]:
     """Interpolated Kneser–Ney with one discount per order, D = t1 / (t1 + 2 t2)."""
-    t1, t2 = np.count_nonzero(a == 1), np.count_nonzero(a == 2)
+    return kn_discount_from_coc([int(np.count_nonzero(a == k)) for k in (1, 2)])
+
+
+def kn_discount_from_coc(t: list[int]) -> tuple[float, float, float]:
+    t1, t2 = t[0], t[1]
     d = t1 / (t1 + 2 * t2) if t1 > 0 else FALLBACK_DISCOUNTS[0]
     return (d, d, d)
 
