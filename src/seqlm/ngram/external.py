@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlm.ngram.counts import OrderCounts, find_keys, sentence_positions
+from seqlm.ngram.counts import OrderCounts, sentence_positions
 
 BYTES_PER_TOKEN = 200  # counts.count_ngrams' peak per chunk token (measured on PTB, order 5)
 MERGE_BLOCK = 1 << 18
@@ -73,7 +73,11 @@ _STATE: dict = {}  # what forked workers read: the corpus and the merged lower o
 
 
 def _count_chunk(task: tuple[int, int, int, str]) -> str | np.ndarray:
-    """Order-n run of one chunk, written to `out` (order 1: the bincount, returned)."""
+    """Order-n run of one chunk, written to `out` (order 1: the bincount, returned).
+
+    The global index of each (n-1)-gram in the chunk comes from the previous order's
+    run: its types (sorted) are found in the merged keys, and its saved `inverse` maps
+    every position to its type, as `np.unique` does for the whole corpus in memory."""
     start, end, n, out = task
     ids, eos, bos, lower = _STATE["ids"], _STATE["eos"], _STATE["bos"], _STATE["lower"]
     base = bos + 1
@@ -82,24 +86,36 @@ def _count_chunk(task: tuple[int, int, int, str]) -> str | np.ndarray:
     is_word = tokens != bos
     if n == 1:
         return np.bincount(tokens[is_word], minlength=base)
-    index = tokens.copy()  # global index of the (m-1)-gram ending at each position
-    for m in range(2, n):
-        valid = np.flatnonzero(is_word & (position + 2 >= m))
-        found = np.full(len(tokens), -1, dtype=np.int64)
-        found[valid] = find_keys(lower[m - 1], index[valid - 1] * base + tokens[valid])
-        index = found
+    if n == 2:
+        index = tokens  # a unigram's index is its id
+    else:
+        previous = str(Path(out).with_name(_run_name(n - 1, Path(out).name)))
+        types = np.load(f"{previous}.keys.npy")
+        inverse = np.load(f"{previous}.inverse.npy")
+        index = np.full(len(tokens), -1, dtype=np.int64)
+        valid = np.flatnonzero(is_word & (position + 2 >= n - 1))
+        index[valid] = np.searchsorted(lower[n - 2], types)[inverse]
     valid = np.flatnonzero(is_word & (position + 2 >= n))
     keys = index[valid - 1] * base + tokens[valid]
-    types, first, raw = np.unique(keys, return_index=True, return_counts=True)
+    types, first, inverse, raw = np.unique(
+        keys, return_index=True, return_inverse=True, return_counts=True
+    )
     run = {
         "keys": types,
         "raw": raw,
         "suffix": index[valid[first]],
         "bos_initial": position[valid[first]] + 2 == n,
     }
+    if n < _STATE["order"]:
+        run["inverse"] = inverse.astype(np.int32)
     for name, values in run.items():
         _save(Path(f"{out}.{name}.npy"), values)
     return out
+
+
+def _run_name(n: int, name: str) -> str:
+    """The name of order n's run of the chunk whose run (of any order) is `name`."""
+    return f"run{n}.{name.split('.')[1]}"
 
 
 def _map(tasks: list, workers: int) -> list:
@@ -172,7 +188,7 @@ def count_ngrams_bounded(
     per_chunk = max(1000, memory // (BYTES_PER_TOKEN * workers))
     bounds = chunk_bounds(ids, eos, per_chunk) if eos >= 0 else [(0, len(ids))]
     base = bos + 1
-    _STATE.update(ids=ids, eos=eos, bos=bos, lower=[np.arange(base, dtype=np.int64)])
+    _STATE.update(ids=ids, eos=eos, bos=bos, order=order, lower=[np.arange(base, dtype=np.int64)])
     try:
         unigram = sum(_map([(s, e, 1, "") for s, e in bounds], workers))
         orders = [
@@ -187,10 +203,14 @@ def count_ngrams_bounded(
             tasks = [(s, e, n, str(workdir / f"run{n}.{i}")) for i, (s, e) in enumerate(bounds)]
             runs = _map(tasks, workers)
             orders.append(merge_runs(runs, workdir / f"order{n}"))
-            for run in runs:
-                for name, _ in FIELDS:
-                    Path(f"{run}.{name}.npy").unlink()
+            for run in runs:  # the previous order's runs are no longer needed
+                for path in Path(workdir).glob(
+                    Path(run.replace(f"run{n}.", f"run{n - 1}.")).name + ".*"
+                ):
+                    path.unlink()
             _STATE["lower"].append(orders[-1].keys)
+        for path in Path(workdir).glob("run*.npy"):
+            path.unlink()
     finally:
         _STATE.clear()
     return orders
