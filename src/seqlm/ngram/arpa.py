@@ -29,42 +29,50 @@ EOS = "</s>"
 __all__ = ["BOS", "EOS", "LOG_ZERO", "read_arpa", "write_arpa"]
 
 
-def _open(path: Path, mode: str):
-    if path.suffix == ".gz":
-        return gzip.open(path, mode + "t", encoding="utf-8", compresslevel=1)
-    return open(path, mode, encoding="utf-8")
+BLOCK = 1 << 17  # n-grams formatted at once
 
 
-def _fmt(values: np.ndarray) -> list[str]:
-    values = np.where(np.isfinite(values), values, LOG_ZERO)
-    return [f"{v:.8g}" for v in values.tolist()]
+def _fmt(values: np.ndarray) -> np.ndarray:
+    values = np.where(np.isfinite(values), values, LOG_ZERO).tolist()
+    return np.array(list(map("{:.8g}".format, values)), dtype=object)
+
+
+def _names(tables: NgramTables, n: int, keys: np.ndarray, words, spaced) -> np.ndarray:
+    """The text of order-n n-grams: their words found by walking the prefix links."""
+    base, columns, at = tables.base, [], keys
+    for j in range(n - 1, 0, -1):
+        columns.append(at % base)
+        at = np.asarray(tables.keys[j - 1][at // base]) if j > 1 else at // base
+    text = words[at]
+    for column in reversed(columns):
+        text = text + spaced[column]  # elementwise str concatenation, in C
+    return text
 
 
 def write_arpa(tables: NgramTables, words: list[str], path: str | os.PathLike) -> None:
-    """`words[i]` names id i (the last id, `<s>`, included). Written atomically."""
+    """`words[i]` names id i (the last id, `<s>`, included). Written atomically, in blocks
+    of n-grams formatted with NumPy object arrays (no Python loop per n-gram)."""
     from seqlm.io import atomic_write
 
     path = Path(path)
-    base = tables.base
+    word_text = np.array(words, dtype=object)
+    spaced = np.array([" " + w for w in words], dtype=object)
 
     def body(f: io.TextIOBase) -> None:
         f.write("\\data\\\n")
         for n, keys in enumerate(tables.keys, 1):
             f.write(f"ngram {n}={len(keys)}\n")
-        names: list[str] = words
         for n in range(1, tables.order + 1):
-            keys = tables.keys[n - 1]
-            if n > 1:  # an n-gram's name is its prefix's name plus its last word
-                prefixes, lasts = (keys // base).tolist(), (keys % base).tolist()
-                names = [names[p] + " " + words[w] for p, w in zip(prefixes, lasts, strict=True)]
             f.write(f"\n\\{n}-grams:\n")
-            probs = _fmt(tables.log10_prob[n - 1])
-            if n < tables.order:
-                backoffs = _fmt(tables.log10_backoff[n - 1])
-                rows = zip(probs, names, backoffs, strict=True)
-                f.write("".join(f"{p}\t{t}\t{b}\n" for p, t, b in rows))
-            else:
-                f.write("".join(f"{p}\t{t}\n" for p, t in zip(probs, names, strict=True)))
+            keys = tables.keys[n - 1]
+            for lo in range(0, len(keys), BLOCK):
+                hi = min(lo + BLOCK, len(keys))
+                at = np.asarray(keys[lo:hi])
+                text = word_text[at] if n == 1 else _names(tables, n, at, word_text, spaced)
+                lines = _fmt(np.asarray(tables.log10_prob[n - 1][lo:hi])) + "\t" + text
+                if n < tables.order:
+                    lines = lines + "\t" + _fmt(np.asarray(tables.log10_backoff[n - 1][lo:hi]))
+                f.write("\n".join(lines.tolist()) + "\n")
         f.write("\n\\end\\\n")
 
     def write(tmp: str) -> None:
