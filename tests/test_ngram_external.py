@@ -53,3 +53,15 @@ def test_ptb_slice_with_a_tiny_budget_equals_the_in_memory_model(
     assert_same_tables(spilled.tables, whole.tables)
     assert spilled.info == whole.info
     assert list(tmp_path.iterdir()) == []  # the runs are gone
+
+
+def test_memory_sizes_parse_like_lmplz_S():
+    from seqlm.errors import SeqlmError
+    from seqlm.ngram.external import default_memory, parse_size
+
+    assert parse_size("1G") == 2**30 and parse_size("500M") == 500 * 2**20
+    assert parse_size("64k") == 65536 and parse_size("123") == 123
+    assert parse_size("100%") == pytest.approx(default_memory() * 4, rel=1e-9)
+    for bad in ("", "G", "-1G", "lots"):
+        with pytest.raises(SeqlmError, match="bad memory size"):
+            parse_size(bad)

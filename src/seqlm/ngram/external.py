@@ -41,6 +41,23 @@ def default_memory() -> int:
         return 1 << 30
 
 
+def parse_size(text: str) -> int:
+    """'1G', '500M', '64K', '123' (bytes) or '25%' (of RAM) -> bytes, for a --memory flag."""
+    from seqlm.errors import SeqlmError
+
+    text = str(text).strip().upper().removesuffix("B")
+    try:
+        if text.endswith("%"):
+            return int(default_memory() * 4 * float(text[:-1]) / 100)
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(text[-1:], 1)
+        value = float(text[:-1] if scale > 1 else text)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise SeqlmError(f"bad memory size {text!r} (e.g. 1G, 500M, 25%)")
+    return int(value * scale)
+
+
 def chunk_bounds(ids: np.ndarray, eos: int, tokens_per_chunk: int) -> list[tuple[int, int]]:
     """[start, end) ranges of about `tokens_per_chunk` tokens, cut just after an `eos`."""
     n = len(ids)
