@@ -26,7 +26,7 @@ from seqlm.ngram.smoothing import NgramTables
 
 BOS = "<s>"
 LOG_ZERO = -99.0
-BLOCK = 1 << 20
+BLOCK = 1 << 18
 _WHITESPACE = np.zeros(256, bool)
 _WHITESPACE[[9, 10, 11, 12, 13, 32]] = True  # exactly what bytes.split() splits on
 
@@ -157,7 +157,7 @@ def _parse(lines: _Lines) -> tuple[list[str], NgramTables]:
         if n == 1:
             words, ids, k, p, b = section.vocabulary()
         else:
-            k, p, b = section.sorted(words)
+            k, p, b = section.sorted()
         keys.append(k), probs.append(p), backs.append(b)
         line = lines.line()
     if line != "\\end\\":
@@ -298,13 +298,17 @@ class _Section:
                 )
         self._store(prefix * base + word[n - 1], prob, back)
 
-    def sorted(self, words: list[str]):
-        keys, prob, back = self.keys, self.prob, self.back
-        if len(keys) > 1 and not (np.diff(keys) > 0).all():
-            order = np.argsort(keys, kind="stable")
-            keys, prob = keys[order], prob[order]
-            back = back[order] if back is not None else None
-            same = np.flatnonzero(np.diff(keys) == 0)
-            if len(same):
+    def sorted(self):
+        """The arrays in key order, permuted one at a time (one spare copy at most)."""
+        if len(self.keys) > 1 and not (np.diff(self.keys) > 0).all():
+            order = np.argsort(self.keys)  # introsort: no buffer beyond `order`
+            self.keys = self.keys[order]
+            self.prob = self.prob[order]
+            if self.back is not None:
+                self.back = self.back[order]
+            del order
+            if not (np.diff(self.keys) > 0).all():
                 raise SeqlmError(f"{self.lines.path}: duplicate {self.n}-grams")
+        keys, prob, back = self.keys, self.prob, self.back
+        self.keys = self.prob = self.back = None
         return keys, prob, back
