@@ -10,7 +10,8 @@ set is drawn the same way from words the training part contains (no OOVs, so bot
 tools count the same tokens). For each order, in fresh processes (peak RSS = ru_maxrss):
 
 - seqlm: `NgramLM.train(memory=...)`, saved in the binary format: build and save time,
-  peak RSS (the process and its counting workers together, polled from /proc), bytes
+  peak RSS (the process and its counting workers together: summed PSS polled from /proc,
+  and at least the process's own ru_maxrss), bytes
   per token, model size; then a fresh process loads it (`NgramLM.load`; Python's
   import of seqlm is shown apart) and scores the held-out set once, pages cold
   (tokens/s, perplexity);
@@ -130,10 +131,11 @@ def build_corpus(work: Path, tokens: int, seed: int = 0) -> tuple[int, int]:
 
 
 def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants (worker processes too)."""
+    """Resident bytes of a process and all its descendants (worker processes too), as
+    their summed proportional set size: a file page mapped by two processes counts once."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
-        rss = int(re.findall(r"VmRSS:\s+(\d+)", status)[0]) * 1024
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        rss = int(re.findall(r"^Pss:\s+(\d+)", rollup, re.M)[0]) * 1024
         children = []
         for task in Path(f"/proc/{pid}/task").iterdir():
             children += (task / "children").read_text().split()

@@ -73,10 +73,30 @@ def quantize(values: np.ndarray, bits: int = 8) -> Quantized:
     return Quantized(codes, centers.astype(np.float32))
 
 
-def _save_array(path: Path, array: np.ndarray) -> None:
+BLOCK = 1 << 20
+
+
+def read_block(array, lo: int, hi: int) -> np.ndarray:
+    """array[lo:hi] as a private copy; from the file itself when `array` is a memmap, so
+    a pass over a mapped table does not leave it resident."""
+    if isinstance(array, np.memmap) and array.filename:
+        offset = array.offset + lo * array.dtype.itemsize
+        return np.fromfile(array.filename, dtype=array.dtype, count=hi - lo, offset=offset)
+    return np.array(array[lo:hi])
+
+
+def _save_array(path: Path, array, dtype=None) -> None:
+    """A 1-D .npy file written block by block, converted to `dtype` on the way."""
+    dtype = np.dtype(dtype or array.dtype)
+
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                      "shape": (len(array),)}  # fmt: skip
+            np.lib.format.write_array_header_1_0(f, header)
+            for lo in range(0, len(array), BLOCK):
+                block = read_block(array, lo, min(lo + BLOCK, len(array)))
+                f.write(np.ascontiguousarray(block, dtype=dtype).tobytes())
 
     atomic_write(path, write)
 
@@ -95,18 +115,17 @@ def save_tables(tables: NgramTables, directory: Path, quantize_bits: int | None 
     if quantize_bits is not None and quantize_bits not in QUANT_BITS:
         raise SeqlmError(f"quantisation must be one of {QUANT_BITS} bits, got {quantize_bits}")
     for n in range(1, tables.order + 1):
-        _save_array(directory / f"ngram{n}.keys.npy", np.asarray(tables.keys[n - 1], np.int64))
+        _save_array(directory / f"ngram{n}.keys.npy", tables.keys[n - 1], np.int64)
         columns = [("prob", tables.log10_prob[n - 1])]
         if n < tables.order:
             columns.append(("backoff", tables.log10_backoff[n - 1]))
         for name, values in columns:
-            values = np.asarray(values, np.float32)
             if quantize_bits:
-                q = quantize(values, quantize_bits)
+                q = quantize(np.asarray(values, np.float32), quantize_bits)
                 _save_array(directory / f"ngram{n}.{name}.npy", q.codes)
                 _save_array(directory / f"ngram{n}.{name}.centers.npy", q.centers)
             else:
-                _save_array(directory / f"ngram{n}.{name}.npy", values)
+                _save_array(directory / f"ngram{n}.{name}.npy", values, np.float32)
                 (directory / f"ngram{n}.{name}.centers.npy").unlink(missing_ok=True)
     return {"storage": "npy", "base": tables.base, "quantize_bits": quantize_bits}
 

@@ -22,20 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from seqlm.ngram.binary import read_block as read
 from seqlm.ngram.counts import OrderCounts
 from seqlm.ngram.prune import drop_rows, pruned_rows
 from seqlm.ngram.smoothing import NgramTables, _log10, discounts_from_coc, kn_discount_from_coc
 
 BLOCK = 1 << 20
-
-
-def read(array: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """array[lo:hi] as a private copy; from the file itself when `array` is a memmap."""
-    if isinstance(array, np.memmap) and array.filename:
-        count = hi - lo
-        offset = array.offset + lo * array.dtype.itemsize
-        return np.fromfile(array.filename, dtype=array.dtype, count=count, offset=offset)
-    return np.array(array[lo:hi])
 
 
 class NpyWriter:
