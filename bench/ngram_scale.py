@@ -5,9 +5,10 @@
 
 The corpus is real text recombined: the lines of PTB's training split and of Tiny
 Shakespeare, drawn at random and each line's words shuffled (seeded), so n-grams do not
-just repeat (~2.5 distinct 5-grams per token, as ANCHORS.md's KenLM table). A held-out
-set is drawn the same way from words the training part contains (no OOVs, so both
-tools count the same tokens). For each order, in fresh processes (peak RSS = ru_maxrss):
+just repeat (10M tokens give ~2.6 distinct n-grams of orders 1-5 per token, as in
+ANCHORS.md's KenLM table). A held-out set is drawn the same way from words the training
+part contains (no OOVs, so both tools count the same tokens). The vocabulary is the words
+training saw, as lmplz's is. For each order, in fresh processes:
 
 - seqlm: `NgramLM.train(memory=...)`, saved in the binary format: build and save time,
   peak RSS (the process and its counting workers together: summed PSS polled from /proc,
