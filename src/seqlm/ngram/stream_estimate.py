@@ -82,7 +82,8 @@ def _adjusted(counts: list[OrderCounts], n: int) -> np.ndarray:
     c = counts[n - 1]
     if n == len(counts):
         return read(c.raw, 0, len(c.raw))
-    a = np.zeros(len(c.keys), np.int64)
+    tokens = int(np.asarray(counts[0].raw).sum())  # bounds every count
+    a = np.zeros(len(c.keys), np.int32 if tokens < 2**31 else np.int64)
     upper = counts[n].suffix
     for lo in range(0, len(upper), BLOCK):
         a += np.bincount(read(upper, lo, min(lo + BLOCK, len(upper))), minlength=len(a))
@@ -110,11 +111,12 @@ def estimate_streaming(
     for n in range(1, order + 1):
         c = counts[n - 1]
         a_all = _adjusted(counts, n)
-        stated = a_all.copy()
-        if flushed is not None and flushed[n - 1] >= 0:
-            stated[flushed[n - 1]] = read(c.raw, flushed[n - 1], flushed[n - 1] + 1)[0]
-        t = np.bincount(np.minimum(stated[stated > 0], 5), minlength=6)[1:5].tolist()
-        del stated
+        coc = np.bincount(np.minimum(a_all, 5), minlength=6)
+        if flushed is not None and flushed[n - 1] >= 0:  # counted with its raw count
+            f = flushed[n - 1]
+            coc[min(int(a_all[f]), 5)] -= 1
+            coc[min(int(read(c.raw, f, f + 1)[0]), 5)] += 1
+        t = coc[1:5].tolist()
         d = kn_discount_from_coc(t) if method == "kn" else discounts_from_coc(t, n)
         discounts.append(tuple(float(x) for x in d))
         table = np.array([0.0, *d])
