@@ -108,7 +108,12 @@ def build_corpus(work: Path, tokens: int, seed: int = 0) -> tuple[int, int]:
         cut = np.flatnonzero(out[: n_tokens + 1] == eos)
         return out[: cut[-1] + 1] if len(cut) else out
 
-    train = draw(tokens)
+    parts, left = [], tokens
+    while left > 0:  # in pieces: the drawing's temporaries are ~40 bytes per token
+        parts.append(draw(min(left, 10_000_000)))
+        left -= len(parts[-1])
+    train = np.concatenate(parts)
+    del parts
     seen = np.bincount(train, minlength=len(vocab)) > 0
     test = draw(120_000)
     line_id = np.cumsum(np.concatenate([[0], test[:-1] == eos]))
@@ -126,8 +131,13 @@ def build_corpus(work: Path, tokens: int, seed: int = 0) -> tuple[int, int]:
     np.save(work / "test.npy", test)
     names = np.array(["UNKWORD" if t == "<unk>" else t for t in vocab.tokens], dtype=object)
     for split, ids in (("train", train), ("test", test)):
-        text = " ".join(names[ids].tolist()).replace(" <eos> ", "\n").replace(" <eos>", "\n")
-        (work / f"{split}.txt").write_text(text if text.endswith("\n") else text + "\n")
+        ends = np.flatnonzero(ids == vocab.stoi["<eos>"]) + 1  # pieces end after a line
+        at = np.searchsorted(ends, np.arange(5_000_000, len(ids), 5_000_000))
+        cuts = np.unique(ends[np.minimum(at, len(ends) - 1)])
+        with open(work / f"{split}.txt", "w") as f:
+            for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), len(ids)], strict=True):
+                text = " ".join(names[ids[lo:hi]].tolist())
+                f.write(text.replace(" <eos> ", "\n").replace(" <eos>", "\n"))
     return len(train), len(test)
 
 
