@@ -92,6 +92,19 @@ def test_gzip_whose_crc_does_not_match_is_an_error(model, tmp_path):
         gzip.decompress(bytes(data))
     with pytest.raises(SeqlmError, match="unreadable ARPA file"):
         read_arpa(path)
+    data[-8] ^= 0xFF
+    data[len(data) // 2] ^= 0x55  # the compressed stream itself
+    path.write_bytes(bytes(data))
+    with pytest.raises(SeqlmError, match="unreadable ARPA file|bad number|expected"):
+        read_arpa(path)
+
+
+def test_a_header_declaring_absurd_counts_is_an_error(tmp_path):
+    (tmp_path / "big.arpa").write_text(
+        "\\data\\\nngram 1=99999999999999\n\n\\1-grams:\n-1\ta\n\\end\\\n"
+    )
+    with pytest.raises(SeqlmError, match="more n-grams than memory|header says"):
+        read_arpa(tmp_path / "big.arpa")
 
 
 def test_kenlm_unk_entry_against_a_literal_unk_warns_once(data_dir):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from itertools import repeat
 from pathlib import Path
 
@@ -108,8 +109,10 @@ def read_arpa(path: str | os.PathLike) -> tuple[list[str], NgramTables]:
     try:
         with opener(path, "rb") as f:
             return _parse(_Lines(f, path))
-    except (UnicodeDecodeError, OSError, EOFError) as e:
+    except (UnicodeDecodeError, OSError, EOFError, zlib.error) as e:
         raise SeqlmError(f"{path}: unreadable ARPA file ({e.__class__.__name__})") from None
+    except MemoryError:
+        raise SeqlmError(f"{path}: the header declares more n-grams than memory holds") from None
 
 
 def _header(lines: _Lines) -> tuple[list[int], str | None]:
