@@ -5,16 +5,17 @@ every order's keys). Here the corpus is cut at sentence ends into chunks that fi
 budget, and the orders are counted one after another, like lmplz's passes:
 
 - order 1 is a bincount per chunk;
-- for order n, each chunk finds the global index of every (n-1)-gram it contains by
-  binary search in the (already merged) keys of the orders below, packs its n-grams as
-  ``prefix index * base + word`` exactly as the in-memory path does, and writes them
-  sorted and counted as a run (keys, raw counts, suffix index, starts-with-<s>) to disk;
+- for order n, each chunk finds the global index of every (n-1)-gram it contains from
+  its previous run (that run's sorted types searched in the merged keys, and its saved
+  `inverse`, position -> type), packs its n-grams as ``prefix index * base + word``
+  exactly as the in-memory path does, and writes them sorted and counted as a run (keys,
+  raw counts, suffix index, starts-with-<s>, inverse) to disk;
 - the runs are merged in blocks: everything up to the smallest last key of the runs'
   current blocks is safe to combine, so memory holds one block per run;
 - chunks are counted in parallel worker processes (fork) when there are several cores.
 
-The merged arrays are memory-mapped files; `estimate` then reads them as it would the
-in-memory counts, so the result is identical, bit for bit.
+The merged counts are memory-mapped files, which `stream_estimate` smooths in passes;
+the result is identical to the in-memory path, bit for bit.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seqlm.ngram.binary import read_block
 from seqlm.ngram.counts import OrderCounts, sentence_positions
 
 BYTES_PER_TOKEN = 200  # counts.count_ngrams' peak per chunk token (measured on PTB, order 5)
@@ -150,7 +152,10 @@ def merge_runs(runs: list[str], out: Path) -> OrderCounts:
     at = [0] * len(columns)
     total = 0
     while any(p < len(c["keys"]) for p, c in zip(at, columns, strict=True)):
-        blocks = [c["keys"][p : p + MERGE_BLOCK] for p, c in zip(at, columns, strict=True)]
+        blocks = [
+            read_block(c["keys"], p, min(p + MERGE_BLOCK, len(c["keys"])))
+            for p, c in zip(at, columns, strict=True)
+        ]
         # keys up to the smallest last key of a run that continues are complete
         open_runs = [
             int(b[-1])
@@ -161,8 +166,9 @@ def merge_runs(runs: list[str], out: Path) -> OrderCounts:
         parts = {name: [] for name, _ in FIELDS}
         for r, (b, c) in enumerate(zip(blocks, columns, strict=True)):
             take = len(b) if limit is None else int(np.searchsorted(b, limit, side="right"))
-            for name, _ in FIELDS:
-                parts[name].append(np.asarray(c[name][at[r] : at[r] + take]))
+            parts["keys"].append(b[:take])
+            for name, _ in FIELDS[1:]:
+                parts[name].append(read_block(c[name], at[r], at[r] + take))
             at[r] += take
         keys = np.concatenate(parts["keys"])
         order = np.argsort(keys, kind="stable")
@@ -221,12 +227,10 @@ def count_ngrams_bounded(
             runs = _map(tasks, workers)
             orders.append(merge_runs(runs, workdir / f"order{n}"))
             for run in runs:  # the previous order's runs are no longer needed
-                for path in Path(workdir).glob(
-                    Path(run.replace(f"run{n}.", f"run{n - 1}.")).name + ".*"
-                ):
+                for path in workdir.glob(_run_name(n - 1, Path(run).name) + ".*"):
                     path.unlink()
             _STATE["lower"].append(orders[-1].keys)
-        for path in Path(workdir).glob("run*.npy"):
+        for path in workdir.glob("run*.npy"):
             path.unlink()
     finally:
         _STATE.clear()
