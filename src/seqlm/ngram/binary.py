@@ -79,7 +79,7 @@ BLOCK = 1 << 20
 def read_block(array, lo: int, hi: int) -> np.ndarray:
     """array[lo:hi] as a private copy; from the file itself when `array` is a memmap, so
     a pass over a mapped table does not leave it resident."""
-    if isinstance(array, np.memmap) and array.filename:
+    if isinstance(array, np.memmap) and array.filename and os.path.exists(array.filename):
         offset = array.offset + lo * array.dtype.itemsize
         return np.fromfile(array.filename, dtype=array.dtype, count=hi - lo, offset=offset)
     return np.array(array[lo:hi])

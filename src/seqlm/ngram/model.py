@@ -93,10 +93,20 @@ class NgramLM(LanguageModel):
         budget = default_memory() if memory is None else int(memory)
         if len(ids) * BYTES_PER_TOKEN <= budget:
             return cls._train(ids, vocab, order, smoothing, k, None, prune)
-        with tempfile.TemporaryDirectory(
+        # the tables are mapped from files in `work`, which lives as long as the model
+        work = tempfile.TemporaryDirectory(
             prefix="seqlm-ngram-", dir=workdir, ignore_cleanup_errors=True
-        ) as work:  # the counts are mapped from here; POSIX keeps them after the unlink
-            return cls._train(ids, vocab, order, smoothing, k, (budget, workers, work), prune)
+        )
+        try:
+            model = cls._train(ids, vocab, order, smoothing, k, (budget, workers, work.name), prune)
+        except BaseException:
+            work.cleanup()
+            raise
+        for name in ("raw", "suffix", "bos_initial"):  # counts no longer needed
+            for path in Path(work.name).glob(f"order*.{name}.bin"):
+                path.unlink()
+        model._workdir = work  # removed when the model is garbage-collected
+        return model
 
     @classmethod
     def _train(cls, ids, vocab: Vocab, order: int, smoothing: str, k: float, bounded, prune):
