@@ -34,7 +34,7 @@ def test_tiny_blocks_read_the_same_tables(model, tmp_path, monkeypatch):
     words, whole = read_arpa(tmp_path / "m.arpa")
     assert words == lm.arpa_words()
     tables_equal(whole, lm.tables)
-    monkeypatch.setattr(arpa_read, "BLOCK", 97)  # every few lines, and lines across blocks
+    monkeypatch.setattr(arpa_read, "BLOCK", 997)  # every few dozen lines; lines across blocks
     _, blocks = read_arpa(tmp_path / "m.arpa")
     tables_equal(blocks, whole)
 
