@@ -45,7 +45,8 @@ class Model:
         return self.lm.order
 
     def __contains__(self, word: str) -> bool:
-        return word in self._ids
+        """As kenlm: False for words that score as `<unk>`, `<unk>` itself included."""
+        return self._ids.get(word, self.lm.vocab.unk_id) != self.lm.vocab.unk_id
 
     def __repr__(self) -> str:
         return f"<seqlm.ngram.Model from {self.path!r}>"
