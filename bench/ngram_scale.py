@@ -14,8 +14,8 @@ training saw, as lmplz's is. For each order, in fresh processes:
   peak RSS (the process and its counting workers together: summed PSS polled from /proc,
   and at least the process's own ru_maxrss), bytes
   per token, model size; then a fresh process loads it (`NgramLM.load`; Python's
-  import of seqlm is shown apart) and scores the held-out set once, pages cold
-  (tokens/s, perplexity);
+  import of seqlm is shown apart) and scores the held-out set (tokens/s with the pages
+  cold, then again warm; perplexity);
 - KenLM (if `lmplz` is found: --kenlm, $PATH, ~/.cache/kenlm/bin): `lmplz -S` (time, peak
   RSS), `build_binary`, and `query` on the held-out set from the binary (load + scoring).
 
@@ -61,8 +61,9 @@ imports = time.perf_counter() - t
 t = time.perf_counter(); model = NgramLM.load(sys.argv[1]); load = time.perf_counter() - t
 test = np.load(sys.argv[2])
 t = time.perf_counter(); log10p = model.log10_probs(test); score = time.perf_counter() - t
+t = time.perf_counter(); model.log10_probs(test); warm = time.perf_counter() - t
 print(json.dumps({"load_s": load, "import_s": imports, "score_tok_s": len(test) / score,
-                  "ppl": 10 ** -float(log10p.mean())}))
+                  "warm_tok_s": len(test) / warm, "ppl": 10 ** -float(log10p.mean())}))
 """
 
 
@@ -240,6 +241,7 @@ def main() -> None:
               f"{b['tree_peak'] / n_train:>9.0f}{size:>10.0f}{s['load_s']:>8.3f}"
               f"{s['score_tok_s'] / 1e6:>8.2f}{s['ppl']:>12.4f}"
               f"   (+{b['save_s']:.1f} s save, +{s['import_s']:.2f} s import before load; "
+              f"{s['warm_tok_s'] / 1e6:.2f}M tok/s scoring again, pages warm; "
               f"n-grams {b['ngrams']})")  # fmt: skip
         shutil.rmtree(out)
         if kenlm is not None:
