@@ -31,6 +31,9 @@ from seqlm.ngram.binary import read_block
 from seqlm.ngram.counts import OrderCounts, sentence_positions
 
 BYTES_PER_TOKEN = 200  # counts.count_ngrams' peak per chunk token (measured on PTB, order 5)
+# the whole in-memory path (count, estimate) per token and order: measured 195 bytes per
+# token for order 3, 321 for order 5 (1M recombined tokens, bench/ngram_scale.py)
+IN_MEMORY_BYTES_PER_TOKEN_ORDER = 70
 MERGE_BLOCK = 1 << 18
 FIELDS = (("keys", np.int64), ("raw", np.int64), ("suffix", np.int64), ("bos_initial", bool))
 

@@ -29,7 +29,7 @@ from seqlm.ngram.arpa import EOS as ARPA_EOS
 from seqlm.ngram.binary import load_tables, remove_tables, save_tables
 from seqlm.ngram.counts import count_ngrams, find_keys, kenlm_flushed, sentence_positions
 from seqlm.ngram.external import (
-    BYTES_PER_TOKEN,
+    IN_MEMORY_BYTES_PER_TOKEN_ORDER,
     count_ngrams_bounded,
     default_memory,
     first_seen_bounded,
@@ -77,8 +77,8 @@ class NgramLM(LanguageModel):
         prune: list[int] | None = None,
     ) -> NgramLM:
         """Count and smooth; `prune`: lmplz's --prune thresholds per order (`prune.py`).
-        `memory` (bytes; default a quarter of RAM): when counting in memory (~200 bytes
-        per token) would not fit, count in chunks that do, spilling
+        `memory` (bytes; default a quarter of RAM): when the in-memory path (~70 bytes
+        per token and order) would not fit, count in chunks that do, spilling
         sorted runs to a temporary directory under `workdir` (`external.py`); `workers`
         processes count chunks in parallel (default: up to 2). Same result either way."""
         if not 1 <= order <= MAX_ORDER:
@@ -91,7 +91,7 @@ class NgramLM(LanguageModel):
             )
         prune = thresholds(prune, order)
         budget = default_memory() if memory is None else int(memory)
-        if len(ids) * BYTES_PER_TOKEN <= budget:
+        if len(ids) * IN_MEMORY_BYTES_PER_TOKEN_ORDER * order <= budget:
             return cls._train(ids, vocab, order, smoothing, k, None, prune)
         # the tables are mapped from files in `work`, which lives as long as the model
         work = tempfile.TemporaryDirectory(
