@@ -65,7 +65,7 @@ def test_8_bit_quantisation_changes_perplexity_by_little(trained, tmp_path):
     ids = corpus["test"]
     exact = math.exp(-model.log_probs(ids).mean())
     approx = math.exp(-q.log_probs(ids).mean())
-    assert approx != exact and abs(approx / exact - 1) < 0.01
+    assert approx != exact and abs(approx / exact - 1) < 0.005  # PTB 5-gram: 141.19 -> 141.11
     q.write_arpa(tmp_path / "q.arpa")  # still a valid ARPA
     np.testing.assert_allclose(NgramLM.from_arpa(tmp_path / "q.arpa").log10_probs(ids),
                                q.log10_probs(ids), atol=2e-6)  # fmt: skip
@@ -79,6 +79,9 @@ def test_quantize_keeps_few_values_exact_and_bins_many_by_population():
     assert len(q.centers) == 256
     assert np.bincount(q.codes, minlength=256).max() < 3 * len(many) / 256
     assert np.abs(np.asarray(q) - many).mean() < 0.01  # the tails are coarser
+    backoffs = np.concatenate([np.zeros(1000), many])
+    q = quantize(backoffs, exact=(0.0,))
+    assert (np.asarray(q)[:1000] == 0).all() and len(q.centers) == 256
 
 
 def test_newer_or_incomplete_directories_are_one_line_errors(trained, tmp_path):

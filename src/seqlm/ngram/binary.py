@@ -7,9 +7,10 @@ same keys scoring searches), `ngram{n}.prob.npy` (log10 p) and, below the highes
 pages its binary searches visit, so a model of any size opens at once and several
 processes share one copy in the page cache.
 
-Optional 8-bit quantisation (like KenLM's `-q 8`): per order, the probabilities (and the
-backoffs) are cut into 256 bins holding equal numbers of values, each value replaced by
-its bin's mean; the file then holds a uint8 code per n-gram and a 256-entry table.
+Optional 8-bit quantisation (like KenLM's `-q 8 -b 8`): per order above the unigrams, the
+probabilities and the backoffs are cut into 256 bins holding equal numbers of values, each
+value replaced by its bin's mean (a backoff of 0 stays exact); the file then holds a uint8
+code per n-gram and a 256-entry table.
 """
 
 from __future__ import annotations
@@ -47,30 +48,29 @@ class Quantized:
         return self.codes.nbytes + self.centers.nbytes
 
 
-def quantize(values: np.ndarray, bits: int = 8) -> Quantized:
-    """Equal-population bins, each value replaced by its bin's mean (KenLM's scheme);
-    values that are not finite (log 0) keep a bin of their own at the end."""
+def quantize(values: np.ndarray, bits: int = 8, exact: tuple[float, ...] = ()) -> Quantized:
+    """Equal-population bins, each value replaced by its bin's mean (KenLM's scheme, after
+    Federico & Bertoldi 2006). Values that are not finite (log 0) and those in `exact`
+    (KenLM keeps backoff 0 exact) get codes of their own at the end."""
     values = np.asarray(values, np.float64)
     bins = 1 << bits
-    finite = np.isfinite(values)
-    special = values[~finite]
-    room = bins - (1 if len(special) else 0)
-    distinct = np.unique(values[finite])
+    reserved = ~np.isfinite(values) | np.isin(values, exact)
+    special = np.unique(values[reserved])
+    room = bins - len(special)
+    distinct = np.unique(values[~reserved])
     if len(distinct) <= room:  # few values: exact
         centers = distinct
     else:
-        ordered = np.sort(values[finite])
+        ordered = np.sort(values[~reserved])
         edges = np.linspace(0, len(ordered), room + 1).astype(np.int64)
         sums = np.add.reduceat(ordered, edges[:-1])
         centers = np.unique(sums / np.diff(edges))
-    codes = np.zeros(len(values), np.uint8)
+    codes = np.zeros(len(values), np.uint8 if bins <= 256 else np.uint16)
     if len(centers):
         cut = (centers[1:] + centers[:-1]) / 2  # nearest centre
-        codes[finite] = np.searchsorted(cut, values[finite])
-    if len(special):
-        centers = np.append(centers, special[0])
-        codes[~finite] = len(centers) - 1
-    return Quantized(codes, centers.astype(np.float32))
+        codes[~reserved] = np.searchsorted(cut, values[~reserved])
+    codes[reserved] = len(centers) + np.searchsorted(special, values[reserved])
+    return Quantized(codes, np.concatenate([centers, special]).astype(np.float32))
 
 
 BLOCK = 1 << 20
@@ -120,8 +120,9 @@ def save_tables(tables: NgramTables, directory: Path, quantize_bits: int | None 
         if n < tables.order:
             columns.append(("backoff", tables.log10_backoff[n - 1]))
         for name, values in columns:
-            if quantize_bits:
-                q = quantize(np.asarray(values, np.float32), quantize_bits)
+            if quantize_bits and n > 1:  # as KenLM, the unigrams stay exact
+                exact = (0.0,) if name == "backoff" else ()
+                q = quantize(np.asarray(values, np.float32), quantize_bits, exact)
                 _save_array(directory / f"ngram{n}.{name}.npy", q.codes)
                 _save_array(directory / f"ngram{n}.{name}.centers.npy", q.centers)
             else:
