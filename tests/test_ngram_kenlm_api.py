@@ -69,3 +69,16 @@ def test_bos_eos_oov_order_and_membership(kenlm3):
 def test_a_missing_model_is_a_one_line_error(tmp_path):
     with pytest.raises(SeqlmError, match="no such model"):
         Model(tmp_path / "nothing.arpa")
+
+
+# `head -1 test.txt | query -n ptb.o3.arpa.gz` (-n: no <s>, no </s>): KenLM's own figures
+KENLM_NO_BOS_EOS = [(-3.1073198, 1), (-2.7262075, 1), (-1.4688163, 2), (-1.067548, 3),
+                    (-4.079182, 1), (-1.9148556, 2)]  # fmt: skip
+
+
+def test_without_bos_and_eos_as_query_n(kenlm3):
+    got = list(kenlm3.full_scores("no it was n't black monday", bos=False, eos=False))
+    np.testing.assert_allclose([g[0] for g in got], [k[0] for k in KENLM_NO_BOS_EOS], atol=2e-6)
+    assert [g[1] for g in got] == [k[1] for k in KENLM_NO_BOS_EOS]
+    total = kenlm3.score("no it was n't black monday", bos=False, eos=False)
+    assert total == pytest.approx(-14.36393, abs=1e-5)
