@@ -141,7 +141,7 @@ def _run_name(n: int, name: str) -> str:
 
 
 def _map(tasks: list, workers: int) -> list:
-    if workers <= 1 or len(tasks) <= 1:
+    if workers <= 1 or len(tasks) <= 1 or "fork" not in mp.get_all_start_methods():
         return [_count_chunk(t) for t in tasks]
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
         return list(pool.map(_count_chunk, tasks))
@@ -208,7 +208,8 @@ def count_ngrams_bounded(
     workers: int | None = None,
 ) -> list[OrderCounts]:
     """`counts.count_ngrams` within about `memory` bytes of working space for counting;
-    runs and merged counts go to `workdir` (which must outlive the returned arrays)."""
+    runs and merged counts go to `workdir` (which must outlive the returned arrays).
+    Without sentence ends (`eos` < 0: character level) the corpus is one chunk."""
     workdir = Path(workdir)
     workers = workers or min(2, os.cpu_count() or 1)
     per_chunk = max(1000, memory // (BYTES_PER_TOKEN * workers))
