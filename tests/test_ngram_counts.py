@@ -104,3 +104,14 @@ def assert_arpa_lines(model, expected: dict) -> None:
         n = len(gram)
         assert t.log10_prob[n - 1][index] == pytest.approx(prob, abs=1e-6), gram
         assert t.log10_backoff[n - 1][index] == pytest.approx(backoff, abs=1e-6), gram
+
+
+@pytest.mark.parametrize("high", [7, 10**6, 2**40, 2**62])  # the last cannot be packed
+def test_unique_counts_equals_numpy_unique(high):
+    from seqlm.ngram.counts import unique_counts
+
+    keys = np.random.default_rng(high % 1000).integers(0, high, 5000)
+    ours = unique_counts(keys)
+    theirs = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -52,6 +52,27 @@ class OrderCounts:
     bos_initial: np.ndarray  # bool: the n-gram starts with <s> (its history is complete)
 
 
+def unique_counts(keys: np.ndarray) -> tuple[np.ndarray, ...]:
+    """np.unique(keys, return_index, return_inverse, return_counts), twice as fast: when
+    key and position fit in 63 bits together, one np.sort of ``key << bits | position``
+    (SIMD) replaces the stable argsort, and ties still resolve to the first occurrence."""
+    n = len(keys)
+    bits = max(1, int(n).bit_length())
+    top = int(keys.max()) if n else 0
+    if n == 0 or top.bit_length() + bits > 63 or keys.min() < 0:
+        return np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    packed = np.sort((keys << bits) | np.arange(n, dtype=np.int64))
+    position = packed & ((1 << bits) - 1)
+    packed >>= bits  # the sorted keys
+    new = np.empty(n, bool)
+    new[0] = True
+    np.not_equal(packed[1:], packed[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    inverse = np.empty(n, np.int64)
+    inverse[position] = np.cumsum(new) - 1
+    return packed[starts], position[starts], inverse, np.diff(np.append(starts, n))
+
+
 def count_ngrams(ids: np.ndarray, order: int, eos: int, bos: int) -> list[OrderCounts]:
     """Types, raw counts and suffix links of every order 1..`order` in the stream."""
     base = bos + 1
@@ -71,9 +92,7 @@ def count_ngrams(ids: np.ndarray, order: int, eos: int, bos: int) -> list[OrderC
     for n in range(2, order + 1):
         valid = np.flatnonzero(is_word & (position + 2 >= n))
         keys = index[valid - 1] * base + tokens[valid]
-        types, first, inverse, raw = np.unique(
-            keys, return_index=True, return_inverse=True, return_counts=True
-        )
+        types, first, inverse, raw = unique_counts(keys)
         # the suffix (this n-gram minus its first word) is the (n-1)-gram ending here
         suffix = index[valid[first]]
         bos_initial = position[valid[first]] + 2 == n

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from seqlm.ngram.binary import read_block
-from seqlm.ngram.counts import OrderCounts, sentence_positions
+from seqlm.ngram.counts import OrderCounts, sentence_positions, unique_counts
 
 BYTES_PER_TOKEN = 200  # counts.count_ngrams' peak per chunk token (measured on PTB, order 5)
 # the whole in-memory path (count, estimate) per token and order: measured 195 bytes per
@@ -119,9 +119,7 @@ def _count_chunk(task: tuple[int, int, int, str]) -> str | np.ndarray:
         index[valid] = np.searchsorted(lower[n - 2], types)[inverse]
     valid = np.flatnonzero(is_word & (position + 2 >= n))
     keys = index[valid - 1] * base + tokens[valid]
-    types, first, inverse, raw = np.unique(
-        keys, return_index=True, return_inverse=True, return_counts=True
-    )
+    types, first, inverse, raw = unique_counts(keys)
     run = {
         "keys": types,
         "raw": raw,
