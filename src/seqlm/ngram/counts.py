@@ -52,25 +52,33 @@ class OrderCounts:
     bos_initial: np.ndarray  # bool: the n-gram starts with <s> (its history is complete)
 
 
-def unique_counts(keys: np.ndarray) -> tuple[np.ndarray, ...]:
-    """np.unique(keys, return_index, return_inverse, return_counts), twice as fast: when
-    key and position fit in 63 bits together, one np.sort of ``key << bits | position``
-    (SIMD) replaces the stable argsort, and ties still resolve to the first occurrence."""
+def stable_sort(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted keys, the stable argsort). When key and position fit in 63 bits together,
+    one np.sort of ``key << bits | position`` (SIMD) does it, twice as fast as argsort."""
     n = len(keys)
     bits = max(1, int(n).bit_length())
-    top = int(keys.max()) if n else 0
-    if n == 0 or top.bit_length() + bits > 63 or keys.min() < 0:
-        return np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    if n == 0 or int(keys.max()).bit_length() + bits > 63 or keys.min() < 0:
+        order = np.argsort(keys, kind="stable")
+        return keys[order], order
     packed = np.sort((keys << bits) | np.arange(n, dtype=np.int64))
-    position = packed & ((1 << bits) - 1)
-    packed >>= bits  # the sorted keys
+    order = packed & ((1 << bits) - 1)
+    packed >>= bits
+    return packed, order
+
+
+def unique_counts(keys: np.ndarray) -> tuple[np.ndarray, ...]:
+    """np.unique(keys, return_index, return_inverse, return_counts), from `stable_sort`."""
+    n = len(keys)
+    if n == 0:
+        return np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    ordered, order = stable_sort(keys)
     new = np.empty(n, bool)
     new[0] = True
-    np.not_equal(packed[1:], packed[:-1], out=new[1:])
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
     starts = np.flatnonzero(new)
     inverse = np.empty(n, np.int64)
-    inverse[position] = np.cumsum(new) - 1
-    return packed[starts], position[starts], inverse, np.diff(np.append(starts, n))
+    inverse[order] = np.cumsum(new) - 1
+    return ordered[starts], order[starts], inverse, np.diff(np.append(starts, n))
 
 
 def count_ngrams(ids: np.ndarray, order: int, eos: int, bos: int) -> list[OrderCounts]:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from seqlm.ngram.binary import read_block
-from seqlm.ngram.counts import OrderCounts, sentence_positions, unique_counts
+from seqlm.ngram.counts import OrderCounts, sentence_positions, stable_sort, unique_counts
 
 BYTES_PER_TOKEN = 200  # counts.count_ngrams' peak per chunk token (measured on PTB, order 5)
 # the whole in-memory path (count, estimate) per token and order: measured 195 bytes per
@@ -171,9 +171,7 @@ def merge_runs(runs: list[str], out: Path) -> OrderCounts:
             for name, _ in FIELDS[1:]:
                 parts[name].append(read_block(c[name], at[r], at[r] + take))
             at[r] += take
-        keys = np.concatenate(parts["keys"])
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
+        keys, order = stable_sort(np.concatenate(parts["keys"]))
         first = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
         raw = np.add.reduceat(np.concatenate(parts["raw"])[order], first)
         merged = {
