@@ -36,9 +36,9 @@ for _ in range(3):
     t = time.perf_counter(); model.log_probs(train); times.append(time.perf_counter() - t)
 out["score_tok_s"] = len(train) / sorted(times)[1]
 with tempfile.TemporaryDirectory() as tmp:
-    t = time.perf_counter(); model.save(tmp); out["arpa_write_s"] = time.perf_counter() - t
+    t = time.perf_counter(); model.save(tmp, arpa=True); out["arpa_write_s"] = time.perf_counter() - t
     out["arpa_mb"] = (Path(tmp) / "model.arpa").stat().st_size / 1e6
-    t = time.perf_counter(); NgramLM.load(tmp); out["arpa_read_s"] = time.perf_counter() - t
+    t = time.perf_counter(); NgramLM.from_arpa(Path(tmp) / "model.arpa"); out["arpa_read_s"] = time.perf_counter() - t
 out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out))
 """

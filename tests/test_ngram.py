@@ -51,7 +51,7 @@ def test_reading_kenlm_arpa_reproduces_its_query_totals(data_dir, kenlm3):
 
 
 def test_written_arpa_has_kenlms_ngrams_and_numbers(ptb3, kenlm3, tmp_path):
-    ptb3.save(tmp_path / "m")
+    ptb3.save(tmp_path / "m", arpa=True)  # the binary form is the default
     ours = arpa_dict(tmp_path / "m" / "model.arpa")
     theirs = arpa_dict(kenlm3_path := kenlm3.info["source"])
     assert kenlm3_path.endswith(".arpa.gz")

@@ -23,6 +23,8 @@ def to_model_ids(model: LanguageModel, corpus: Corpus, split: str) -> np.ndarray
     ids = np.asarray(corpus[split])
     if model.vocab.tokens == corpus.vocab.tokens:
         return ids
+    if hasattr(model, "warn_unk_convention"):  # an ARPA from KenLM vs a corpus's <unk>
+        model.warn_unk_convention(corpus.vocab, ids)
     table = model.vocab.encode(corpus.vocab.tokens)
     return table[ids]
 

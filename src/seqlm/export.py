@@ -92,6 +92,8 @@ def export_model(model: LanguageModel, source: str | Path, fmt: str, out: str | 
         if model.kind != "ngram":
             raise SeqlmError("--format arpa is for n-gram models")
         arpa = Path(source) / "model.arpa" if Path(source).is_dir() else Path(source)
+        if not arpa.exists():  # a binary model directory: write the ARPA from its tables
+            return model.write_arpa(out)
         atomic_write(out, lambda tmp: shutil.copyfile(arpa, tmp))
         return Path(out)
     if not isinstance(model, RecurrentLM):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from seqlm.cli.common import corpus_flags, corpus_spec, emit, json_flag
+from seqlm.ngram.external import parse_size
 from seqlm.ngram.smoothing import SMOOTHINGS
 
 
@@ -30,7 +31,39 @@ def register(commands) -> None:
     )
     train.add_argument("--k", type=float, default=1.0, help="k of add-k (default 1)")
     train.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
+    train.add_argument("--memory", metavar="SIZE", type=parse_size,
+                       help="memory budget: 1G, 500M, 25%% of RAM (default a quarter of RAM); "
+                       "beyond it counting spills sorted runs to disk, as lmplz -S")  # fmt: skip
+    train.add_argument("--prune", metavar="N,N,...", type=_counts,
+                       help="lmplz --prune: drop n-grams seen at most N times, per order "
+                       "(e.g. 0,1,1)")  # fmt: skip
+    _storage_flags(train)
     train.set_defaults(func=run_train)
+    convert = ngram.add_parser(
+        "convert",
+        parents=[json_flag()],
+        help="an ARPA file (KenLM, SRILM, ...) to seqlm's binary form, which loads at once",
+        description="Read IN (.arpa or .arpa.gz) and write DIR with memory-mapped arrays; "
+        "seqlm eval/generate/probe/serve then load it in milliseconds.",
+    )
+    convert.add_argument("source", metavar="IN", help="an ARPA file")
+    convert.add_argument("out", metavar="DIR", help="model directory to write")
+    convert.add_argument("--level", choices=["word", "char"], default="word")
+    _storage_flags(convert)
+    convert.set_defaults(func=run_convert)
+
+
+def _storage_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arpa", action="store_true", help="also write DIR/model.arpa")
+    parser.add_argument("--quantize", type=int, choices=[8],
+                        help="8-bit probabilities and backoffs (KenLM's -q 8)")  # fmt: skip
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.replace(" ", ",").split(",") if x]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected counts like 0,1,1, got {text!r}") from None
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -39,8 +72,8 @@ def run_train(args: argparse.Namespace) -> None:
     from seqlm.ngram import build
 
     corpus = load_corpus(corpus_spec(args))
-    model = build(corpus, args.order, args.smoothing, args.k)
-    model.save(args.out)
+    model = build(corpus, args.order, args.smoothing, args.k, args.memory, args.prune)
+    model.save(args.out, arpa=args.arpa, quantize=args.quantize)
     valid = evaluate(model, corpus, "valid")
     seconds, counts = model.info["train_seconds"], model.info["ngrams"]
     payload = {
@@ -56,6 +89,16 @@ def run_train(args: argparse.Namespace) -> None:
         f"trained {args.order}-gram ({args.smoothing}) on {corpus.name} in {seconds:.2f} s: "
         + ", ".join(f"{n:,} {i}-grams" for i, n in enumerate(counts, 1))
         + f"\nvalid perplexity {ppl if ppl is not None else 'inf (unseen events)'}"
-        + f"\nwrote {args.out}/model.arpa, vocab.json, config.json"
+        + f"\nwrote {args.out} ({'ARPA and ' if args.arpa else ''}binary form)"
     )
     emit(args, payload, text)
+
+
+def run_convert(args: argparse.Namespace) -> None:
+    from seqlm.ngram import convert
+
+    model = convert(args.source, args.out, args.quantize, args.level, args.arpa)
+    counts = model.info.get("ngrams", [])
+    emit(args, {"out": args.out, "order": model.order, "ngrams": counts},
+         f"wrote {args.out}: order {model.order}, "
+         + ", ".join(f"{n:,} {i}-grams" for i, n in enumerate(counts, 1)))  # fmt: skip

@@ -12,16 +12,24 @@ from seqlm.ngram.model import NgramLM
 
 
 def build(
-    corpus: Corpus | CorpusSpec | str, order: int = 3, smoothing: str = "mkn", k: float = 1.0
+    corpus: Corpus | CorpusSpec | str,
+    order: int = 3,
+    smoothing: str = "mkn",
+    k: float = 1.0,
+    memory: int | None = None,
+    prune: list[int] | None = None,
 ) -> NgramLM:
     """Count and smooth (modified Kneser-Ney as KenLM by default); `.save(dir)` writes it.
-    The model remembers its corpus and build time, which `save` records."""
+    `memory`: a byte budget (default a quarter of RAM) beyond which counting spills sorted
+    runs to disk, as lmplz does; `prune`: lmplz's count thresholds per order. The model
+    remembers its corpus and build time, which `save` records."""
     if smoothing == "add-k" and not (math.isfinite(k) and k > 0):
         raise SeqlmError(f"add-k smoothing needs k > 0 (a finite number), got {k}")
     if not isinstance(corpus, Corpus):
         corpus = load_corpus(corpus)
     start = time.perf_counter()
-    model = NgramLM.train(corpus["train"], corpus.vocab, order, smoothing, k)
+    model = NgramLM.train(corpus["train"], corpus.vocab, order, smoothing, k, memory=memory,
+                          prune=prune)  # fmt: skip
     model.info["train_seconds"] = round(time.perf_counter() - start, 3)
     if corpus.spec is not None:
         model.info["corpus"] = corpus.spec.to_json()

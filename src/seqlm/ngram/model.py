@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,13 +25,23 @@ from seqlm.errors import SeqlmError
 from seqlm.interface import LanguageModel
 from seqlm.ngram.arpa import BOS, read_arpa, write_arpa
 from seqlm.ngram.arpa import EOS as ARPA_EOS
-from seqlm.ngram.counts import count_ngrams, kenlm_flushed, sentence_positions
+from seqlm.ngram.binary import load_tables, remove_tables, save_tables
+from seqlm.ngram.counts import count_ngrams, find_keys, kenlm_flushed, sentence_positions
+from seqlm.ngram.external import (
+    IN_MEMORY_BYTES_PER_TOKEN_ORDER,
+    count_ngrams_bounded,
+    default_memory,
+    first_seen_bounded,
+)
+from seqlm.ngram.prune import thresholds
 from seqlm.ngram.smoothing import SMOOTHINGS, NgramTables, estimate
+from seqlm.ngram.stream_estimate import estimate_streaming
 from seqlm.version import __version__
 
 LN10 = math.log(10)
 MAX_ORDER = 10
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: model.arpa only; 2: memory-mapped arrays (binary.py)
+STORAGE_KEYS = ("storage", "base", "quantize_bits", "with_arpa", "seqlm_version")
 
 
 @dataclass
@@ -53,8 +65,22 @@ class NgramLM(LanguageModel):
     # -- training -----------------------------------------------------------------------
     @classmethod
     def train(
-        cls, ids: np.ndarray, vocab: Vocab, order: int, smoothing: str = "mkn", k: float = 1.0
+        cls,
+        ids: np.ndarray,
+        vocab: Vocab,
+        order: int,
+        smoothing: str = "mkn",
+        k: float = 1.0,
+        memory: int | None = None,
+        workers: int | None = None,
+        workdir: str | os.PathLike | None = None,
+        prune: list[int] | None = None,
     ) -> NgramLM:
+        """Count and smooth; `prune`: lmplz's --prune thresholds per order (`prune.py`).
+        `memory` (bytes; default a quarter of RAM): when the in-memory path (~70 bytes
+        per token and order) would not fit, count in chunks that do, spilling
+        sorted runs to a temporary directory under `workdir` (`external.py`); `workers`
+        processes count chunks in parallel (default: up to 2). Same result either way."""
         if not 1 <= order <= MAX_ORDER:
             raise SeqlmError(f"n-gram order must be between 1 and {MAX_ORDER}, got {order}")
         if len(ids) == 0:
@@ -63,17 +89,51 @@ class NgramLM(LanguageModel):
             raise SeqlmError(
                 f"unknown smoothing {smoothing!r} (choose from {', '.join(SMOOTHINGS)})"
             )
+        prune = thresholds(prune, order)
+        budget = default_memory() if memory is None else int(memory)
+        if len(ids) * IN_MEMORY_BYTES_PER_TOKEN_ORDER * order <= budget:
+            return cls._train(ids, vocab, order, smoothing, k, None, prune)
+        # the tables are mapped from files in `work`, which lives as long as the model
+        work = tempfile.TemporaryDirectory(
+            prefix="seqlm-ngram-", dir=workdir, ignore_cleanup_errors=True
+        )
+        try:
+            model = cls._train(ids, vocab, order, smoothing, k, (budget, workers, work.name), prune)
+        except BaseException:
+            work.cleanup()
+            raise
+        for name in ("raw", "suffix", "bos_initial"):  # counts no longer needed
+            for path in Path(work.name).glob(f"order*.{name}.bin"):
+                path.unlink()
+        model._workdir = work  # removed when the model is garbage-collected
+        return model
+
+    @classmethod
+    def _train(cls, ids, vocab: Vocab, order: int, smoothing: str, k: float, bounded, prune):
         eos = vocab.stoi.get(EOS, -1) if vocab.level == "word" else -1
-        counts = count_ngrams(ids, order, eos=eos, bos=len(vocab))
+        if bounded is None:
+            counts = count_ngrams(ids, order, eos=eos, bos=len(vocab))
+            first_seen = _first_seen(ids, len(vocab), eos)
+        else:
+            budget, workers, work = bounded
+            counts = count_ngrams_bounded(ids, order, eos, len(vocab), budget, work, workers)
+            chunk = max(1 << 16, budget // 64)
+            first_seen = first_seen_bounded(ids, len(vocab), eos, chunk)
         # PTB's <unk> is a word; KenLM still keeps a share for truly unseen words: so do we
         open_vocabulary = bool(counts[0].raw[vocab.unk_id] > 0)
-        first_seen = _first_seen(ids, len(vocab), eos)
-        unstated = kenlm_flushed(counts, first_seen) if smoothing == "mkn" else None
-        tables = estimate(counts, smoothing, k, open_vocabulary, unstated)
+        flushed = kenlm_flushed(counts, first_seen) if smoothing == "mkn" else None
+        if bounded is not None and smoothing in ("mkn", "kn"):
+            tables = estimate_streaming(
+                counts, smoothing, open_vocabulary, flushed, prune, bounded[2]
+            )
+        else:
+            tables = estimate(counts, smoothing, k, open_vocabulary, flushed, prune)
         info = {
-            "ngrams": [len(c.keys) for c in counts],
+            "ngrams": [len(keys) for keys in tables.keys],
             "k": k if smoothing == "add-k" else None,
             "open_vocabulary": open_vocabulary,
+            "discounts": tables.discounts or None,
+            "prune": prune,
         }
         return cls(vocab, tables, smoothing, info)
 
@@ -87,10 +147,7 @@ class NgramLM(LanguageModel):
             prev = np.concatenate([[-1], found[-1][:-1]])
             cand = np.flatnonzero((prev >= 0) & (position + 2 >= n) & (tokens != self.bos))
             if len(cand):
-                wanted = prev[cand] * base + tokens[cand]
-                at = np.minimum(np.searchsorted(t.keys[n - 1], wanted), len(t.keys[n - 1]) - 1)
-                hit = t.keys[n - 1][at] == wanted
-                index[cand[hit]] = at[hit]
+                index[cand] = find_keys(t.keys[n - 1], prev[cand] * base + tokens[cand])
             found.append(index)
         return found
 
@@ -100,8 +157,14 @@ class NgramLM(LanguageModel):
         if len(ids) and (ids.min() < 0 or ids.max() >= len(self.vocab)):
             raise SeqlmError("token ids outside the model's vocabulary")
         pos = sentence_positions(ids, self.eos, self.bos)
-        found = self._lookup(pos.tokens, pos.position)
-        targets = pos.targets
+        return self.score_positions(pos.tokens, pos.position, pos.targets)[0]
+
+    def score_positions(
+        self, tokens: np.ndarray, position: np.ndarray, targets: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(log10 p, length of the n-gram matched) of `tokens[targets]`; `position[i]` is
+        the number of tokens before i its history may use minus one (-1: none, or `<s>`)."""
+        found = self._lookup(tokens, position)
         result = np.zeros(len(targets))
         matched = np.zeros(len(targets), dtype=np.int64)
         for n in range(self.order, 0, -1):
@@ -109,11 +172,12 @@ class NgramLM(LanguageModel):
             take = (matched == 0) & (index >= 0)
             result[take] = self.tables.log10_prob[n - 1][index[take]]
             matched[take] = n
+        before = np.maximum(targets - 1, 0)
         for m in range(1, self.order):  # backoffs of the histories longer than the match
-            context = found[m - 1][targets - 1]
+            context = np.where(targets > 0, found[m - 1][before], -1)
             use = (context >= 0) & (m >= matched)
             result[use] += self.tables.log10_backoff[m - 1][context[use]]
-        return result
+        return result, matched
 
     def log_probs(self, ids: np.ndarray) -> np.ndarray:
         return self.log10_probs(ids) * LN10
@@ -151,7 +215,7 @@ class NgramLM(LanguageModel):
                     break
                 index = at
             contexts.append(index)
-        result = t.log10_prob[0][:V].copy()
+        result = t.log10_prob[0][:V].astype(np.float64)
         matched = np.ones(V, dtype=np.int64)
         for n in range(2, len(contexts) + 2):
             ctx = contexts[n - 2]
@@ -177,12 +241,31 @@ class NgramLM(LanguageModel):
     def arpa_words(self) -> list[str]:
         return [ARPA_EOS if w == EOS and self.eos >= 0 else w for w in self.vocab.tokens] + [BOS]
 
-    def save(self, directory: str | os.PathLike, extra: dict | None = None) -> Path:
+    def write_arpa(self, path: str | os.PathLike) -> Path:
+        """The model as an ARPA file (`.gz`: compressed), for KenLM, SRILM, ASR toolkits."""
+        write_arpa(self.tables, self.arpa_words(), path)
+        return Path(path)
+
+    def save(
+        self,
+        directory: str | os.PathLike,
+        extra: dict | None = None,
+        arpa: bool = False,
+        quantize: int | None = None,
+    ) -> Path:
+        """Write the binary form (memory-mapped arrays, `binary.py`), vocab.json and
+        config.json; `arpa=True` also writes model.arpa; `quantize=8`: 8-bit values."""
         from seqlm.io import atomic_write_text
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        write_arpa(self.tables, self.arpa_words(), directory / "model.arpa")
+        (directory / "config.json").unlink(missing_ok=True)  # incomplete until rewritten
+        remove_tables(directory)
+        storage = save_tables(self.tables, directory, quantize)
+        if arpa:
+            self.write_arpa(directory / "model.arpa")
+        else:
+            (directory / "model.arpa").unlink(missing_ok=True)
         self.vocab.save(directory / "vocab.json")
         config = {
             "kind": "ngram",
@@ -191,25 +274,36 @@ class NgramLM(LanguageModel):
             "order": self.order,
             "smoothing": self.smoothing,
             "level": self.vocab.level,
-            **self.info,
+            **{k: v for k, v in self.info.items() if k not in STORAGE_KEYS},
             **(extra or {}),
+            **storage,
+            "with_arpa": arpa,  # model.arpa beside the arrays
         }
         atomic_write_text(directory / "config.json", json.dumps(config, indent=2))
         return directory
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> NgramLM:
+    def load(cls, directory: str | os.PathLike, mmap: bool = True) -> NgramLM:
+        """A model directory: the binary form (mapped: pages load as scoring needs them;
+        `mmap=False` reads them into memory) or, from seqlm before format 2, model.arpa."""
+        from seqlm.modeldir import read_config
+
         directory = Path(directory)
-        config = json.loads((directory / "config.json").read_text())
+        config = read_config(directory)
         if config.get("format_version", 0) > FORMAT_VERSION:
             raise SeqlmError(
                 f"{directory}: written by a newer seqlm (format {config['format_version']})"
             )
         vocab = Vocab.load(directory / "vocab.json")
-        model = cls.from_arpa(directory / "model.arpa", level=vocab.level)
-        if model.vocab.tokens != vocab.tokens:
-            raise SeqlmError(f"{directory}: vocab.json does not match model.arpa")
-        model.vocab, model.smoothing = vocab, config.get("smoothing", "arpa")
+        if config.get("storage") == "npy":
+            tables = load_tables(directory, int(config["order"]), len(vocab) + 1, mmap)
+            model = cls(vocab, tables)
+        else:
+            model = cls.from_arpa(directory / "model.arpa", level=vocab.level)
+            if model.vocab.tokens != vocab.tokens:
+                raise SeqlmError(f"{directory}: vocab.json does not match model.arpa")
+            model.vocab = vocab
+        model.smoothing = config.get("smoothing", "arpa")
         model.info = {k: v for k, v in config.items() if k not in ("kind", "format_version")}
         return model
 
@@ -218,13 +312,43 @@ class NgramLM(LanguageModel):
         """Any ARPA file (KenLM, SRILM, ...): its unigrams become the vocabulary."""
         words, tables = read_arpa(path)
         tokens = [EOS if w == ARPA_EOS else w for w in words[:-1]]
+        oov_entry = _unk_is_oov_entry(tables, tokens)
         if UNK not in tokens:  # a closed-vocabulary model: <unk> gets probability 0
             tokens.append(UNK)
             tables = _append_unigram(tables)
-        return cls(Vocab(tokens, level=level), tables, "arpa", {"source": str(path)})
+        info = {
+            "source": str(path),
+            "ngrams": [len(k) for k in tables.keys],
+            "unk_is_oov_entry": oov_entry,
+        }
+        return cls(Vocab(tokens, level=level), tables, "arpa", info)
+
+    def warn_unk_convention(self, corpus_vocab: Vocab, ids: np.ndarray) -> None:
+        """Warn (once per model) when a corpus's literal `<unk>` word meets an ARPA whose
+        `<unk>` is KenLM's entry for unseen words: the number differs from one where the
+        corpus's `<unk>` was a trained word (KenLM users rename it, e.g. to UNKWORD)."""
+        if not self.info.get("unk_is_oov_entry") or getattr(self, "_unk_warned", False):
+            return
+        unk = corpus_vocab.stoi.get(UNK)
+        if unk is not None and bool((np.asarray(ids) == unk).any()):
+            self._unk_warned = True
+            warnings.warn(
+                f"the corpus's literal {UNK} is scored as this ARPA's {UNK}, KenLM's entry "
+                f"for words unseen in training, not as a trained word (KenLM's convention: "
+                f"rename the corpus's {UNK}, e.g. to UNKWORD, before lmplz and query)",
+                stacklevel=3,
+            )
 
     def encode(self, tokens: list[str]) -> np.ndarray:
         return self.vocab.encode(tokens)
+
+
+def _unk_is_oov_entry(tables: NgramTables, tokens: list[str]) -> bool:
+    """KenLM writes `<unk>` as a unigram that no longer n-gram uses (it was never seen)."""
+    if UNK not in tokens or tables.order < 2:
+        return False
+    unk, keys = tokens.index(UNK), tables.keys[1]
+    return not bool(((keys % tables.base) == unk).any() or ((keys // tables.base) == unk).any())
 
 
 def _first_seen(ids: np.ndarray, bos: int, eos: int) -> np.ndarray:
@@ -253,3 +377,16 @@ def _append_unigram(tables: NgramTables) -> NgramTables:
     back0 = np.insert(tables.log10_backoff[0], old - 1, 0.0)
     return NgramTables(new, keys, [prob0, *tables.log10_prob[1:]],
                        [back0, *tables.log10_backoff[1:]])  # fmt: skip
+
+
+def convert(
+    arpa_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    quantize: int | None = None,
+    level: str = "word",
+    arpa: bool = False,
+) -> NgramLM:
+    """An ARPA file (KenLM, SRILM, seqlm) to a binary model directory: `seqlm ngram convert`."""
+    model = NgramLM.from_arpa(arpa_path, level=level)
+    model.save(out_dir, arpa=arpa, quantize=quantize)
+    return NgramLM.load(out_dir)

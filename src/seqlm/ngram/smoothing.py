@@ -19,12 +19,13 @@ Modified Kneser–Ney follows KenLM's `lmplz` (Chen & Goodman 1998; Heafield et 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from seqlm.errors import SeqlmError
 from seqlm.ngram.counts import OrderCounts
+from seqlm.ngram.prune import drop_rows, pruned_rows
 
 SMOOTHINGS = ("mkn", "kn", "wb", "add-k", "ml")
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # lmplz --discount_fallback
@@ -36,6 +37,7 @@ class NgramTables:
     keys: list[np.ndarray]  # per order: sorted packed n-grams (prefix index * base + word)
     log10_prob: list[np.ndarray]
     log10_backoff: list[np.ndarray]  # 0 where the n-gram is not a context (highest order: 0)
+    discounts: list[tuple[float, ...]] = field(default_factory=list)  # per order (KN only)
 
     @property
     def order(self) -> int:
@@ -58,6 +60,11 @@ def _contexts(keys: np.ndarray, n: int, base: int) -> np.ndarray:
 def discounts_from_counts(adjusted: np.ndarray, order: int) -> tuple[float, float, float]:
     """Chen & Goodman's estimate; lmplz's fallback when counts-of-counts are degenerate."""
     t = [int(np.count_nonzero(adjusted == k)) for k in range(1, 5)]
+    return discounts_from_coc(t, order)
+
+
+def discounts_from_coc(t: list[int], order: int) -> tuple[float, float, float]:
+    """The same from the counts-of-counts t_1..t_4."""
     if min(t[:3]) > 0:
         y = t[0] / (t[0] + 2 * t[1])
         d = tuple(k - (k + 1) * y * t[k] / t[k - 1] for k in (1, 2, 3))
@@ -76,15 +83,21 @@ def estimate(
     method: str = "mkn",
     k: float = 1.0,
     open_vocabulary: bool = False,
-    unstated: list[int] | None = None,
+    flushed: list[int] | None = None,
+    prune: list[int] | None = None,
 ) -> NgramTables:
     """`open_vocabulary`: reserve one extra uniform share for words never seen in training
     (KenLM always does, for its `<unk>`); needed when the vocabulary's own `<unk>` is an
     observed word, as PTB's is. The probabilities over the vocabulary then sum to
-    1 - P(unseen word), a few millionths short of 1. `unstated[n-1]`: an order-n n-gram
-    left out of the counts-of-counts, as lmplz does (see `counts.kenlm_flushed`)."""
+    1 - P(unseen word), a few millionths short of 1. `flushed[n-1]`: an order-n n-gram that
+    enters the counts-of-counts with its raw count instead of its adjusted count, as lmplz
+    does (see `counts.kenlm_flushed`). `prune[n-1]`: drop order-n n-grams seen at most that
+    often, as `lmplz --prune` (see `prune.py`; Kneser–Ney only)."""
     if method not in SMOOTHINGS:
         raise SeqlmError(f"unknown smoothing {method!r} (choose from {', '.join(SMOOTHINGS)})")
+    kept = pruned_rows(counts, prune)
+    if any(k is not None for k in kept) and method not in ("mkn", "kn"):
+        raise SeqlmError("pruning is for Kneser-Ney smoothing (mkn, kn), as in lmplz")
     if method in ("add-k", "ml"):
         return _additive(counts, 0.0 if method == "ml" else k)
     base, order = len(counts[0].keys), len(counts)
@@ -101,7 +114,7 @@ def estimate(
                 a = np.bincount(counts[n].suffix, minlength=len(c.keys))
                 a = np.where(c.bos_initial, c.raw, a)
             adjusted.append(a.astype(np.float64))
-    probs, gammas = [], []
+    probs, gammas, discounts = [], [], []
     lower = None
     for n in range(1, order + 1):
         keys, a = counts[n - 1].keys, adjusted[n - 1]
@@ -114,14 +127,17 @@ def estimate(
             alpha, gamma = a / total[ctx], types / total
         else:
             stated = a.copy()
-            if unstated is not None and unstated[n - 1] >= 0:
-                stated[unstated[n - 1]] = 0
+            if flushed is not None and flushed[n - 1] >= 0:
+                stated[flushed[n - 1]] = counts[n - 1].raw[flushed[n - 1]]
             stated = stated[stated > 0].astype(np.int64)
             d = _kn_discount(stated) if method == "kn" else discounts_from_counts(stated, n)
+            discounts.append(tuple(float(x) for x in d))
             table = np.array([0.0, *d])
             discount = table[np.minimum(a, 3).astype(np.int64)]
             safe = np.maximum(denom, 1e-300)
             alpha = (a - discount) / safe[ctx]
+            if kept[n - 1] is not None:  # a pruned n-gram's whole mass goes to the backoff
+                discount = np.where(kept[n - 1], discount, a)
             gamma = np.bincount(ctx, weights=discount, minlength=n_ctx) / safe
         below = np.full(len(keys), uniform) if n == 1 else lower[counts[n - 1].suffix]
         p = alpha + gamma[ctx] * below
@@ -131,17 +147,23 @@ def estimate(
         gammas.append(np.where(denom > 0, gamma, 1.0))
         lower = p
     backoffs = [gammas[n] for n in range(1, order)] + [np.ones(len(counts[-1].keys))]
-    return NgramTables(
+    tables = NgramTables(
         base,
         [c.keys for c in counts],
         [_log10(p) for p in probs],
         [_log10(b) for b in backoffs],
+        discounts,
     )
+    return drop_rows(tables, kept) if any(k is not None for k in kept) else tables
 
 
 def _kn_discount(a: np.ndarray) -> tuple[float, float, float]:
     """Interpolated Kneser–Ney with one discount per order, D = t1 / (t1 + 2 t2)."""
-    t1, t2 = np.count_nonzero(a == 1), np.count_nonzero(a == 2)
+    return kn_discount_from_coc([int(np.count_nonzero(a == k)) for k in (1, 2)])
+
+
+def kn_discount_from_coc(t: list[int]) -> tuple[float, float, float]:
+    t1, t2 = t[0], t[1]
     d = t1 / (t1 + 2 * t2) if t1 > 0 else FALLBACK_DISCOUNTS[0]
     return (d, d, d)
 

@@ -1,0 +1,83 @@
+"""A `kenlm`-compatible Python API, so scripts written for KenLM's module run unchanged:
+
+    import seqlm.ngram as kenlm
+    model = kenlm.Model("lm.arpa")          # or a seqlm model directory
+    model.score("this is a sentence", bos=True, eos=True)   # log10 P, </s> included
+    for log10p, length, oov in model.full_scores("this is a sentence"): ...
+    model.perplexity("this is a sentence"), model.order, "word" in model
+
+Words are split on whitespace; a word the model does not know is its `<unk>` (flagged
+OOV), as in KenLM. Scores come from the same vectorised code as `NgramLM.log10_probs`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from seqlm.data.text import EOS
+from seqlm.errors import SeqlmError
+from seqlm.ngram.arpa import BOS
+from seqlm.ngram.arpa import EOS as ARPA_EOS
+from seqlm.ngram.model import NgramLM
+
+
+class Model:
+    """KenLM's `kenlm.Model` over a seqlm n-gram: an ARPA file or a model directory."""
+
+    def __init__(self, path: str | os.PathLike, config: object = None):
+        path = Path(path)
+        if not path.exists():
+            raise SeqlmError(f"{path}: no such model directory or ARPA file")
+        self.path = str(path)
+        self.lm = NgramLM.load(path) if path.is_dir() else NgramLM.from_arpa(path)
+        if self.lm.eos < 0:
+            raise SeqlmError(f"{path}: a character-level model has no sentences to score")
+        self._ids = dict(self.lm.vocab.stoi)
+        self._ids[ARPA_EOS] = self._ids.pop(EOS, self.lm.eos)
+        self._ids[BOS] = self.lm.bos
+
+    @property
+    def order(self) -> int:
+        return self.lm.order
+
+    def __contains__(self, word: str) -> bool:
+        """As kenlm: False for words that score as `<unk>`, `<unk>` itself included."""
+        return self._ids.get(word, self.lm.vocab.unk_id) != self.lm.vocab.unk_id
+
+    def __repr__(self) -> str:
+        return f"<seqlm.ngram.Model from {self.path!r}>"
+
+    def _scores(self, sentence: str, bos: bool, eos: bool):
+        unk = self.lm.vocab.unk_id
+        words = sentence.split()
+        ids = [self._ids.get(w, unk) for w in words] + ([self.lm.eos] if eos else [])
+        ids = np.asarray(ids, dtype=np.int64)
+        n = len(ids)
+        if bos:  # <s> first: the first word's history is `<s>`
+            tokens = np.concatenate([[self.lm.bos], ids])
+            position = np.arange(-1, n)
+            targets = np.arange(1, n + 1)
+        else:  # no history at all for the first word (KenLM's NullContextState)
+            tokens, position, targets = ids, np.arange(-1, n - 1), np.arange(n)
+        log10p, length = self.lm.score_positions(tokens, position, targets)
+        return log10p, length, ids == unk
+
+    def score(self, sentence: str, bos: bool = True, eos: bool = True) -> float:
+        """log10 P(sentence), `</s>` included when `eos`."""
+        return float(self._scores(sentence, bos, eos)[0].sum())
+
+    def perplexity(self, sentence: str) -> float:
+        """10^(-log10 P / tokens), `</s>` counted (KenLM's definition)."""
+        log10p = self._scores(sentence, True, True)[0]
+        return float(10.0 ** (-log10p.sum() / len(log10p)))
+
+    def full_scores(
+        self, sentence: str, bos: bool = True, eos: bool = True
+    ) -> Iterator[tuple[float, int, bool]]:
+        """(log10 p, length of the n-gram used, OOV) for every word, then `</s>`."""
+        log10p, length, oov = self._scores(sentence, bos, eos)
+        yield from zip(log10p.tolist(), length.tolist(), oov.tolist(), strict=True)

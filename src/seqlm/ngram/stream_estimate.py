@@ -1,0 +1,164 @@
+"""Modified Kneser–Ney in streaming passes over counts on disk (the bounded-memory path).
+
+The same arithmetic as `smoothing.estimate`, in the same order, so the tables are
+identical bit for bit; only what is held at once differs. For each order n:
+
+1. adjusted counts: one pass over the order-(n+1) suffix links, in blocks, counting
+   left extensions into an array the size of order n (the one array of that size held);
+2. counts-of-counts from it, then the discounts;
+3. one pass over order n in blocks cut at context boundaries (the keys are sorted, so a
+   context's n-grams are contiguous and each context's sums are made in one block, in
+   file order, as `np.bincount` makes them): probabilities interpolated with the order
+   below (held as an array) and, per context, the backoff weight.
+
+Probabilities and backoffs are appended to `.npy` files as they are made (contexts come in
+ascending order, so the backoffs of order n-1 are written in order too) and mapped when
+done. Reads go through `np.fromfile`, so counts on disk do not stay resident.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from seqlm.ngram.binary import read_block as read
+from seqlm.ngram.counts import OrderCounts
+from seqlm.ngram.prune import drop_rows, pruned_rows
+from seqlm.ngram.smoothing import NgramTables, _log10, discounts_from_coc, kn_discount_from_coc
+
+BLOCK = 1 << 20
+
+
+class NpyWriter:
+    """A 1-D float64 .npy file written front to back, block by block."""
+
+    def __init__(self, path: Path, length: int):
+        self.path, self.length, self.written = path, length, 0
+        self.file = open(path, "wb")  # noqa: SIM115
+        header = {"descr": "<f8", "fortran_order": False, "shape": (length,)}
+        np.lib.format.write_array_header_1_0(self.file, header)
+
+    def write(self, values: np.ndarray) -> None:
+        self.file.write(np.ascontiguousarray(values, dtype="<f8").tobytes())
+        self.written += len(values)
+
+    def fill_to(self, end: int, value: float) -> None:
+        """Write `value` up to position `end` (exclusive), in blocks."""
+        while self.written < end:
+            self.write(np.full(min(BLOCK, end - self.written), value))
+
+    def close(self) -> np.ndarray:
+        self.fill_to(self.length, 0.0)
+        self.file.close()
+        return np.load(self.path, mmap_mode="r")
+
+
+def _context_blocks(keys: np.ndarray, base: int, n: int):
+    """[lo, hi) row ranges of about BLOCK rows that never split a context."""
+    total, lo = len(keys), 0
+    if n == 1:  # one context: every unigram at once (a vocabulary fits in memory)
+        yield 0, total
+        return
+    while lo < total:
+        hi = min(lo + BLOCK, total)
+        if hi < total:
+            last_ctx = int(keys[hi - 1]) // base
+            ctx = read(keys, lo, hi) // base
+            cut = int(np.searchsorted(ctx, last_ctx))
+            if cut > 0:
+                hi = lo + cut
+            else:  # one context longer than a block: extend to its end
+                while hi < total and int(keys[hi]) // base == last_ctx:
+                    hi = min(hi + BLOCK, total)
+                    ctx_tail = read(keys, lo, hi) // base
+                    hi = lo + int(np.searchsorted(ctx_tail, last_ctx, side="right"))
+        yield lo, hi
+        lo = hi
+
+
+def _adjusted(counts: list[OrderCounts], n: int) -> np.ndarray:
+    """Order n's adjusted counts (int64): continuation counts, raw where KenLM keeps them."""
+    c = counts[n - 1]
+    if n == len(counts):
+        return read(c.raw, 0, len(c.raw))
+    tokens = int(np.asarray(counts[0].raw).sum())  # bounds every count
+    a = np.zeros(len(c.keys), np.int32 if tokens < 2**31 else np.int64)
+    upper = counts[n].suffix
+    for lo in range(0, len(upper), BLOCK):
+        a += np.bincount(read(upper, lo, min(lo + BLOCK, len(upper))), minlength=len(a))
+    bos_initial = np.flatnonzero(read(c.bos_initial, 0, len(c.bos_initial)))
+    a[bos_initial] = read(c.raw, 0, len(c.raw))[bos_initial]
+    return a
+
+
+def estimate_streaming(
+    counts: list[OrderCounts],
+    method: str,
+    open_vocabulary: bool,
+    flushed: list[int] | None,
+    prune: list[int] | None,
+    workdir: str | Path,
+) -> NgramTables:
+    """`smoothing.estimate` for "mkn" and "kn", with the tables written under `workdir`."""
+    workdir = Path(workdir)
+    base, order = len(counts[0].keys), len(counts)
+    uniform = 1.0 / (base - 1 + open_vocabulary)
+    kept = pruned_rows(counts, prune)
+    probs, backoffs, discounts = [], [], []
+    lower = None
+    backoff_out = None  # the writer of order n-1's backoffs
+    for n in range(1, order + 1):
+        c = counts[n - 1]
+        a_all = _adjusted(counts, n)
+        coc = np.bincount(np.minimum(a_all, 5), minlength=6)
+        if flushed is not None and flushed[n - 1] >= 0:  # counted with its raw count
+            f = flushed[n - 1]
+            coc[min(int(a_all[f]), 5)] -= 1
+            coc[min(int(read(c.raw, f, f + 1)[0]), 5)] += 1
+        t = coc[1:5].tolist()
+        d = kn_discount_from_coc(t) if method == "kn" else discounts_from_coc(t, n)
+        discounts.append(tuple(float(x) for x in d))
+        table = np.array([0.0, *d])
+        prob_out = NpyWriter(workdir / f"prob{n}.npy", len(c.keys))
+        current = np.empty(len(c.keys)) if n < order else None  # p, for the order above
+        for lo, hi in _context_blocks(c.keys, base, n):
+            keys = read(c.keys, lo, hi)
+            a = a_all[lo:hi].astype(np.float64)
+            if n > 1:
+                ctx = keys // base
+                first_ctx = int(ctx[0])
+                local = ctx - first_ctx
+            else:
+                first_ctx, local = 0, np.zeros(len(keys), np.int64)
+            n_ctx = int(local[-1]) + 1
+            denom = np.bincount(local, weights=a, minlength=n_ctx)
+            discount = table[np.minimum(a, 3).astype(np.int64)]
+            safe = np.maximum(denom, 1e-300)
+            alpha = (a - discount) / safe[local]
+            if kept[n - 1] is not None:
+                discount = np.where(kept[n - 1][lo:hi], discount, a)
+            gamma = np.bincount(local, weights=discount, minlength=n_ctx) / safe
+            below = np.full(len(keys), uniform) if n == 1 else lower[read(c.suffix, lo, hi)]
+            p = alpha + gamma[local] * below
+            if n == 1:
+                p[base - 1] = 1.0
+            prob_out.write(_log10(p))
+            if current is not None:
+                current[lo:hi] = p
+            if n > 1:  # the backoffs of this block's contexts, in ascending order
+                has = np.flatnonzero(denom > 0)
+                backoff_out.fill_to(first_ctx, 0.0)
+                values = np.zeros(n_ctx)
+                values[has] = _log10(gamma[has])
+                backoff_out.write(values)
+        probs.append(prob_out.close())
+        if backoff_out is not None:
+            backoffs.append(backoff_out.close())
+        if n < order:
+            backoff_out = NpyWriter(workdir / f"backoff{n}.npy", len(c.keys))
+        lower = current
+        del a_all
+    backoffs.append(np.broadcast_to(np.float64(0), (len(counts[-1].keys),)))
+    tables = NgramTables(base, [c.keys for c in counts], probs, backoffs, discounts)
+    return drop_rows(tables, kept) if any(k is not None for k in kept) else tables
