@@ -11,11 +11,11 @@ import sys
 from collections.abc import Sequence
 
 from seqlm import __version__
-from seqlm.cli import compare, data, eval, export, generate, ngram, probe, train
+from seqlm.cli import compare, data, eval, export, generate, ngram, probe, serve, train
 from seqlm.cli.common import Parser, setup_logging
 from seqlm.errors import SeqlmError
 
-COMMANDS = (data, ngram, train, compare, probe, eval, export, generate)
+COMMANDS = (data, ngram, train, compare, probe, eval, export, generate, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

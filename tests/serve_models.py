@@ -1,0 +1,44 @@
+"""Small saved models for the server's tests: a 3-gram and a 2-layer LSTM (tied, so its
+layers differ in size) on a small synthetic corpus, and a GRU."""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seqlm.data import load_corpus
+from seqlm.nn.checkpoint import save_recurrent
+from seqlm.nn.config import ModelConfig
+from seqlm.nn.recurrent import RecurrentLM
+from seqlm.ngram import NgramLM
+
+CORPUS = "synthetic:train_tokens=20000,valid_tokens=3000,test_tokens=3000"
+
+
+def make_models(folder: Path) -> dict[str, Path]:
+    corpus = load_corpus(CORPUS)
+    out = {}
+    ngram = NgramLM.train(corpus["train"], corpus.vocab, 3)
+    ngram.info["corpus"] = corpus.spec.to_json()
+    out["3gram"] = ngram.save(folder / "3gram")
+    for cell, hidden, tied in (("lstm", 24, True), ("gru", 16, False)):
+        config = ModelConfig(cell=cell, vocab_size=len(corpus.vocab), embed=12, hidden=hidden,
+                             layers=2, tied=tied)  # fmt: skip
+        model = RecurrentLM(config, corpus.vocab)
+        model.reset_parameters(1)
+        _fit(model, corpus["train"])
+        out[cell] = save_recurrent(model, folder / cell, {"corpus": corpus.spec.to_json()})
+    return out
+
+
+def _fit(model: RecurrentLM, ids: np.ndarray, steps: int = 30) -> None:
+    """A few steps of Adam, so the models predict something (deterministic)."""
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    data = torch.as_tensor(np.asarray(ids[: 16 * 201], dtype=np.int64)).view(16, 201).T
+    for _ in range(steps):
+        loss, _ = model.loss(data[:-1], data[1:])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
