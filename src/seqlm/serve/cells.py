@@ -144,7 +144,7 @@ class CellIndex:
         indices) stay above `threshold`, best first, not overlapping."""
         if len(pattern) == 0 or length < 1 or length > len(self.ids):
             return []
-        on = (self.values[:, pattern].astype(np.int16) > int(threshold * 127)).astype(np.int32)
+        on = (self.values[:, pattern] > level(threshold)).astype(np.int32)
         run = np.cumsum(np.vstack([np.zeros((1, len(pattern)), np.int32), on]), axis=0)
         whole = (run[length:] - run[:-length]) == length  # (T - length + 1, k)
         score = whole.sum(axis=1)
@@ -166,6 +166,16 @@ class CellIndex:
         return self.split_names[i], position - self.starts[i]
 
 
+def quantize(cell_state: torch.Tensor) -> torch.Tensor:
+    """The index's int8 form of tanh(c): both the corpus and a query text are compared in it."""
+    return (torch.tanh(cell_state) * 127).round().to(torch.int8)
+
+
+def level(threshold: float) -> int:
+    """A threshold on tanh(c) in the int8 scale of `quantize`."""
+    return int(round(threshold * 127))
+
+
 def _mtime(path: Path) -> float:
     target = path / "model.safetensors" if path.is_dir() else path
     return target.stat().st_mtime if target.exists() else 0.0
@@ -175,13 +185,12 @@ def _mtime(path: Path) -> float:
 def _cell_states(model: ServedModel, ids: np.ndarray, chunk: int = 512) -> np.ndarray:
     """tanh(c) of every layer after each token, read in chunks with the state carried."""
     ref = model.reference()
-    inputs = torch.as_tensor(np.concatenate([[ref.start_token], ids[:-1]]))[:, None]
+    inputs = torch.as_tensor(np.concatenate([[ref.start_token], ids]))[:, None]
     state, out = None, []
     for start in range(0, len(inputs), chunk):
         _, state, gates = ref.features(inputs[start : start + chunk], state, return_gates=True)
-        cells = torch.cat([torch.tanh(g["cell_state"][:, 0]) for g in gates], dim=1)
-        out.append((cells * 127).round().to(torch.int8).numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), np.int8)
+        out.append(torch.cat([quantize(g["cell_state"][:, 0]) for g in gates], dim=1).numpy())
+    return np.concatenate(out)[1:]  # row t: after reading ids[t] (row 0 read the start)
 
 
 def pattern_search(model: ServedModel, index: CellIndex, text: str, start: int, end: int,
@@ -193,12 +202,13 @@ def pattern_search(model: ServedModel, index: CellIndex, text: str, start: int, 
     if not 0 <= start <= end < len(tokens):
         raise SeqlmError(f"span {start}..{end} is outside the text's {len(tokens)} tokens")
     states = text_states(model, lm.vocab.encode(tokens))
-    cells = np.concatenate([np.tanh(s["cell_state"]) for s in states], axis=1)
+    cells = np.concatenate([quantize(torch.as_tensor(s["cell_state"])).numpy() for s in states],
+                           axis=1)  # fmt: skip
     layers = [layer] if layer else list(range(1, len(states) + 1))
     allowed = np.zeros(cells.shape[1], dtype=bool)
     for li in layers:
         allowed[index.offsets[li - 1] : index.offsets[li]] = True
-    pattern = np.flatnonzero(allowed & (cells[start : end + 1] > threshold).all(axis=0))
+    pattern = np.flatnonzero(allowed & (cells[start : end + 1] > level(threshold)).all(axis=0))
     length = end - start + 1
     matches = []
     for m in index.search(pattern, threshold, length, limit):
