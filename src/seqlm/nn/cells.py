@@ -163,11 +163,7 @@ class ReferenceLayer(nn.Module):
         out = torch.stack(outputs)  # (T, B, H)
         if not return_gates:
             return out, state
-        gates = (
-            {name: torch.stack([a[name] for a in recorded]) for name in recorded[0]}
-            if recorded
-            else {}
-        )
+        gates = {name: torch.stack([a[name] for a in recorded]) for name in recorded[0]} if recorded else {}
         gates["hidden"] = out
         return out, state, gates
 
