@@ -1,8 +1,9 @@
 """Inside an LSTM, for the explorer: gates over a text, and LSTMVis-style pattern search.
 
-Pattern search (Strobelt et al. 2018, LSTMVis): select a span of text; the cells whose
-tanh(cell state) stays above a threshold over the whole span are its "pattern"; the
-corpus spans of the same length where most of those cells are on too are its matches.
+Pattern search (Strobelt et al. 2018, LSTMVis): select a span of text; the cells that
+switch on there (tanh(cell state) above a threshold over the whole span, and not at the
+token before it) are its "pattern"; the corpus spans of the same length where most of
+those cells switch on too are its matches.
 The corpus's cell states are computed once per model and corpus and kept on disk (int8,
 tanh(c) * 127), so a search is a scan of one array.
 """
@@ -140,14 +141,16 @@ class CellIndex:
 
     def search(self, pattern: np.ndarray, threshold: float, length: int, limit: int,
                context: int = 8) -> list[dict]:  # fmt: skip
-        """The corpus spans of `length` tokens over which most of the `pattern` cells (flat
-        indices) stay above `threshold`, best first, not overlapping."""
+        """The corpus spans of `length` tokens where most of the `pattern` cells (flat
+        indices) switch on (above `threshold` throughout, not just before), best first,
+        not overlapping."""
         if len(pattern) == 0 or length < 1 or length > len(self.ids):
             return []
         on = (self.values[:, pattern] > level(threshold)).astype(np.int32)
         run = np.cumsum(np.vstack([np.zeros((1, len(pattern)), np.int32), on]), axis=0)
         whole = (run[length:] - run[:-length]) == length  # (T - length + 1, k)
-        score = whole.sum(axis=1)
+        before = np.vstack([np.zeros((1, len(pattern)), np.int32), on[: len(whole) - 1]])
+        score = (whole & (before == 0)).sum(axis=1)
         order = np.argsort(-score, kind="stable")
         taken = np.zeros(len(self.ids), dtype=bool)
         found = []
@@ -195,8 +198,8 @@ def _cell_states(model: ServedModel, ids: np.ndarray, chunk: int = 512) -> np.nd
 
 def pattern_search(model: ServedModel, index: CellIndex, text: str, start: int, end: int,
                    threshold: float, layer: int | None, limit: int) -> dict:  # fmt: skip
-    """The cells on over tokens start..end (inclusive) of `text`, and the corpus spans where
-    the same cells are on."""
+    """The cells that switch on over tokens start..end (inclusive) of `text`, and the corpus
+    spans where the same cells switch on."""
     lm = model.lm
     tokens = lm.tokenize(text)
     if not 0 <= start <= end < len(tokens):
@@ -208,7 +211,9 @@ def pattern_search(model: ServedModel, index: CellIndex, text: str, start: int, 
     allowed = np.zeros(cells.shape[1], dtype=bool)
     for li in layers:
         allowed[index.offsets[li - 1] : index.offsets[li]] = True
-    pattern = np.flatnonzero(allowed & (cells[start : end + 1] > level(threshold)).all(axis=0))
+    on = cells > level(threshold)
+    pattern = on[start : end + 1].all(axis=0) & ~(on[start - 1] if start > 0 else False)
+    pattern = np.flatnonzero(allowed & pattern)
     length = end - start + 1
     matches = []
     for m in index.search(pattern, threshold, length, limit):
