@@ -14,6 +14,7 @@ pytest.importorskip("fastapi", reason="seqlm serve needs fastapi (pip install -e
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
 
 from serve_models import make_models  # noqa: E402
+
 from seqlm.serve import Limits, create_app, load_models  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
