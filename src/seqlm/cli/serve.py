@@ -31,6 +31,8 @@ def register(commands) -> None:
     serve.add_argument("--index-tokens", type=int, default=20_000, metavar="N",
                        help="corpus tokens indexed for LSTM pattern search (default 20000; "
                             "0: none)")  # fmt: skip
+    serve.add_argument("--threads", type=int, metavar="N",
+                       help="torch threads for the models (default: torch's choice)")  # fmt: skip
     serve.add_argument("--evaluate", action="store_true",
                        help="compute each model's test perplexity at start-up")  # fmt: skip
     serve.set_defaults(func=run)
@@ -39,6 +41,10 @@ def register(commands) -> None:
 def run(args: argparse.Namespace) -> None:
     from seqlm.serve import Limits, create_app, load_models, serve
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     models = load_models(args.models, evaluate_test=args.evaluate)
     limits = Limits(max_chars=args.max_chars, max_tokens=args.max_tokens, timeout_s=args.timeout,
                     max_pending=args.queue, index_tokens=args.index_tokens)  # fmt: skip
