@@ -69,11 +69,16 @@ def gates_view(model: ServedModel, text: str, cells: list[str] | None, top: int)
     for layer, unit in chosen:
         s = states[layer - 1]
         rows.append({"layer": layer, "unit": unit,
-                     **{g: s[g][:, unit].round(4).tolist() for g in (*GATES, "cell_state")}})  # fmt: skip
+                     **{g: _rounded(s[g][:, unit]) for g in (*GATES, "cell_state")}})  # fmt: skip
     return {"model": model.name, "tokens": tokens, "layers": len(states), "units": units,
             "cells": rows,
-            "forget_mean": [s["forget_gate"].mean(axis=1).round(4).tolist() for s in states],
+            "forget_mean": [_rounded(s["forget_gate"].mean(axis=1)) for s in states],
             "probe_cells": probe_cells(model, states, tokens)}  # fmt: skip
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    """4 decimals, as short JSON (float32 values print with 17 digits otherwise)."""
+    return np.asarray(values, dtype=np.float64).round(4).tolist()
 
 
 def probe_cells(model: ServedModel, states, tokens) -> dict:
