@@ -228,6 +228,16 @@ def test_full_queue_is_503_and_slow_requests_hit_the_time_limit(models):
         assert r.status_code == 504 and "time limit" in r.json()["detail"]
 
 
+def test_a_stream_stops_at_the_time_limit(models):
+    app = create_app(models, Limits(max_tokens=10**6, timeout_s=0.3, index_tokens=0))
+    with TestClient(app) as c:
+        start = time.perf_counter()
+        r = c.post("/generate", json={"model": "lstm", "max_tokens": 10**6})
+        text, end = events(r)
+        assert time.perf_counter() - start < 5 and end["error"] == "time limit reached"
+        assert 0 < end["tokens"] < 10**6 and text
+
+
 def test_openapi_documents_every_endpoint(client):
     spec = client.get("/openapi.json").json()
     assert {"/models", "/score", "/next", "/generate", "/gates", "/patterns", "/sample"} <= set(

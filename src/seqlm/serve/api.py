@@ -129,10 +129,18 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
 
         async def events():
             try:
-                while (piece := await stream.queue.get()) is not None:
-                    yield f"data: {json.dumps({'text': piece})}\n\n"
-                end = {"tokens": stream.produced, "error": stream.error}
-                yield f"event: end\ndata: {json.dumps(end)}\n\n"
+                done = False
+                while not done:  # one event per token; a backlog goes out in one write
+                    pieces = [await stream.queue.get()]
+                    while not stream.queue.empty():
+                        pieces.append(stream.queue.get_nowait())
+                    done = pieces[-1] is None
+                    chunk = "".join(f"data: {json.dumps({'text': p})}\n\n" for p in pieces
+                                    if p is not None)  # fmt: skip
+                    if done:
+                        end = {"tokens": stream.produced, "error": stream.error}
+                        chunk += f"event: end\ndata: {json.dumps(end)}\n\n"
+                    yield chunk
             finally:  # also when the client disconnects: the worker drops the stream
                 engine.close_stream(stream)
 
