@@ -316,3 +316,37 @@ def test_surprisal_is_in_bits(client, models):
     row = client.post("/score", json={"text": "a dog", "models": ["3gram"]}).json()
     lp = row["scores"]["3gram"]["log_probs"][0]
     assert row["scores"]["3gram"]["surprisal_bits"][0] == pytest.approx(-lp / math.log(2))
+
+
+def test_cli_serves_until_stopped(models, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    lstm = str(models["lstm"].path)
+    proc = subprocess.Popen([sys.executable, "-m", "seqlm", "serve", lstm, "--port", str(port),
+                             "--index-tokens", "0", "--threads", "1"], env={**os.environ},
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        for _ in range(300):
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/models", timeout=1).json()
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.stderr.read()
+                time.sleep(0.1)
+        assert [m["name"] for m in body["models"]] == ["lstm"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_cli_serve_of_a_missing_model_is_a_one_line_error(capsys, tmp_path):
+    from seqlm.cli import main
+
+    assert main(["serve", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("seqlm: error:") and "no such model" in err and "\n" not in err
