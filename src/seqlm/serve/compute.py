@@ -51,7 +51,13 @@ def _distributions(lm: LanguageModel, ids: np.ndarray):
 
 
 def _top(lm: LanguageModel, log_probs: np.ndarray, k: int) -> list[dict]:
-    order = np.argsort(-log_probs, kind="stable")[:k]
+    """The k likeliest, ties in vocabulary order (as `lm.next_tokens`'s stable argsort),
+    without sorting the whole vocabulary."""
+    if k < len(log_probs):
+        candidates = np.flatnonzero(log_probs >= np.partition(log_probs, -k)[-k])
+        order = candidates[np.argsort(-log_probs[candidates], kind="stable")[:k]]
+    else:
+        order = np.argsort(-log_probs, kind="stable")
     return [{"token": lm.vocab.tokens[i], "prob": float(np.exp(log_probs[i]))} for i in order]
 
 
