@@ -9,7 +9,7 @@ are asyncio tasks of one httpx client here. /score: `--requests` texts of 100 to
 (PTB test, or the model's own corpus) after a warm-up, `--clients` in flight at once:
 requests/s and p50/p99 latency, and the same with one client for contrast. /generate:
 one stream of `--stream-tokens` tokens, then `--clients` streams at once (temperature 1,
-top-k 50): tokens/s each way. Without `--model` a freshly initialised model of the PTB
+top-k 50), `--rounds` times alternately: median tokens/s each way. Without `--model` a freshly initialised model of the PTB
 preset's shape (2x650 LSTM, adaptive softmax, PTB's 10k vocabulary) is timed; speed does
 not depend on the weights. Bounded: every phase stops after `--max-seconds`.
 """
@@ -126,6 +126,10 @@ async def stream_load(url: str, streams: int, tokens: int, max_seconds: float) -
 MODEL_NAME = ""
 
 
+def median_run(runs: list[dict]) -> dict:
+    return sorted(runs, key=lambda r: r["tokens_per_s"])[len(runs) // 2]
+
+
 def main() -> None:
     global MODEL_NAME
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -136,6 +140,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads of the server (default 1: on a shared 2-core "
                              "machine more threads contend)")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="generation rounds (1 stream, then all); medians reported")  # fmt: skip
     parser.add_argument("--max-seconds", type=float, default=120, help="per phase")
     parser.add_argument("--out", help="also write the report here")
     args = parser.parse_args()
@@ -152,8 +158,13 @@ def main() -> None:
             run(score_load(url, texts[: args.clients], args.clients, args.max_seconds))  # warm-up
             many = run(score_load(url, texts[args.clients :], args.clients, args.max_seconds))
             one = run(score_load(url, texts[: args.clients * 2], 1, args.max_seconds))
-            single = run(stream_load(url, 1, args.stream_tokens, args.max_seconds))
-            multi = run(stream_load(url, args.clients, args.stream_tokens, args.max_seconds))
+            singles, multis = [], []
+            for _ in range(args.rounds):  # alternated: a shared machine's load drifts
+                singles.append(run(stream_load(url, 1, args.stream_tokens, args.max_seconds)))
+                multis.append(run(stream_load(url, args.clients, args.stream_tokens,
+                                              args.max_seconds)))  # fmt: skip
+            single = median_run(singles)
+            multi = median_run(multis)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -166,7 +177,7 @@ def main() -> None:
         f"{many['rps']:.1f} requests/s, p50 {many['p50']:.0f} ms, p99 {many['p99']:.0f} ms",
         f"/score, 1 client: {one['rps']:.1f} requests/s, p50 {one['p50']:.0f} ms",
         f"/generate, 1 stream: {single['tokens_per_s']:.1f} tokens/s "
-        f"({single['tokens']} tokens in {single['seconds']:.1f} s)",
+        f"({single['tokens']} tokens in {single['seconds']:.1f} s; median of {args.rounds})",
         f"/generate, {args.clients} streams: {multi['tokens_per_s']:.1f} tokens/s in all "
         f"({multi['tokens']} tokens in {multi['seconds']:.1f} s), "
         f"{multi['tokens_per_s'] / single['tokens_per_s']:.1f}x one stream",
