@@ -145,6 +145,7 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=120, help="per phase")
     parser.add_argument("--out", help="also write the report here")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(args.model) if args.model else fresh_ptb_model(Path(tmp))
         MODEL_NAME = model.name.split(".")[0]
@@ -172,7 +173,8 @@ def main() -> None:
         f"model: {args.model or 'fresh PTB-shaped 2x650 LSTM (adaptive softmax)'} "
         f"({info['kind']}, {info['parameters']:,} parameters, vocabulary {info['vocab_size']:,})",
         f"server: seqlm serve, {args.threads} torch threads, {os.cpu_count()} CPUs visible; "
-        f"clients on the same machine",
+        f"clients on the same machine; load average {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after",
         f"/score, 100-token texts, {args.clients} clients: {many['requests']} requests, "
         f"{many['rps']:.1f} requests/s, p50 {many['p50']:.0f} ms, p99 {many['p99']:.0f} ms",
         f"/score, 1 client: {one['rps']:.1f} requests/s, p50 {one['p50']:.0f} ms",
