@@ -344,9 +344,11 @@ def test_cli_serves_until_stopped(models, tmp_path):
         proc.wait(timeout=20)
 
 
-def test_cli_serve_of_a_missing_model_is_a_one_line_error(capsys, tmp_path):
+@pytest.mark.parametrize("extra, words", [([], "no such model"), (["--timeout", "0"], "timeout")])
+def test_cli_serve_errors_are_one_line(capsys, models, tmp_path, extra, words):
     from seqlm.cli import main
 
-    assert main(["serve", str(tmp_path / "nope")]) == 2
+    model = str(tmp_path / "nope") if not extra else str(models["3gram"].path)
+    assert main(["serve", model, *extra]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("seqlm: error:") and "no such model" in err and "\n" not in err
+    assert err.startswith("seqlm: error:") and words in err and "\n" not in err

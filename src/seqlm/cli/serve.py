@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from seqlm.errors import SeqlmError
+
 log = logging.getLogger("seqlm.cli")
 
 
@@ -39,15 +41,19 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from seqlm.serve import Limits, create_app, load_models, serve
+    try:
+        from seqlm.serve import Limits, create_app, load_models, serve
+    except ImportError as e:
+        raise SeqlmError(f"seqlm serve needs fastapi and uvicorn ({e}): pip install "
+                         "'seqlm[serve]'") from None  # fmt: skip
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    models = load_models(args.models, evaluate_test=args.evaluate)
     limits = Limits(max_chars=args.max_chars, max_tokens=args.max_tokens, timeout_s=args.timeout,
                     max_pending=args.queue, index_tokens=args.index_tokens)  # fmt: skip
+    models = load_models(args.models, evaluate_test=args.evaluate)
     names = ", ".join(f"{name} ({m.kind})" for name, m in models.items())
     log.info("serving %s at http://%s:%d/", names, args.host, args.port)
     if args.host not in ("127.0.0.1", "localhost", "::1"):

@@ -36,6 +36,13 @@ class Limits:
     index_tokens: int = 20_000  # corpus tokens in the pattern-search index (0: none)
     cache_dir: Path | None = None  # where the index is kept (default: seqlm's cache)
 
+    def __post_init__(self) -> None:
+        for name in ("max_chars", "max_tokens", "timeout_s", "max_pending", "max_streams"):
+            if not getattr(self, name) > 0:
+                raise SeqlmError(f"{name.replace('_', ' ')} must be > 0, got {getattr(self, name)}")
+        if self.window_ms < 0 or self.index_tokens < 0:
+            raise SeqlmError("the batching window and the index size must be >= 0")
+
 
 def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> FastAPI:
     limits = limits or Limits()
