@@ -79,24 +79,41 @@ def test_explorer_scores_hovers_shows_gates_and_streams(server, tmp_path):
         assert tokens[t] in page.inner_text("#tooltip")
         page.screenshot(path=str(tmp_path / "scores.png"), full_page=True)
 
+        # the difference row: bits the first model (the LSTM) saved over the 3-gram
+        page.select_option("#diffa", "lstm")
+        page.select_option("#diffb", "3gram")
+        diff = page.locator("#rows .col .diff")
+        lstm, ngram = (models[n].lm.score(TEXT).surprisal_bits for n in ("lstm", "3gram"))
+        for i in (0, t, len(tokens) - 1):
+            assert float(diff.nth(i + 1).inner_text()) == pytest.approx(
+                ngram[i] - lstm[i], abs=0.051
+            )
+
         page.select_option("#mode", "rank")  # GLTR's colours
         rank_colours = {cells.nth(i).evaluate("e => getComputedStyle(e).backgroundColor")
                         for i in range(len(tokens))}  # fmt: skip
         assert rank_colours <= {"rgb(143, 224, 143)", "rgb(255, 229, 122)", "rgb(255, 154, 138)",
                                 "rgb(200, 162, 240)"}  # fmt: skip
 
+        page.click("#sample")  # a sample of the synthetic corpus: far dependencies marked
+        page.wait_for_function("document.querySelectorAll('#rows .mark').length > 1")
+        marks = page.evaluate("state.sample.marks.dep_kind")
+        marked = [m for m in page.locator("#rows .col .mark").all_inner_texts()[1:] if m.strip()]
+        assert len(marked) == sum(k > 0 for k in marks) > 0
+
         page.click("#gates")
         page.wait_for_selector("table.heat")
         rows = page.locator("table.heat tr")
         assert rows.count() == 1 + 2 + 8  # tokens, forget gate of each layer, 8 cells
-        assert page.locator("table.heat tr.tokens td").count() == len(tokens)
+        assert page.locator("table.heat tr.tokens td").count() == len(page.evaluate(
+            "state.gates.tokens"))  # fmt: skip
         assert "line position" in page.inner_text("#probecells")
         page.locator("tr.tokens td").nth(2).click()
         page.locator("tr.tokens td").nth(4).click(modifiers=["Shift"])
         page.fill("#threshold", "0.1")
         page.click("#search")
         page.wait_for_selector("#matches .info")
-        assert re.search(r"\d+ cells", page.inner_text("#matches"))
+        assert re.search(r"\d+ cells switch on|no cell switches on", page.inner_text("#matches"))
 
         page.select_option("#genmodel", "lstm")
         page.fill("#prompt", "the dog")
