@@ -352,3 +352,19 @@ def test_cli_serve_errors_are_one_line(capsys, models, tmp_path, extra, words):
     assert main(["serve", model, *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("seqlm: error:") and words in err and "\n" not in err
+
+
+def test_explorer_script_parses(tmp_path):
+    """A syntax error blanks the whole page; node (where present) catches it in a second."""
+    import shutil
+    import subprocess
+    from importlib import resources
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node not installed (the browser test covers the page too)")
+    page = resources.files("seqlm.serve").joinpath("explorer.html").read_text("utf-8")
+    script = tmp_path / "explorer.js"
+    script.write_text(page.split("<script>")[1].split("</script>")[0], encoding="utf-8")
+    result = subprocess.run([node, "--check", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
