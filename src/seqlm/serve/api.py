@@ -67,8 +67,11 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         first = exc.errors()[0]
+        if first.get("type") == "json_invalid":
+            return JSONResponse({"detail": "body: not valid JSON"}, 422)
         where = ".".join(str(x) for x in first.get("loc", ()) if x != "body") or "body"
-        return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid')}"}, 422)
+        message = " ".join(str(first.get("msg", "invalid")).split())  # one line
+        return JSONResponse({"detail": f"{where}: {message}"}, 422)
 
     def pick(name: str) -> ServedModel:
         if name not in models:
