@@ -38,6 +38,10 @@ def client(models, tmp_path_factory):
     limits = Limits(max_chars=2000, max_tokens=300, index_tokens=1500,
                     cache_dir=tmp_path_factory.mktemp("index"))  # fmt: skip
     with TestClient(create_app(models, limits)) as c:
+        for _ in range(600):  # the pattern index builds in the background: wait for it
+            if not isinstance(c.app.state.indexes["lstm"], str):
+                break
+            time.sleep(0.05)
         yield c
 
 
@@ -144,11 +148,7 @@ def test_gates_equal_the_probe(client, models):
 
 def test_pattern_search_finds_the_span_itself(client, models):
     lm = models["lstm"].lm
-    for _ in range(200):
-        index = client.app.state.indexes["lstm"]
-        if not isinstance(index, str):
-            break
-        time.sleep(0.05)
+    index = client.app.state.indexes["lstm"]
     assert isinstance(index, CellIndex) and len(index.ids) == 1500
     # a span of the indexed corpus, read from the same start, must match itself
     text = " ".join(lm.vocab.decode(index.ids[:40].tolist())).replace(" <eos>", "\n").strip()
