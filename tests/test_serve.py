@@ -94,7 +94,7 @@ def test_score_batches_concurrent_requests_with_the_same_numbers(client, models)
     texts = [TEXT, "a dog sleeps", "the cats ( near the barn ) run today\n" * 3, "x y z"]
     engine = client.app.state.engine
     before = engine.stats["largest_batch"]
-    engine.window = 0.2  # long enough that all four requests queue together
+    engine.window = 0.5  # long enough that all four requests queue together
     try:
         with ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(lambda t: client.post(
