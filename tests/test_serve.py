@@ -107,6 +107,15 @@ def test_score_batches_concurrent_requests_with_the_same_numbers(client, models)
                                    models["lstm"].lm.score(text).log_probs, atol=1e-6)  # fmt: skip
 
 
+def test_an_empty_text_in_a_batch_is_empty_and_spoils_nothing(models):
+    from seqlm.serve.compute import score_texts
+
+    for served in models.values():
+        empty, full = score_texts(served.lm, ["", TEXT])
+        assert empty["tokens"] == [] and empty["perplexity"] is None
+        np.testing.assert_allclose(full["log_probs"], served.lm.score(TEXT).log_probs, atol=1e-6)
+
+
 def test_next_equals_the_library(client, models):
     body = client.post("/next", json={"prefix": "the old dogs near a", "k": 5}).json()["next"]
     for name, found in body.items():

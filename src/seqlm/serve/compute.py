@@ -96,6 +96,9 @@ def _score_recurrent(lm, tokens, ids, top_k: int) -> list[dict]:
     rows = []
     for b, (toks, seq) in enumerate(zip(tokens, ids, strict=True)):
         n = len(seq)
+        if n == 0:  # an empty text (its batch-mates are read as usual)
+            rows.append(_row(lm, toks, np.zeros(0), [], []))
+            continue
         dist = lm.log_softmax(x[:n, b])  # (n, V): each position's distribution
         target = torch.as_tensor(np.asarray(seq, dtype=np.int64), device=dist.device)
         true = dist.gather(1, target[:, None])
