@@ -47,3 +47,13 @@ def test_top_k_and_top_p_filters():
 def test_bad_sampling_values_are_one_line_errors(model, kwargs, message):
     with pytest.raises(SeqlmError, match=message):
         next(sample(model, None, **kwargs))
+
+
+def test_draw_is_numpys_choice():
+    from seqlm.generate import draw
+
+    source = np.random.default_rng(0)
+    for seed in range(200):
+        probs = filter_log_probs(np.log(source.dirichlet(np.full(300, 0.1))), 1.0, 40, 0.9)
+        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+        assert [draw(probs, a) for _ in range(5)] == [int(b.choice(300, p=probs)) for _ in range(5)]

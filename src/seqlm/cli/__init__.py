@@ -10,12 +10,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from seqlm.cli import compare, data, eval, export, generate, ngram, probe, train
+from seqlm.cli import compare, data, eval, export, generate, ngram, probe, serve, train
 from seqlm.cli.common import Parser, setup_logging
 from seqlm.errors import SeqlmError
 from seqlm.version import __version__
 
-COMMANDS = (data, ngram, train, compare, probe, eval, export, generate)
+COMMANDS = (data, ngram, train, compare, probe, eval, export, generate, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -203,7 +203,6 @@ class NgramLM(LanguageModel):
 
     def next_log_probs(self, state: tuple[int, ...]) -> np.ndarray:
         t, base, V = self.tables, self.tables.base, len(self.vocab)
-        words = np.arange(V, dtype=np.int64)
         contexts = []  # index of the m-gram made of the last m tokens of the state
         for m in range(1, len(state) + 1):
             index = state[-m]
@@ -221,13 +220,13 @@ class NgramLM(LanguageModel):
             ctx = contexts[n - 2]
             if ctx < 0:
                 break  # a longer history cannot be in the model if this one is not
-            wanted = ctx * base + words
+            # the n-grams that continue this history are one sorted run of keys
             keys = t.keys[n - 1]
             lo, hi = np.searchsorted(keys, [ctx * base, (ctx + 1) * base])
-            hit = np.isin(wanted, keys[lo:hi], assume_unique=True)
-            at = np.searchsorted(keys[lo:hi], wanted[hit]) + lo
-            result[hit] = t.log10_prob[n - 1][at]
-            matched[hit] = n
+            hit = keys[lo:hi] - ctx * base
+            inside = hit < V
+            result[hit[inside]] = t.log10_prob[n - 1][lo:hi][inside]
+            matched[hit[inside]] = n
         for m, ctx in enumerate(contexts, 1):
             if ctx >= 0 and m < self.order:
                 use = m >= matched

@@ -1,0 +1,164 @@
+"""The models a server holds: each loaded once at start-up, with what the API says about it.
+
+A request names a model by the short name given here (the directory's name, made unique),
+never by a path, so the set of files the server reads is fixed when it starts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from seqlm.data.text import EOS, detokenize
+from seqlm.errors import SeqlmError
+from seqlm.interface import LanguageModel
+from seqlm.loading import load, model_config, trained_on
+
+log = logging.getLogger("seqlm.serve")
+
+
+@dataclass
+class ServedModel:
+    name: str
+    path: Path
+    lm: LanguageModel
+    config: dict
+    test_perplexity: float | None = None
+    probes: dict | None = None  # the gates probe's cells on the corpus, found once
+    _corpus: object = None
+    _reference: object = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def kind(self) -> str:
+        return self.lm.kind
+
+    @property
+    def is_recurrent(self) -> bool:
+        return self.lm.kind in ("rnn", "lstm", "gru")
+
+    def corpus_label(self) -> str | None:
+        corpus = self.config.get("corpus")
+        return corpus.get("source") if isinstance(corpus, dict) else None
+
+    def describe(self) -> dict:
+        """What GET /models reports."""
+        label = self.kind if self.kind != "ngram" else f"{self.lm.order}-gram"
+        return {"name": self.name, "kind": self.kind, "label": label,
+                "level": self.lm.vocab.level, "vocab_size": len(self.lm.vocab),
+                "parameters": int(self.lm.num_parameters()), "corpus": self.corpus_label(),
+                "test_perplexity": self.test_perplexity,
+                "valid_perplexity": self.valid_perplexity()}  # fmt: skip
+
+    def valid_perplexity(self) -> float | None:
+        """The best validation perplexity training recorded (recurrent models)."""
+        try:
+            progress = json.loads((self.path / "trainer.json").read_text(encoding="utf-8"))
+            value = progress.get("best_valid")
+            return float(value) if value is not None else None
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    # -- the training corpus: samples for the explorer, the pattern index --------------
+    def corpus(self):
+        """The corpus the model was trained on (loaded on first use), or None."""
+        with self._lock:
+            if self._corpus is None:
+                spec = trained_on(self.path) if self.path.is_dir() else None
+                if spec is None:
+                    self._corpus = False
+                else:
+                    from seqlm.data.corpus import load_corpus
+
+                    try:
+                        self._corpus = load_corpus(spec)
+                    except SeqlmError as e:
+                        log.warning("%s: its corpus is not available (%s)", self.name, e)
+                        self._corpus = False
+            return self._corpus or None
+
+    def corpus_ids(self, split: str) -> np.ndarray:
+        """A split of the training corpus in this model's vocabulary."""
+        from seqlm.evaluate import to_model_ids
+
+        corpus = self.corpus()
+        if corpus is None:
+            raise SeqlmError(f"model {self.name} records no corpus that can be loaded")
+        return to_model_ids(self.lm, corpus, split)
+
+    def reference(self):
+        """The LSTM on the readable backend, whose every step's gates can be recorded."""
+        if self.kind != "lstm":
+            raise SeqlmError(f"gate activations need an LSTM; {self.name} is a {self.kind}")
+        with self._lock:
+            if self._reference is None:
+                from seqlm.probe.gradients import reference_copy
+
+                self._reference = reference_copy(self.lm).eval()
+            return self._reference
+
+
+def sample_text(model: ServedModel, split: str, tokens: int, seed: int) -> dict:
+    """Whole lines of the corpus, about `tokens` long, starting at a seeded random line,
+    with the synthetic corpus's dependency marks (kind, distance) for each token."""
+    corpus = model.corpus()
+    if corpus is None:
+        raise SeqlmError(f"model {model.name} records no corpus that can be loaded")
+    ids = np.asarray(corpus[split])
+    level = corpus.level
+    eos = corpus.vocab.stoi.get(EOS, -1) if level == "word" else corpus.vocab.stoi.get("\n", -1)
+    ends = np.flatnonzero(ids == eos) if eos >= 0 else np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    if len(ends) < 2:  # no line structure: any window
+        start = int(rng.integers(0, max(1, len(ids) - tokens)))
+        stop = min(len(ids), start + tokens)
+    else:
+        first = int(rng.integers(0, max(1, len(ends) - 1)))
+        start = int(ends[first]) + 1
+        later = ends[ends >= start + tokens - 1]
+        stop = int(later[0]) + 1 if len(later) else int(ends[-1]) + 1
+        stop = max(stop, start + 1)
+    words = corpus.vocab.decode(ids[start:stop])
+    text = detokenize(words, level)
+    out: dict = {"text": text, "tokens": words, "split": split, "position": start, "marks": None}
+    if split in corpus.marks:
+        marks = corpus.marks[split]
+        out["marks"] = {"dep_kind": marks["dep_kind"][start:stop].astype(int).tolist(),
+                        "dep_distance": marks["dep_distance"][start:stop].astype(int).tolist()}  # fmt: skip
+    return out
+
+
+def load_models(paths: list[str], evaluate_test: bool = False) -> dict[str, ServedModel]:
+    """Every model, under a unique short name (its directory's or file's name)."""
+    models: dict[str, ServedModel] = {}
+    for raw in paths:
+        path = Path(raw).expanduser().resolve()
+        config = model_config(path)
+        lm = load(path)
+        base = path.name.split(".")[0] or "model"
+        name, n = base, 2
+        while name in models:
+            name, n = f"{base}-{n}", n + 1
+        models[name] = ServedModel(name, path, lm, config)
+        if evaluate_test:
+            models[name].test_perplexity = test_perplexity(models[name])
+    if not models:
+        raise SeqlmError("no models to serve")
+    return models
+
+
+def test_perplexity(model: ServedModel) -> float | None:
+    """Perplexity on the test split of the model's own corpus, if that corpus loads."""
+    from seqlm.evaluate import evaluate
+
+    corpus = model.corpus()
+    if corpus is None:
+        return None
+    value = evaluate(model.lm, corpus, "test").perplexity
+    return None if value is None or not math.isfinite(value) else round(float(value), 3)
