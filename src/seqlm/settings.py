@@ -46,6 +46,11 @@ def setting(
     return dataclasses.field(default=default, metadata=meta)
 
 
+def optional(field: dataclasses.Field, owner: type) -> bool:
+    """Whether the field's type admits None (`int | None`)."""
+    return type(None) in typing.get_args(typing.get_type_hints(owner)[field.name])
+
+
 def base_type(field: dataclasses.Field, owner: type) -> type:
     """int, float, bool, str or list for a field (Optional[...] unwrapped)."""
     hint = typing.get_type_hints(owner)[field.name]
@@ -97,7 +102,7 @@ def check(obj: Any) -> None:
         if "help" not in f.metadata:
             continue
         value = getattr(obj, f.name)
-        if value is None:
+        if value is None and optional(f, type(obj)):
             continue
         value = _coerce(f.name, value, base_type(f, type(obj)))
         setattr(obj, f.name, value)
@@ -122,7 +127,8 @@ def from_dict(cls: type, values: dict, where: str) -> Any:
     values = {k.replace("-", "_"): v for k, v in values.items()}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise SeqlmError(f"{where}: unknown settings {', '.join(unknown)}")
+        names = ", ".join(n.encode("unicode_escape").decode() for n in unknown)  # one line
+        raise SeqlmError(f"{where}: unknown settings {names}")
     obj = cls(**values)
     check(obj)
     return obj
