@@ -11,6 +11,7 @@ runs them, so a checkpoint loads into either and both start from identical weigh
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -216,12 +217,14 @@ class RecurrentLM(nn.Module, LanguageModel):
 
     # -- the common LanguageModel interface ---------------------------------------------
     @torch.inference_mode()
-    def log_probs(self, ids: np.ndarray, window: int = 1024, streams: int = 1) -> np.ndarray:
+    def log_probs(self, ids: np.ndarray, window: int = 1024, streams: int = 1,
+                  progress: Callable[[int], object] | None = None) -> np.ndarray:  # fmt: skip
         """ln P of every token. With one stream the state is carried across the whole text
         (batch 1: exact, what `seqlm eval` reports); `streams` > 1 cuts it into that many
         contiguous pieces read side by side, each from a fresh state (pytorch/examples
         validates with 10): several times faster, the state lost at the cuts. A stream's
-        first token is predicted after an `<eos>` (a stream starts at a line boundary)."""
+        first token is predicted after an `<eos>` (a stream starts at a line boundary).
+        `progress` is called with the number of tokens scored after each chunk (a bar)."""
         was_training = self.training
         self.eval()
         ids_t = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=self.device)
@@ -236,6 +239,8 @@ class RecurrentLM(nn.Module, LanguageModel):
         for start in range(0, length, rows):
             x, state = self.features(inputs[start : start + rows], state)
             out.append(self.target_log_probs(x, targets[start : start + rows]).cpu())
+            if progress is not None:
+                progress(min(n - start * streams, out[-1].numel()))
         self.train(was_training)
         if not out:
             return np.zeros(0)
