@@ -69,7 +69,7 @@ def _pyplot():
 
 @register_section
 def table_section(ctx: ReportContext) -> Section:
-    from seqlm.compare import format_table, summary_sentences
+    from seqlm.report.table import format_table, summary_sentences
 
     text = format_table(ctx.result)
     return Section("Results", f"<p>{html.escape(summary_sentences(ctx.result))}</p>"
@@ -131,10 +131,11 @@ def curves_section(ctx: ReportContext) -> Section | None:
 def loss_histogram_section(ctx: ReportContext) -> Section:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
-    finite = [v[np.isfinite(v)] for v in ctx.losses.values()]
+    first_seed = {name: np.atleast_2d(v)[0] for name, v in ctx.losses.items()}
+    finite = [v[np.isfinite(v)] for v in first_seed.values()]
     top = max(float(np.percentile(v, 99.5)) for v in finite if len(v))
     bins = np.linspace(0, max(top, 1e-3), 60)
-    for name, values in ctx.losses.items():
+    for name, values in first_seed.items():
         ax.hist(values[np.isfinite(values)], bins=bins, histtype="step", linewidth=1.5, label=name,
                 density=True)  # fmt: skip
     ax.set_xlabel("per-token loss on test (nats)")
