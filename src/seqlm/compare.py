@@ -95,9 +95,9 @@ class Budget:
         """Training settings for this budget: about eight validations per learning curve."""
         if self.minutes:
             return {"max_minutes": self.minutes, "eval_minutes": self.minutes / 8}
+        # eval_every is set once the batch shape is known
         return {"max_tokens": self.tokens, "epochs": self.tokens // max(train_tokens, 1) + 2,
-                "threads": 1, "deterministic": True, "eval_minutes": 0.0,
-                "eval_every": 0}  # fmt: skip  (eval_every set once the batch shape is known)
+                "threads": 1, "deterministic": True, "eval_minutes": 0.0, "eval_every": 0}  # fmt: skip
 
 
 UNITS = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9}
