@@ -295,14 +295,28 @@ class RecurrentLM(nn.Module, LanguageModel):
 
     @torch.inference_mode()
     def score_windows(
-        self, windows: list[np.ndarray], targets: np.ndarray, chunk: int = 256
+        self,
+        windows: list[np.ndarray],
+        targets: np.ndarray,
+        chunk: int = 256,
+        prefix: np.ndarray | None = None,
     ) -> np.ndarray:
-        """ln P(target | window) from a fresh state, for equally long windows, batched."""
+        """ln P(target | window) for equally long windows, batched. Each window starts from
+        the all-zero state, or, given `prefix`, from the state after reading the prefix (a
+        state like those seen in training, where the zero state occurs once per epoch)."""
         self.eval()
+        start = None
+        if prefix is not None and len(prefix):
+            ids = np.concatenate([[self.start_token], np.asarray(prefix)])
+            start = self.features(torch.as_tensor(ids, device=self.device)[:, None])[1]
         out = []
         for i in range(0, len(windows), chunk):
             ids = torch.as_tensor(np.stack(windows[i : i + chunk]).T, device=self.device)
-            x, _ = self.features(ids)
+            state = None
+            if start is not None:
+                state = self.unflatten_state([t.expand(ids.shape[1], *t.shape[1:]).contiguous()
+                                              for t in self.flatten_state(start)])  # fmt: skip
+            x, _ = self.features(ids, state)
             lp = self.log_softmax(x[-1:])[0]
             tgt = torch.as_tensor(np.asarray(targets[i : i + chunk]), device=self.device)
             out.append(lp.gather(1, tgt[:, None])[:, 0].double().cpu().numpy())

@@ -6,7 +6,7 @@ import logging
 
 from seqlm.data.corpus import Corpus
 from seqlm.interface import LanguageModel
-from seqlm.probe.context import context_ablation, dependency_scores
+from seqlm.probe.context import context_ablation, dependency_scores, grid_for
 from seqlm.probe.gradients import gradient_flow
 from seqlm.probe.memory import MemorySettings, forget_bias_study, memory_ladder
 
@@ -27,13 +27,14 @@ def run_lab(
     """Gradient flow (neural models), context ablation, dependency scoring (when the
     corpus has dependency marks) and, if asked, the memory tasks and forget-bias study."""
     lab: dict = {"gradients": [], "context": [], "dependency": []}
+    ks = grid_for(list(models.values()))
     for name, model in models.items():
         if model.kind != "ngram":
             log.info("gradient flow: %s", name)
             r = gradient_flow(model, corpus[split], distance=distance, windows=32)
             lab["gradients"].append({**r, "label": name})
         log.info("context ablation: %s", name)
-        lab["context"].append({**context_ablation(model, corpus, split, samples=samples),
+        lab["context"].append({**context_ablation(model, corpus, split, ks, samples=samples),
                                "label": name})  # fmt: skip
         if split in corpus.marks:
             lab["dependency"].append({**dependency_scores(model, corpus, split), "label": name})

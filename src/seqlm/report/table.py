@@ -110,3 +110,39 @@ def summary_sentences(result: dict) -> str:
                   f"model, by {-duel['difference']:.3f} nats/token over {duel['neural']} (95% "
                   f"interval {-duel['high']:.3f} to {-duel['low']:.3f}).")  # fmt: skip
     return f"{first} {second}"
+
+
+def results_html(result: dict) -> str:
+    """The table for the report: an HTML table that scrolls inside its box on a phone."""
+    import html
+
+    char = result["level"] == "char"
+    unit = "bits/char" if char else "perplexity"
+    floor = result["floor_test_nats"]
+    head = ["#", "model", "parameters", "tokens seen", f"valid {unit}", f"test {unit}"]
+    head += ["gap to floor (nats)"] if floor is not None else []
+    head += ["train time", "tokens/s", "run"]
+    body = []
+    for i, r in enumerate(result["rows"], 1):
+        gap = r["test"].get("gap_nats")
+        cells = [str(i), r["model"], f"{r['parameters']:,}", _tokens(r["tokens"]),
+                 _metric(r["valid"], char), _metric(r["test"], char)]  # fmt: skip
+        cells += [f"{gap:.4f}" if gap is not None else "inf"] if floor is not None else []
+        cells += [f"{r['train_seconds']:.1f} s", f"{r['tokens_per_s']:,.0f}",
+                  "cached" if r["cached"] else "trained"]  # fmt: skip
+        body.append("<tr>" + "".join(
+            f'<td{"" if j == 1 else " class=num"}>{html.escape(c)}</td>'
+            for j, c in enumerate(cells)) + "</tr>")  # fmt: skip
+    pairs = "".join(f"<li>{html.escape(p['better'])} vs {html.escape(p['worse'])}: "
+                    f"{html.escape(_pair(p))}</li>" for p in result.get("ranking", []))  # fmt: skip
+    b = result.get("bootstrap", {})
+    seeds = f"; mean ± sd over {result['seeds']} seeds" if result.get("seeds", 1) > 1 else ""
+    return (f"<p>Budget: {html.escape(result['budget_text'])}{seeds}. Lower is better in the "
+            "metric columns; time and tokens/s depend on the machine.</p>"
+            '<div class="scroll"><table class="results"><tr>'
+            + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" + "".join(body)
+            + "</table></div>"
+            + (f"<p>Neighbours in the ranking: difference in test loss (nats/token) with its 95% "
+               f"interval from a paired bootstrap ({b.get('resamples', 0):,} draws of "
+               f"{b.get('block', 0)}-token blocks); <b>tied</b> when the interval covers 0.</p>"
+               f"<ul>{pairs}</ul>" if pairs else ""))  # fmt: skip
