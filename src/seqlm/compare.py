@@ -39,6 +39,7 @@ from seqlm.report.table import format_table, summary_sentences  # noqa: F401  (r
 from seqlm.significance import BLOCK, RESAMPLES, paired_bootstrap, rank_adjacent
 
 NEURAL = ("rnn", "lstm", "gru")
+CURVE_POINTS = 6  # validations per learning curve
 log = logging.getLogger(__name__)
 
 
@@ -92,12 +93,14 @@ class Budget:
                 "depend on this machine's speed and load)")  # fmt: skip
 
     def overrides(self, train_tokens: int) -> dict:
-        """Training settings for this budget: about eight validations per learning curve."""
+        """Training settings for this budget: about CURVE_POINTS validations per learning
+        curve, read as 10 streams (2x faster; the table's figures are scored exactly after)."""
         if self.minutes:
-            return {"max_minutes": self.minutes, "eval_minutes": self.minutes / 8}
+            return {"max_minutes": self.minutes, "eval_minutes": self.minutes / CURVE_POINTS}
         # eval_every is set once the batch shape is known
         return {"max_tokens": self.tokens, "epochs": self.tokens // max(train_tokens, 1) + 2,
-                "threads": 1, "deterministic": True, "eval_minutes": 0.0, "eval_every": 0}  # fmt: skip
+                "threads": 1, "deterministic": True, "eval_minutes": 0.0, "eval_every": 0,
+                "eval_streams": 10}  # fmt: skip
 
 
 UNITS = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9}
@@ -165,8 +168,9 @@ def train_or_load(spec: ModelSpec, corpus: Corpus, directory: Path, budget: Budg
         overrides = {**budget.overrides(len(corpus["train"])), **neural_overrides,
                      "cell": spec.kind, "seed": seed}  # fmt: skip
         config = make_config(corpus.spec.source, None, overrides)
-        if budget.tokens and not config.eval_every:  # about eight points on each curve
-            config.eval_every = max(1, budget.tokens // (config.batch_size * config.bptt) // 8)
+        if budget.tokens and not config.eval_every:
+            steps = budget.tokens // (config.batch_size * config.bptt)
+            config.eval_every = max(1, steps // CURVE_POINTS)
         resume = (work / "trainer.safetensors").exists()
         trainer = Trainer(config, corpus, work, resume=resume, progress=progress)
         summary = trainer.run()
