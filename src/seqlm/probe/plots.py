@@ -10,7 +10,12 @@ import json
 import math
 from pathlib import Path
 
-from seqlm.report.palette import colour, figure_colours
+
+def colour(label: str) -> str:
+    """The model's colour in every figure (imported here: seqlm.report imports this module)."""
+    from seqlm.report.palette import colour as palette_colour
+
+    return palette_colour(label)
 
 
 def _pyplot():
@@ -29,6 +34,8 @@ def save(fig, out: Path, name: str) -> list[str]:
     paths = [out / f"{name}.png", out / f"{name}.svg"]
     for path in paths:
         fig.savefig(path, dpi=110, bbox_inches="tight")
+    from seqlm.report.palette import figure_colours
+
     (out / f"{name}.colours.json").write_text(json.dumps(figure_colours(fig)))
     _pyplot().close(fig)
     return [str(p) for p in paths]
