@@ -234,7 +234,8 @@ def compare(corpus: Corpus, specs: list[ModelSpec], root: Path | None, budget: B
         for spec in specs:
             runs, test_losses = [], []
             for seed in range(1, (seeds if spec.kind != "ngram" else 1) + 1):
-                settings = ({"budget": asdict(budget), "seed": seed, **neural_overrides}
+                settings = ({"budget": asdict(budget), "seed": seed, "curve": CURVE_POINTS,
+                             **budget.overrides(len(corpus["train"])), **neural_overrides}
                             if spec.kind != "ngram" else {})  # fmt: skip
                 directory = model_dir(root, corpus_key, spec, settings)
                 with model_lock(directory):
