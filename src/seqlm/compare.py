@@ -295,6 +295,7 @@ def run_comparison(
     progress: bool = False,
     seeds: int = 1,
     retrain: bool = False,
+    neural_overrides: dict | None = None,
 ) -> dict:
     """`compare`, then (if asked) the long-range lab and the HTML report: what
     `seqlm compare` and `seqlm demo` print, with the table and summary as text."""
@@ -303,8 +304,8 @@ def run_comparison(
 
     if report:
         check_writable_dir(report)
-    result, models, losses = compare(corpus, specs, root, budget, progress=progress,
-                                     seeds=seeds, retrain=retrain)  # fmt: skip
+    result, models, losses = compare(corpus, specs, root, budget, neural_overrides, progress,
+                                     seeds, retrain)  # fmt: skip
     sentences = summary_sentences(result)
     lab = None
     if probes:

@@ -78,17 +78,19 @@ def run_compare(args: argparse.Namespace) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> None:
-    _run(args, CorpusSpec("synthetic"), DEMO_MODELS)
+    # on the CPU even where there is a GPU: the same table on every machine
+    _run(args, CorpusSpec("synthetic"), DEMO_MODELS, {"device": "cpu"})
 
 
-def _run(args: argparse.Namespace, spec: CorpusSpec, models: str) -> None:
+def _run(args: argparse.Namespace, spec: CorpusSpec, models: str,
+         overrides: dict | None = None) -> None:  # fmt: skip
     from seqlm.compare import parse_budget, parse_models, run_comparison
     from seqlm.data import load_corpus
 
     specs, budget = parse_models(models), parse_budget(args.budget)
     result = run_comparison(load_corpus(spec), specs, budget, args.root, args.report,
                             args.probes, ["seqlm", *sys.argv[1:]], show_progress(args),
-                            args.seeds, args.retrain)  # fmt: skip
+                            args.seeds, args.retrain, overrides)  # fmt: skip
     text = f"{result['table']}\n\n{result['summary']}"
     if args.report:
         text += f"\nreport: {result['report']}"
