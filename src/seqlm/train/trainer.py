@@ -374,8 +374,7 @@ class Trainer:
                         unit_scale=True, **options)  # fmt: skip
         if c.max_minutes:
             return tqdm(total=round(c.max_minutes * 60, 1), initial=round(p["elapsed"], 1),
-                        unit="s", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s {postfix}",
-                        **options)  # fmt: skip
+                        unit="s", unit_scale=True, **options)  # fmt: skip
         return tqdm(total=self.total_steps, initial=p["step"], unit="step", **options)
 
     def _validation_due(self) -> bool:
