@@ -304,19 +304,22 @@ def run_comparison(
 
     if report:
         check_writable_dir(report)
-    result, models, losses = compare(corpus, specs, root, budget, neural_overrides, progress,
-                                     seeds, retrain)  # fmt: skip
-    sentences = summary_sentences(result)
-    lab = None
-    if probes:
-        from seqlm.probe.lab import lab_lines, run_lab
+    with _threads(1 if budget.tokens else None):  # the lab's numbers too, the same everywhere
+        result, models, losses = compare(corpus, specs, root, budget, neural_overrides,
+                                         progress, seeds, retrain)  # fmt: skip
+        sentences = summary_sentences(result)
+        lab = None
+        if probes:
+            from seqlm.probe.lab import lab_lines, run_lab
 
-        lab = run_lab(corpus, models)
-        result["lab_summary"] = lab_lines(lab)
-        sentences += "\n" + "\n".join(result["lab_summary"])
-    if report:
-        page = write_report(result, models, losses, corpus, report, {"argv": argv, "lab": lab})
-        result["report"] = str(page)
+            first_seed = {name: -np.atleast_2d(loss)[0] for name, loss in losses.items()}
+            lab = run_lab(corpus, models, log_probs=first_seed)
+            result["lab_summary"] = lab_lines(lab)
+            sentences += "\n" + "\n".join(result["lab_summary"])
+        if report:
+            page = write_report(result, models, losses, corpus, report,
+                                {"argv": argv, "lab": lab})  # fmt: skip
+            result["report"] = str(page)
     result["summary"] = sentences
     result["table"] = format_table(result)
     return result

@@ -73,7 +73,9 @@ def context_ablation(
     shuffle_beyond: int | None = None,
     seed: int = 0,
     neutral_start: bool = True,
+    log_probs: np.ndarray | None = None,
 ) -> dict:
+    """`log_probs`: the model's scores of the whole split, if already computed."""
     ids = np.asarray(to_model_ids(model, corpus, split))
     prefix = neutral_prefix(model, corpus) if neutral_start and model.kind != "ngram" else None
     rng = np.random.default_rng(seed)
@@ -83,7 +85,7 @@ def context_ablation(
     positions = np.sort(
         rng.choice(np.arange(first, len(ids)), min(samples, len(ids) - first), replace=False)
     )
-    full = -model.log_probs(ids)[positions]
+    full = -(model.log_probs(ids) if log_probs is None else log_probs)[positions]
     losses = [float(np.mean(_truncated_scores(model, ids, positions, k, shuffle_beyond, rng,
                                               prefix))) for k in ks]  # fmt: skip
     full_loss = float(np.mean(full))
@@ -97,12 +99,16 @@ def context_ablation(
 
 
 def dependency_scores(model: LanguageModel, corpus: Corpus, split: str = "test",
-                      bins: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)) -> dict:  # fmt: skip
-    """Loss on long-range-dependent tokens by distance, with the floor on the same tokens."""
+                      bins: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64),
+                      log_probs: np.ndarray | None = None) -> dict:  # fmt: skip
+    """Loss on long-range-dependent tokens by distance, with the floor on the same tokens.
+    `log_probs`: the model's scores of the whole split, if already computed."""
     if split not in corpus.marks:
         raise ValueError("dependency marks exist only for the synthetic corpus")
     marks = corpus.marks[split]
-    loss = -model.log_probs(to_model_ids(model, corpus, split))
+    if log_probs is None:
+        log_probs = model.log_probs(to_model_ids(model, corpus, split))
+    loss = -log_probs
     floor = -np.asarray(marks["logprob"])
     kinds, distance = np.asarray(marks["dep_kind"]), np.asarray(marks["dep_distance"])
     out = {"model": model.kind, "bins": list(bins), "kinds": {}}

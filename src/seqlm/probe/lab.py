@@ -23,9 +23,12 @@ def run_lab(
     memory_lengths: tuple[int, ...] = (10, 20, 50, 100, 200),
     forget_bias_lengths: tuple[int, ...] = (),
     memory_settings: MemorySettings | None = None,
+    log_probs: dict | None = None,
 ) -> dict:
     """Gradient flow (neural models), context ablation, dependency scoring (when the
-    corpus has dependency marks) and, if asked, the memory tasks and forget-bias study."""
+    corpus has dependency marks) and, if asked, the memory tasks and forget-bias study.
+    `log_probs`: {name: the model's scores of `split`}, when already computed."""
+    log_probs = log_probs or {}
     lab: dict = {"gradients": [], "context": [], "dependency": []}
     ks = grid_for(list(models.values()))
     for name, model in models.items():
@@ -34,10 +37,12 @@ def run_lab(
             r = gradient_flow(model, corpus[split], distance=distance, windows=32)
             lab["gradients"].append({**r, "label": name})
         log.info("context ablation: %s", name)
-        lab["context"].append({**context_ablation(model, corpus, split, ks, samples=samples),
-                               "label": name})  # fmt: skip
+        scores = log_probs.get(name)
+        lab["context"].append({**context_ablation(model, corpus, split, ks, samples=samples,
+                                                  log_probs=scores), "label": name})  # fmt: skip
         if split in corpus.marks:
-            lab["dependency"].append({**dependency_scores(model, corpus, split), "label": name})
+            lab["dependency"].append({**dependency_scores(model, corpus, split, log_probs=scores),
+                                      "label": name})  # fmt: skip
     if memory_cells:
         lab["memory"] = []
         for task in ("adding", "copy"):
