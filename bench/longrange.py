@@ -44,8 +44,13 @@ def main() -> None:
                                      out / "models", parse_budget(args.budget))  # fmt: skip
     trained = time.perf_counter()
     lengths = tuple(int(x) for x in args.memory_lengths.split(","))
-    lab = run_lab(corpus, models, memory_cells=("rnn", "lstm", "gru"), memory_lengths=lengths,
-                  forget_bias_lengths=(50, 100))
+    lab = run_lab(
+        corpus,
+        models,
+        memory_cells=("rnn", "lstm", "gru"),
+        memory_lengths=lengths,
+        forget_bias_lengths=(50, 100),
+    )
     page = write_report(result, models, losses, corpus, out,
                         {"argv": ["python", *sys.argv], "lab": lab})  # fmt: skip
     total = time.perf_counter() - start

@@ -157,19 +157,22 @@ def _dependency(results: list[dict], result: dict) -> str:
              f"floor on tokens fixed {FAR}+ back (lower is better)</th><th>tokens</th></tr>"
              + "".join(row for *_, row in rows) + "</table></div>")  # fmt: skip
     best = _e(rows[0][1]) if rows else "none"
-    return explain(
-        "The loss on the tokens whose value is fixed by one token far back (a verb agreeing "
-        "with its subject across a clause, a bracket closing an opener), by the distance to "
-        "that token, next to the entropy floor on exactly those tokens: the loss of the "
-        "program that generated the text, which no model can beat.",
-        "Lower is better; the black line is the best possible. The space between a model's "
-        "line and the floor is what the model failed to carry over that distance.",
-        "An n-gram cannot see a token more than n−1 back, so past that distance it can only "
-        "guess from frequencies; a recurrent model can carry the fact in its state, the LSTM "
-        "furthest.",
-        f"Mean loss above the floor on the tokens fixed {FAR} or more tokens back, best "
-        f"first (the closest to the floor: {best}):",
-    ) + table
+    return (
+        explain(
+            "The loss on the tokens whose value is fixed by one token far back (a verb agreeing "
+            "with its subject across a clause, a bracket closing an opener), by the distance to "
+            "that token, next to the entropy floor on exactly those tokens: the loss of the "
+            "program that generated the text, which no model can beat.",
+            "Lower is better; the black line is the best possible. The space between a model's "
+            "line and the floor is what the model failed to carry over that distance.",
+            "An n-gram cannot see a token more than n−1 back, so past that distance it can only "
+            "guess from frequencies; a recurrent model can carry the fact in its state, the LSTM "
+            "furthest.",
+            f"Mean loss above the floor on the tokens fixed {FAR} or more tokens back, best "
+            f"first (the closest to the floor: {best}):",
+        )
+        + table
+    )
 
 
 def _memory(results: list[dict], result: dict) -> str:
