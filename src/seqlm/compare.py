@@ -202,6 +202,19 @@ def _threads(count: int | None):
         torch.set_num_threads(before)
 
 
+def _score(model, corpus: Corpus, split: str, progress: bool) -> np.ndarray:
+    """The split's per-token log-probabilities, with a bar for a recurrent model (the
+    n-grams score a split in well under a second)."""
+    ids = to_model_ids(model, corpus, split)
+    if model.kind == "ngram" or not progress:
+        return model.log_probs(ids)
+    from tqdm import tqdm
+
+    with tqdm(total=len(ids), unit="tok", unit_scale=True, desc=f"score {split}", leave=False,
+              disable=None, dynamic_ncols=True) as bar:  # fmt: skip
+        return model.log_probs(ids, progress=bar.update)
+
+
 def _mean_sd(values: list[float]) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
@@ -246,9 +259,10 @@ def compare(corpus: Corpus, specs: list[ModelSpec], root: Path | None, budget: B
                                           neural_overrides, progress, retrain)  # fmt: skip
                     model = load(directory)
                 log.info("%s: scoring valid and test", spec.name)
-                test_log_probs = model.log_probs(to_model_ids(model, corpus, "test"))
+                valid_log_probs = _score(model, corpus, "valid", progress)
+                test_log_probs = _score(model, corpus, "test", progress)
                 runs.append({"seed": seed, "path": str(directory), **facts,
-                             "valid": evaluate(model, corpus, "valid").to_json(),
+                             "valid": evaluate(model, corpus, "valid", valid_log_probs).to_json(),
                              "test": evaluate(model, corpus, "test", test_log_probs).to_json()})  # fmt: skip
                 test_losses.append(-test_log_probs)
                 models.setdefault(spec.name, model)
