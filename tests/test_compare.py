@@ -80,3 +80,34 @@ def test_spec_and_budget_parsing():
         "3-gram kn",
     ]
     assert parse_budget("90s").minutes == 1.5 and parse_budget("2h").minutes == 120
+
+
+def test_help_explains_the_cache_and_budgets(capsys):
+    main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "cached" in text and "--retrain" in text and "seed" in text and "2M" in text
+
+
+def test_a_model_directory_is_locked_while_one_process_writes_it(tmp_path):
+    """A second run waits for the lock instead of reading a model being written."""
+    import threading
+    import time
+
+    from seqlm.compare import model_lock
+
+    directory, events = tmp_path / "lstm-abc", []
+
+    def writer():
+        with model_lock(directory):
+            events.append("writer in")
+            time.sleep(0.3)
+            events.append("writer out")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    while not events:
+        time.sleep(0.01)
+    with model_lock(directory):
+        events.append("reader in")
+    thread.join()
+    assert events == ["writer in", "writer out", "reader in"]
