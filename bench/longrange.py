@@ -20,16 +20,16 @@ from pathlib import Path
 
 import torch
 
-from seqlm.cli import _lab_lines
 from seqlm.compare import compare, format_table, parse_budget, parse_models
 from seqlm.data import load_corpus
-from seqlm.probe.lab import run_lab
+from seqlm.probe.lab import lab_lines, run_lab
 from seqlm.report import write_report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--budget", default="90s", help="training time per neural model")
+    parser.add_argument("--budget", default="90s",
+                        help="per neural model: tokens (2M) or training time (90s)")  # fmt: skip
     parser.add_argument("--out", default="bench-longrange", help="report directory")
     parser.add_argument("--figures", help="also copy the PNGs here (e.g. docs/figures)")
     parser.add_argument("--memory-lengths", default="10,20,50,100,200")
@@ -39,22 +39,24 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
     corpus = load_corpus("synthetic")
-    settings = {"corpus": "synthetic", "level": corpus.level, "max_vocab": None,
-                "min_count": 1, "split_fractions": None}  # fmt: skip
     out = Path(args.out)
     result, models, losses = compare(corpus, parse_models("ngram:5,rnn,lstm,gru"),
-                                     out / "models", settings, parse_budget(args.budget),
-                                     log=lambda m: print(m, file=sys.stderr))  # fmt: skip
+                                     out / "models", parse_budget(args.budget))  # fmt: skip
     trained = time.perf_counter()
     lengths = tuple(int(x) for x in args.memory_lengths.split(","))
-    lab = run_lab(corpus, models, memory_cells=("rnn", "lstm", "gru"), memory_lengths=lengths,
-                  forget_bias_lengths=(50, 100), log=lambda m: print(m, file=sys.stderr))  # fmt: skip
+    lab = run_lab(
+        corpus,
+        models,
+        memory_cells=("rnn", "lstm", "gru"),
+        memory_lengths=lengths,
+        forget_bias_lengths=(50, 100),
+    )
     page = write_report(result, models, losses, corpus, out,
                         {"argv": ["python", *sys.argv], "lab": lab})  # fmt: skip
     total = time.perf_counter() - start
     print(format_table(result))
     print()
-    print("\n".join(_lab_lines(lab)))
+    print("\n".join(lab_lines(lab)))
     for r in lab["memory"]:
         print(f"{r['task']:<7} {r['cell']:<5} longest T solved: {r['longest_solved'] or 'none'}  ("
               + ", ".join(f"T={row['length']}: " + (f"{row['mse']:.4f}" if "mse" in row

@@ -40,3 +40,15 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, make, message):
     code, out, err = run(capsys, "data", "stats", make(tmp_path))
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_data_download_finds_files_already_there_without_the_network(capsys, data_dir):
+    code, out, _ = run(capsys, "data", "download", "ptb", "--json")
+    files = json.loads(out)["files"]
+    assert code == 0 and [f.rsplit("/", 1)[-1] for f in files] == ["train.txt", "valid.txt",
+                                                                    "test.txt"]  # fmt: skip
+
+
+def test_data_download_of_an_unknown_name_is_a_usage_error(capsys):
+    code, out, err = run(capsys, "data", "download", "wikitext-3")
+    assert code == 2 and "invalid choice" in err and err.count("\n") == 1

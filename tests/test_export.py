@@ -9,7 +9,9 @@ from seqlm.data import load_corpus
 from seqlm.export import StepFunction, export_onnx, export_torchscript
 from seqlm.nn import ModelConfig, RecurrentLM
 
-ort = pytest.importorskip("onnxruntime")
+ort = pytest.importorskip(
+    "onnxruntime", reason="onnxruntime not installed (pip install -e '.[test]')"
+)
 CORPUS = "synthetic:train_tokens=3000,valid_tokens=500,test_tokens=500"
 
 

@@ -3,8 +3,15 @@
 `compare` trains (or reuses) each model of a list such as ``ngram:3,ngram:5,rnn,lstm,gru``
 on the same corpus, evaluates each with `seqlm.evaluate.evaluate` (the function behind
 `seqlm eval`, so the table equals what `seqlm eval` prints for each saved model) and
-ranks them. Each model lives in a directory keyed by the corpus and its settings, so an
-interrupted comparison re-run reuses the models that finished.
+ranks them, with a paired bootstrap deciding whether neighbours in the ranking differ.
+
+The budget is in training tokens by default: every neural model sees the same tokens in
+the same order from the same seed, on single-threaded deterministic kernels, so the table
+is the same on any machine (a wall-clock budget gives a fast model more data and a busy
+machine less). Each model lives in a directory keyed by the corpus, the model, the budget,
+the seed and the settings, so a re-run reuses the models that finished ("cached" in the
+table) unless `retrain` is set; a lock and an atomic rename keep concurrent runs from
+reading a half-written model.
 """
 
 from __future__ import annotations
@@ -13,17 +20,26 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
+import shutil
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import numpy as np
 
 from seqlm.data.corpus import Corpus, cache_root
 from seqlm.errors import SeqlmError
 from seqlm.evaluate import evaluate, to_model_ids
+from seqlm.io import atomic_write_text
 from seqlm.ngram.smoothing import SMOOTHINGS
+from seqlm.report.table import format_table, summary_sentences  # noqa: F401  (re-exported)
+from seqlm.significance import BLOCK, RESAMPLES, paired_bootstrap, rank_adjacent
 
 NEURAL = ("rnn", "lstm", "gru")
+CURVE_POINTS = 6  # validations per learning curve
 log = logging.getLogger(__name__)
 
 
@@ -62,150 +78,221 @@ def parse_models(text: str) -> list[ModelSpec]:
     return specs
 
 
-def parse_budget(text: str) -> float:
-    """'90s', '10m', '1.5h' or plain minutes -> minutes."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text or "")
+@dataclass(frozen=True)
+class Budget:
+    """Training per neural model: a number of tokens (reproducible) or minutes of time."""
+
+    tokens: int = 0
+    minutes: float = 0.0
+
+    def describe(self) -> str:
+        if self.tokens:
+            return (f"{self.tokens:,} training tokens per neural model (the same on every "
+                    "machine)")  # fmt: skip
+        return (f"{self.minutes:g} min of training time per neural model (the tokens seen "
+                "depend on this machine's speed and load)")  # fmt: skip
+
+    def overrides(self, train_tokens: int) -> dict:
+        """Training settings for this budget: about CURVE_POINTS validations per learning
+        curve, read as 10 streams (2x faster; the table's figures are scored exactly after)."""
+        if self.minutes:
+            return {"max_minutes": self.minutes, "eval_minutes": self.minutes / CURVE_POINTS}
+        # eval_every is set once the batch shape is known
+        return {"max_tokens": self.tokens, "epochs": self.tokens // max(train_tokens, 1) + 2,
+                "threads": 1, "deterministic": True, "eval_minutes": 0.0, "eval_every": 0,
+                "eval_streams": 10}  # fmt: skip
+
+
+UNITS = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9}
+
+
+def parse_budget(text: str) -> Budget:
+    """'2M', '500k' or '300000' training tokens; '90s', '10m', '1.5h' of training time.
+    (Capital M is a million tokens, lower-case m minutes.)"""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKMGsmh]?)\s*", text or "")
     if not match or float(match.group(1)) <= 0:
-        raise SeqlmError(f"cannot parse budget {text!r} (e.g. 90s, 10m, 1h)")
-    value, unit = float(match.group(1)), match.group(2) or "m"
-    return value * {"s": 1 / 60, "m": 1, "h": 60}[unit]
+        raise SeqlmError(f"cannot parse budget {text!r} (tokens: 2M, 500k; time: 90s, 10m, 1h)")
+    value, unit = float(match.group(1)), match.group(2)
+    if unit in UNITS:
+        return Budget(tokens=max(1, round(value * UNITS[unit])))
+    return Budget(minutes=value * {"s": 1 / 60, "m": 1, "h": 60}[unit])
 
 
 def model_dir(root: Path, corpus_key: dict, spec: ModelSpec, settings: dict) -> Path:
+    """The cache key: corpus settings, model spec, budget, seed and training overrides."""
     blob = json.dumps({"corpus": corpus_key, "spec": spec.__dict__, "settings": settings},
                       sort_keys=True)  # fmt: skip
     return root / f"{spec.name.replace(' ', '-')}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 
-def train_or_load(spec: ModelSpec, corpus: Corpus, directory: Path, budget_minutes: float,
-                  neural_overrides: dict, progress: bool) -> dict:  # fmt: skip
-    """Train into `directory` unless a finished model is already there; return its facts."""
+@contextmanager
+def model_lock(directory: Path):
+    """Only one process trains, replaces or loads a given model directory at a time."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(directory.parent / f".{directory.name}.lock", "w") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no lock
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def train_or_load(spec: ModelSpec, corpus: Corpus, directory: Path, budget: Budget, seed: int,
+                  neural_overrides: dict, progress: bool, retrain: bool = False) -> dict:  # fmt: skip
+    """Train into `directory` unless a finished model is there (or `retrain`); its facts.
+    Training happens in DIRECTORY.partial (resumed if a run was interrupted), which is
+    renamed into place once finished, so a finished directory is never half-written."""
     done = directory / "compare.json"
-    if done.exists():
-        return json.loads(done.read_text())
+    if done.exists() and not retrain:
+        return {**json.loads(done.read_text()), "cached": True}
+    work = directory.with_name(directory.name + ".partial")
+    if retrain and work.exists():
+        shutil.rmtree(work)
     if spec.kind == "ngram":
         from seqlm.ngram import NgramLM
 
         start = time.perf_counter()
         model = NgramLM.train(corpus["train"], corpus.vocab, spec.order, spec.smoothing)
         seconds = time.perf_counter() - start
-        model.save(directory, {"corpus": corpus.spec.to_json(), "train_seconds": round(seconds, 3)})
-        facts = {"train_seconds": seconds, "tokens_per_s": len(corpus["train"]) / seconds,
-                 "history": []}  # fmt: skip
+        model.save(work, {"corpus": corpus.spec.to_json(), "train_seconds": round(seconds, 3)})
+        facts = {"train_seconds": seconds, "tokens": len(corpus["train"]),
+                 "tokens_per_s": len(corpus["train"]) / seconds, "history": []}  # fmt: skip
     else:
         from seqlm.train import Trainer, make_config
 
-        # about eight points on each learning curve, whatever the budget
-        overrides = {"eval_minutes": budget_minutes / 8, **neural_overrides, "cell": spec.kind,
-                     "max_minutes": budget_minutes}  # fmt: skip
+        overrides = {**budget.overrides(len(corpus["train"])), **neural_overrides,
+                     "cell": spec.kind, "seed": seed}  # fmt: skip
         config = make_config(corpus.spec.source, None, overrides)
-        resume = (directory / "trainer.safetensors").exists()
-        trainer = Trainer(config, corpus, directory, resume=resume, progress=progress)
+        if budget.tokens and not config.eval_every:
+            steps = budget.tokens // (config.batch_size * config.bptt)
+            config.eval_every = max(1, steps // CURVE_POINTS)
+        resume = (work / "trainer.safetensors").exists()
+        trainer = Trainer(config, corpus, work, resume=resume, progress=progress)
         summary = trainer.run()
         if summary["stop"] == "interrupted":
             raise KeyboardInterrupt
-        facts = {"train_seconds": summary["train_seconds"], "tokens_per_s": summary["tokens_per_s"],
+        facts = {"train_seconds": summary["train_seconds"], "tokens": summary["tokens"],
+                 "tokens_per_s": summary["tokens_per_s"],
                  "history": trainer.progress["history"]}  # fmt: skip
-    done.write_text(json.dumps(facts))
-    return facts
+    atomic_write_text(work / "compare.json", json.dumps(facts))
+    old = directory.with_name(f"{directory.name}.old-{os.getpid()}")
+    if directory.exists():
+        directory.rename(old)
+    work.rename(directory)
+    shutil.rmtree(old, ignore_errors=True)
+    return {**facts, "cached": False}
 
 
-def compare(
-    corpus: Corpus,
-    specs: list[ModelSpec],
-    root: Path | None,
-    budget_minutes: float,
-    neural_overrides: dict | None = None,
-    progress: bool = False,
-) -> tuple[dict, dict, dict]:
-    """(result for the table and report, the loaded models, test per-token losses).
-    `root`: where models are kept and reused (default: beside the corpus cache)."""
+@contextmanager
+def scoring_threads(count: int | None):
+    """Scoring on `count` threads (the kernels' sums are then the same on every machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _score(model, corpus: Corpus, split: str, progress: bool) -> np.ndarray:
+    """The split's per-token log-probabilities, with a bar for a recurrent model (the
+    n-grams score a split in well under a second)."""
+    ids = to_model_ids(model, corpus, split)
+    if model.kind == "ngram" or not progress:
+        return model.log_probs(ids)
+    from tqdm import tqdm
+
+    with tqdm(total=len(ids), unit="tok", unit_scale=True, desc=f"score {split}", leave=False,
+              disable=None, dynamic_ncols=True) as bar:  # fmt: skip
+        return model.log_probs(ids, progress=bar.update)
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def _aggregate(runs: list[dict], split: str) -> dict:
+    """The split's figures as the mean over seeds, with the seed-to-seed sd beside each."""
+    out = dict(runs[0][split])
+    for key in ("nats_per_token", "perplexity", "bits_per_char", "gap_nats"):
+        values = [r[split].get(key) for r in runs]
+        if values[0] is None or any(v is None for v in values):
+            continue
+        out[key], out[f"{key}_sd"] = _mean_sd(values)
+    out["seeds"] = len(runs)
+    return out
+
+
+def compare(corpus: Corpus, specs: list[ModelSpec], root: Path | None, budget: Budget,
+            neural_overrides: dict | None = None, progress: bool = False, seeds: int = 1,
+            retrain: bool = False) -> tuple[dict, dict, dict]:  # fmt: skip
+    """(result for the table and report, the loaded models (first seed), test per-token
+    losses as (seeds, tokens) arrays). `root`: where models are kept and reused (default:
+    beside the corpus cache). Neural models are trained `seeds` times (seeds 1..K)."""
     from seqlm.loading import load
 
     root = Path(root) if root else cache_root().parent / "models"
     neural_overrides = neural_overrides or {}
     corpus_key = corpus.spec.to_json()
     rows, losses, models = [], {}, {}
-    for spec in specs:
-        settings = {"budget": budget_minutes, **neural_overrides} if spec.kind != "ngram" else {}
-        directory = model_dir(root, corpus_key, spec, settings)
-        reused = (directory / "compare.json").exists()
-        log.info("%s: %s %s", spec.name, "reusing" if reused else "training", directory)
-        facts = train_or_load(spec, corpus, directory, budget_minutes, neural_overrides, progress)
-        model = load(directory)
-        row = {"model": spec.name, "kind": spec.kind, "path": str(directory),
-               "parameters": model.num_parameters(), **facts}  # fmt: skip
-        row["valid"] = evaluate(model, corpus, "valid").to_json()
-        test_log_probs = model.log_probs(to_model_ids(model, corpus, "test"))
-        row["test"] = evaluate(model, corpus, "test", test_log_probs).to_json()
-        losses[spec.name] = -test_log_probs
-        models[spec.name] = model
-        rows.append(row)
+    with scoring_threads(1 if budget.tokens else None):
+        for spec in specs:
+            runs, test_losses = [], []
+            for seed in range(1, (seeds if spec.kind != "ngram" else 1) + 1):
+                settings = ({"budget": asdict(budget), "seed": seed, "curve": CURVE_POINTS,
+                             **budget.overrides(len(corpus["train"])), **neural_overrides}
+                            if spec.kind != "ngram" else {})  # fmt: skip
+                directory = model_dir(root, corpus_key, spec, settings)
+                with model_lock(directory):
+                    cached = (directory / "compare.json").exists() and not retrain
+                    log.info("%s%s: %s %s", spec.name, f" seed {seed}" if settings else "",
+                             "reusing" if cached else "training", directory)  # fmt: skip
+                    facts = train_or_load(spec, corpus, directory, budget, seed,
+                                          neural_overrides, progress, retrain)  # fmt: skip
+                    model = load(directory)
+                log.info("%s: scoring valid and test", spec.name)
+                valid_log_probs = _score(model, corpus, "valid", progress)
+                test_log_probs = _score(model, corpus, "test", progress)
+                runs.append({"seed": seed, "path": str(directory), **facts,
+                             "valid": evaluate(model, corpus, "valid", valid_log_probs).to_json(),
+                             "test": evaluate(model, corpus, "test", test_log_probs).to_json()})  # fmt: skip
+                test_losses.append(-test_log_probs)
+                models.setdefault(spec.name, model)
+            first = runs[0]
+            rows.append({"model": spec.name, "kind": spec.kind, "path": first["path"],
+                         "parameters": models[spec.name].num_parameters(),
+                         "cached": all(r["cached"] for r in runs), "history": first["history"],
+                         "tokens": first["tokens"],
+                         "train_seconds": float(np.mean([r["train_seconds"] for r in runs])),
+                         "tokens_per_s": float(np.mean([r["tokens_per_s"] for r in runs])),
+                         "valid": _aggregate(runs, "valid"), "test": _aggregate(runs, "test"),
+                         "runs": [{k: v for k, v in r.items() if k != "history"} for r in runs]})  # fmt: skip
+            losses[spec.name] = np.stack(test_losses)
     rows.sort(key=lambda r: r["test"]["nats_per_token"] if r["test"]["nats_per_token"] is not None
               else math.inf)  # fmt: skip
-    floor = corpus.entropy_floor("test")
-    result = {"corpus": corpus.name, "level": corpus.level, "budget_minutes": budget_minutes,
-              "floor_test_nats": floor, "rows": rows}  # fmt: skip
+    result = {"corpus": corpus.name, "level": corpus.level, "budget": asdict(budget),
+              "budget_text": budget.describe(), "seeds": seeds,
+              "floor_test_nats": corpus.entropy_floor("test"), "rows": rows,
+              "bootstrap": {"block": BLOCK, "resamples": RESAMPLES, "level": 0.95},
+              "ranking": rank_adjacent([r["model"] for r in rows], losses)}  # fmt: skip
+    result["neural_vs_ngram"] = _best_neural_vs_ngram(rows, losses)
     return result, models, losses
 
 
-def format_table(result: dict) -> str:
-    char = result["level"] == "char"
-    floor = result["floor_test_nats"]
-    head = f"{'#':>2} {'model':<12}{'params':>12}{'train':>9}{'tokens/s':>11}"
-    head += f"{'valid bpc':>11}{'test bpc':>10}" if char else f"{'valid ppl':>11}{'test ppl':>10}"
-    if floor is not None:
-        head += f"{'gap to floor':>14}"
-    lines = [head]
-
-    def metric(r: dict, split: str) -> str:
-        s = r[split]
-        if s["perplexity"] is None:
-            return "inf"
-        return f"{s['bits_per_char']:.4f}" if char else f"{s['perplexity']:.2f}"
-
-    for i, r in enumerate(result["rows"], 1):
-        line = (f"{i:>2} {r['model']:<12}{r['parameters']:>12,}{r['train_seconds']:>8.1f}s"
-                f"{r['tokens_per_s']:>11,.0f}{metric(r, 'valid'):>11}{metric(r, 'test'):>10}")  # fmt: skip
-        if floor is not None:
-            gap = r["test"].get("gap_nats")
-            line += f"{gap:>10.4f} nats" if gap is not None else f"{'inf':>14}"
-        lines.append(line)
-    if floor is not None:
-        lines.append(
-            f"   entropy floor (test): {floor:.4f} nats/token = perplexity {math.exp(floor):.3f}"
-        )
-    return "\n".join(lines)
-
-
-def summary_sentences(result: dict) -> str:
-    """Two sentences on what the numbers show, written from the numbers."""
-    rows = result["rows"]
-    best, worst = rows[0], rows[-1]
-    unit = "bits/char" if result["level"] == "char" else "perplexity"
-
-    def value(r: dict) -> str:
-        t = r["test"]
-        if t["perplexity"] is None:
-            return "inf"
-        return f"{t['bits_per_char']:.3f}" if unit == "bits/char" else f"{t['perplexity']:.2f}"
-
-    others = ", ".join(f"{r['model']} ({value(r)})" for r in rows[1:]) or "no other model"
-    first = f"{best['model']} is best with test {unit} {value(best)}, ahead of {others}."
-    ngrams = [r for r in rows if r["kind"] == "ngram" and r["test"]["nats_per_token"] is not None]
-    neural = [r for r in rows if r["kind"] != "ngram" and r["test"]["nats_per_token"] is not None]
-    floor = result["floor_test_nats"]
-    if floor is not None and ngrams and neural:
-        n_gap = min(r["test"]["gap_nats"] for r in ngrams)
-        best_neural = min(neural, key=lambda r: r["test"]["gap_nats"])
-        second = (
-            f"Above the entropy floor the best n-gram is {n_gap:.3f} nats/token, "
-            f"{best_neural['model']} {best_neural['test']['gap_nats']:.3f}: "
-        )
-        second += ("the recurrent model uses context an n-gram cannot see." if
-                   best_neural["test"]["gap_nats"] < n_gap else
-                   "within this budget the recurrent models have not yet beaten counting.")  # fmt: skip
-    else:
-        second = (f"The spread from {value(best)} to {value(worst)} comes from the same token "
-                  f"stream scored the same way, so it is the models that differ.")  # fmt: skip
-    return f"{first} {second}"
+def _best_neural_vs_ngram(rows: list[dict], losses: dict) -> dict | None:
+    """The best recurrent model against the best n-gram (they need not be neighbours)."""
+    finite = [r for r in rows if r["test"]["nats_per_token"] is not None]
+    neural = [r["model"] for r in finite if r["kind"] != "ngram"]
+    ngrams = [r["model"] for r in finite if r["kind"] == "ngram"]
+    if not neural or not ngrams:
+        return None
+    test = paired_bootstrap(losses[ngrams[0]], losses[neural[0]])
+    return {"neural": neural[0], "ngram": ngrams[0], **test}

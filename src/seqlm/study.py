@@ -6,19 +6,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from seqlm.compare import ModelSpec, compare, format_table, summary_sentences
+import numpy as np
+
+from seqlm.compare import (
+    Budget,
+    ModelSpec,
+    compare,
+    format_table,
+    scoring_threads,
+    summary_sentences,
+)
 from seqlm.data.corpus import Corpus
 
 
 def run_comparison(
     corpus: Corpus,
     specs: list[ModelSpec],
-    budget_minutes: float,
+    budget: Budget,
     root: Path | None = None,
     report: str | Path | None = None,
     probes: bool = False,
     argv: list[str] | None = None,
     progress: bool = False,
+    seeds: int = 1,
+    retrain: bool = False,
+    neural_overrides: dict | None = None,
 ) -> dict:
     """`compare`, then (if asked) the long-range lab and the HTML report: what
     `seqlm compare` and `seqlm demo` print, with the table and summary as text."""
@@ -27,18 +39,22 @@ def run_comparison(
 
     if report:
         check_writable_dir(report)
-    result, models, losses = compare(corpus, specs, root, budget_minutes, progress=progress)
-    sentences = summary_sentences(result)
-    lab = None
-    if probes:
-        from seqlm.probe.lab import lab_lines, run_lab
+    with scoring_threads(1 if budget.tokens else None):  # the lab's numbers too, the same everywhere
+        result, models, losses = compare(corpus, specs, root, budget, neural_overrides,
+                                         progress, seeds, retrain)  # fmt: skip
+        sentences = summary_sentences(result)
+        lab = None
+        if probes:
+            from seqlm.probe.lab import lab_lines, run_lab
 
-        lab = run_lab(corpus, models)
-        result["lab_summary"] = lab_lines(lab)
-        sentences += "\n" + "\n".join(result["lab_summary"])
-    if report:
-        page = write_report(result, models, losses, corpus, report, {"argv": argv, "lab": lab})
-        result["report"] = str(page)
+            first_seed = {name: -np.atleast_2d(loss)[0] for name, loss in losses.items()}
+            lab = run_lab(corpus, models, log_probs=first_seed)
+            result["lab_summary"] = lab_lines(lab)
+            sentences += "\n" + "\n".join(result["lab_summary"])
+        if report:
+            page = write_report(result, models, losses, corpus, report,
+                                {"argv": argv, "lab": lab})  # fmt: skip
+            result["report"] = str(page)
     result["summary"] = sentences
     result["table"] = format_table(result)
     return result

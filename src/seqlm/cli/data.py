@@ -1,4 +1,5 @@
-"""`seqlm data stats CORPUS`: token counts, vocabulary, OOV rates, the entropy floor."""
+"""`seqlm data stats CORPUS`: token counts, vocabulary, OOV rates, the entropy floor;
+`seqlm data download NAME`: fetch a named dataset (verified) into the data directory."""
 
 from __future__ import annotations
 
@@ -19,6 +20,20 @@ def register(commands) -> None:
         "the synthetic corpus, the entropy floor no model can beat.",
     )
     stats.set_defaults(func=run_stats)
+    from seqlm.data.download import DATASETS
+
+    download = data.add_parser(
+        "download",
+        parents=[json_flag()],
+        help="download a named dataset into $SEQLM_DATA (checked against its digest)",
+        description="Fetch the files of a named dataset that are not there yet, verify each "
+        "against its published digest and put it under the data directory ($SEQLM_DATA, "
+        "default a user cache folder). Commands that name a dataset do this on demand; this "
+        "command does it ahead of time (say, before going offline).",
+    )
+    download.add_argument("name", metavar="NAME", choices=sorted(DATASETS),
+                          help=f"one of {', '.join(sorted(DATASETS))}")  # fmt: skip
+    download.set_defaults(func=run_download)
 
 
 def run_stats(args: argparse.Namespace) -> None:
@@ -40,3 +55,12 @@ def run_stats(args: argparse.Namespace) -> None:
             f"tokens, up to {floor['max_distance']} back"
         )
     emit(args, s, "\n".join(lines))
+
+
+def run_download(args: argparse.Namespace) -> None:
+    from seqlm.data.download import dataset_files
+
+    dataset, paths = dataset_files(args.name)
+    lines = [f"{dataset.name}: {dataset.description}"]
+    lines += [f"  {p} ({p.stat().st_size:,} bytes)" for p in paths]
+    emit(args, {"dataset": dataset.name, "files": [str(p) for p in paths]}, "\n".join(lines))

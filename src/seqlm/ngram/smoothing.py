@@ -70,11 +70,14 @@ def discounts_from_coc(t: list[int], order: int) -> tuple[float, float, float]:
         d = tuple(k - (k + 1) * y * t[k] / t[k - 1] for k in (1, 2, 3))
         if all(0 <= dk <= k for k, dk in zip((1, 2, 3), d, strict=True)):
             return d  # type: ignore[return-value]
-    warnings.warn(
-        f"{order}-gram counts-of-counts {t} are degenerate (tiny or artificial data); "
-        f"using fallback discounts {FALLBACK_DISCOUNTS}",
-        stacklevel=2,
-    )
+    if any(t):  # all zero: every such n-gram is frequent (a small closed vocabulary, as in
+        # the built-in corpus's unigrams), the discounts hardly matter: nothing to report
+        warnings.warn(
+            f"{order}-grams seen once/twice/three/four times: {t}; too few to estimate "
+            f"Kneser-Ney discounts (tiny or artificial data), so lmplz's fallback "
+            f"{FALLBACK_DISCOUNTS} is used",
+            stacklevel=2,
+        )
     return FALLBACK_DISCOUNTS
 
 

@@ -11,6 +11,7 @@ runs them, so a checkpoint loads into either and both start from identical weigh
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -216,12 +217,14 @@ class RecurrentLM(nn.Module, LanguageModel):
 
     # -- the common LanguageModel interface ---------------------------------------------
     @torch.inference_mode()
-    def log_probs(self, ids: np.ndarray, window: int = 1024, streams: int = 1) -> np.ndarray:
+    def log_probs(self, ids: np.ndarray, window: int = 1024, streams: int = 1,
+                  progress: Callable[[int], object] | None = None) -> np.ndarray:  # fmt: skip
         """ln P of every token. With one stream the state is carried across the whole text
         (batch 1: exact, what `seqlm eval` reports); `streams` > 1 cuts it into that many
         contiguous pieces read side by side, each from a fresh state (pytorch/examples
         validates with 10): several times faster, the state lost at the cuts. A stream's
-        first token is predicted after an `<eos>` (a stream starts at a line boundary)."""
+        first token is predicted after an `<eos>` (a stream starts at a line boundary).
+        `progress` is called with the number of tokens scored after each chunk (a bar)."""
         was_training = self.training
         self.eval()
         ids_t = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=self.device)
@@ -236,6 +239,8 @@ class RecurrentLM(nn.Module, LanguageModel):
         for start in range(0, length, rows):
             x, state = self.features(inputs[start : start + rows], state)
             out.append(self.target_log_probs(x, targets[start : start + rows]).cpu())
+            if progress is not None:
+                progress(min(n - start * streams, out[-1].numel()))
         self.train(was_training)
         if not out:
             return np.zeros(0)
@@ -290,14 +295,28 @@ class RecurrentLM(nn.Module, LanguageModel):
 
     @torch.inference_mode()
     def score_windows(
-        self, windows: list[np.ndarray], targets: np.ndarray, chunk: int = 256
+        self,
+        windows: list[np.ndarray],
+        targets: np.ndarray,
+        chunk: int = 256,
+        prefix: np.ndarray | None = None,
     ) -> np.ndarray:
-        """ln P(target | window) from a fresh state, for equally long windows, batched."""
+        """ln P(target | window) for equally long windows, batched. Each window starts from
+        the all-zero state, or, given `prefix`, from the state after reading the prefix (a
+        state like those seen in training, where the zero state occurs once per epoch)."""
         self.eval()
+        start = None
+        if prefix is not None and len(prefix):
+            ids = np.concatenate([[self.start_token], np.asarray(prefix)])
+            start = self.features(torch.as_tensor(ids, device=self.device)[:, None])[1]
         out = []
         for i in range(0, len(windows), chunk):
             ids = torch.as_tensor(np.stack(windows[i : i + chunk]).T, device=self.device)
-            x, _ = self.features(ids)
+            state = None
+            if start is not None:
+                state = self.unflatten_state([t.expand(ids.shape[1], *t.shape[1:]).contiguous()
+                                              for t in self.flatten_state(start)])  # fmt: skip
+            x, _ = self.features(ids, state)
             lp = self.log_softmax(x[-1:])[0]
             tgt = torch.as_tensor(np.asarray(targets[i : i + chunk]), device=self.device)
             out.append(lp.gather(1, tgt[:, None])[:, 0].double().cpu().numpy())

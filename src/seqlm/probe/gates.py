@@ -119,9 +119,10 @@ def correlated_cells(
 
 # -- heatmap ------------------------------------------------------------------------------
 def _colour(value: float) -> str:
-    """tanh(c) in [−1, 1] -> blue (negative) .. white .. red (positive)."""
+    """tanh(c) in [−1, 1] -> blue (negative) .. white .. red (positive), never darker than
+    rgb(102,102,255): black text keeps a contrast of at least 4.5:1 (WCAG AA) on every cell."""
     v = float(np.clip(value, -1, 1))
-    fade = int(255 * (1 - abs(v)))
+    fade = int(255 * (1 - 0.6 * abs(v)))
     return f"rgb(255,{fade},{fade})" if v > 0 else f"rgb({fade},{fade},255)"
 
 

@@ -6,7 +6,7 @@ import logging
 
 from seqlm.data.corpus import Corpus
 from seqlm.interface import LanguageModel
-from seqlm.probe.context import context_ablation, dependency_scores
+from seqlm.probe.context import context_ablation, dependency_scores, grid_for
 from seqlm.probe.gradients import gradient_flow
 from seqlm.probe.memory import MemorySettings, forget_bias_study, memory_ladder
 
@@ -23,20 +23,26 @@ def run_lab(
     memory_lengths: tuple[int, ...] = (10, 20, 50, 100, 200),
     forget_bias_lengths: tuple[int, ...] = (),
     memory_settings: MemorySettings | None = None,
+    log_probs: dict | None = None,
 ) -> dict:
     """Gradient flow (neural models), context ablation, dependency scoring (when the
-    corpus has dependency marks) and, if asked, the memory tasks and forget-bias study."""
+    corpus has dependency marks) and, if asked, the memory tasks and forget-bias study.
+    `log_probs`: {name: the model's scores of `split`}, when already computed."""
+    log_probs = log_probs or {}
     lab: dict = {"gradients": [], "context": [], "dependency": []}
+    ks = grid_for(list(models.values()))
     for name, model in models.items():
         if model.kind != "ngram":
             log.info("gradient flow: %s", name)
             r = gradient_flow(model, corpus[split], distance=distance, windows=32)
             lab["gradients"].append({**r, "label": name})
         log.info("context ablation: %s", name)
-        lab["context"].append({**context_ablation(model, corpus, split, samples=samples),
-                               "label": name})  # fmt: skip
+        scores = log_probs.get(name)
+        lab["context"].append({**context_ablation(model, corpus, split, ks, samples=samples,
+                                                  log_probs=scores), "label": name})  # fmt: skip
         if split in corpus.marks:
-            lab["dependency"].append({**dependency_scores(model, corpus, split), "label": name})
+            lab["dependency"].append({**dependency_scores(model, corpus, split, log_probs=scores),
+                                      "label": name})  # fmt: skip
     if memory_cells:
         lab["memory"] = []
         for task in ("adding", "copy"):

@@ -1,9 +1,21 @@
-"""Figures of the probes (PNG and SVG), one function per probe."""
+"""Figures of the probes (PNG and SVG), one function per probe.
+
+Every model keeps one colour across figures (`seqlm.report.palette`), legends sit outside
+the axes, and each axis names its unit (and says "lower is better" where it applies).
+"""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
+
+
+def colour(label: str) -> str:
+    """The model's colour in every figure (imported here: seqlm.report imports this module)."""
+    from seqlm.report.palette import colour as palette_colour
+
+    return palette_colour(label)
 
 
 def _pyplot():
@@ -16,18 +28,24 @@ def _pyplot():
 
 
 def save(fig, out: Path, name: str) -> list[str]:
-    """Write NAME.png and NAME.svg under `out`, close the figure, return the paths."""
+    """Write NAME.png and NAME.svg under `out` (and NAME.colours.json: the colour each
+    model is drawn in), close the figure, return the image paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.svg"]
     for path in paths:
         fig.savefig(path, dpi=110, bbox_inches="tight")
+    from seqlm.report.palette import figure_colours
+
+    (out / f"{name}.colours.json").write_text(json.dumps(figure_colours(fig)))
     _pyplot().close(fig)
     return [str(p) for p in paths]
 
 
-def _tidy(ax) -> None:
+def _tidy(ax, legend: bool = True) -> None:
+    """Grid, and the legend beside the axes (never over the data)."""
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    if legend:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
 
 
 def plot_gradient_flow(results: list[dict], out: Path) -> list[str]:
@@ -35,13 +53,13 @@ def plot_gradient_flow(results: list[dict], out: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for r in results:
         label = r.get("label", r["kind"])
-        line = ax.semilogy(r["distance"], r["hidden"],
+        line = ax.semilogy(r["distance"], r["hidden"], color=colour(label),
                            label=f"{label}: ∂L/∂h  ({r['hidden_decay_per_step']:+.3f} decades/step)")[0]  # fmt: skip
         if "cell" in r:
             ax.semilogy(r["distance"], r["cell"], linestyle="--", color=line.get_color(),
                         label=f"{label}: ∂L/∂C  ({r['cell_decay_per_step']:+.3f} decades/step)")  # fmt: skip
     ax.set_xlabel("distance k (steps back from the loss)")
-    ax.set_ylabel("mean gradient norm")
+    ax.set_ylabel("mean gradient norm ‖∂L_t/∂h_{t−k}‖ (log scale)")
     ax.set_title("Gradient flow: how far back does the loss reach?")
     _tidy(ax)
     return save(fig, out, "gradient_flow")
@@ -53,12 +71,12 @@ def plot_context(results: list[dict], out: Path) -> list[str]:
     for r in results:
         label = r.get("label", r["model"])
         eff = r["effective_context"]
-        line = ax.plot(r["k"], r["loss"], marker="o",
+        line = ax.plot(r["k"], r["loss"], marker="o", color=colour(label),
                        label=f"{label} (effective context {eff if eff != math.inf else '> ' + str(max(r['k']))})")[0]  # fmt: skip
         ax.axhline(r["full_context_loss"], color=line.get_color(), linestyle=":", linewidth=1)
     ax.set_xscale("log")
     ax.set_xlabel("tokens of context the model may see (k); dotted: the whole past")
-    ax.set_ylabel("loss on the same target tokens (nats)")
+    ax.set_ylabel("loss on the same targets (nats/token; lower is better)")
     ax.set_title("Context ablation (Khandelwal et al. 2018)")
     _tidy(ax)
     return save(fig, out, "context_ablation")
@@ -75,22 +93,23 @@ def plot_dependency(results: list[dict], out: Path) -> list[str]:
             if not rows:
                 continue
             x = [row["from"] for row in rows]
-            ax.plot(x, [row["loss"] for row in rows], marker="o", label=r.get("label", r["model"]))
+            label = r.get("label", r["model"])
+            ax.plot(x, [row["loss"] for row in rows], marker="o", label=label, color=colour(label))
             if not floor_drawn:
                 ax.plot(x, [row["floor"] for row in rows], color="black", linewidth=2.5,
                         label="entropy floor (the generator)")  # fmt: skip
                 floor_drawn = True
         ax.set_xscale("log", base=2)
         ax.set_xlabel("dependency distance (tokens back to the determining token)")
-        ax.set_ylabel("mean loss on these tokens (nats)")
+        ax.set_ylabel("mean loss on these tokens (nats; lower is better)")
         ax.set_title(f"{kind}: tokens fixed by a token far back")
-        _tidy(ax)
+        _tidy(ax, legend=ax is axes[0][-1])  # one legend, beside the last panel
     return save(fig, out, "dependency_distance")
 
 
 def _memory_metric(task: str) -> tuple[str, str]:
-    return ("mse", "held-out MSE (log; mean predictor: 0.167)") if task == "adding" else (
-        "accuracy", "held-out recall accuracy")  # fmt: skip
+    return ("mse", "held-out MSE (log scale; lower is better; mean predictor 0.167)") if (
+        task == "adding") else ("accuracy", "held-out recall accuracy (higher is better)")  # fmt: skip
 
 
 def plot_memory(results: list[dict], out: Path) -> list[str]:
@@ -103,7 +122,7 @@ def plot_memory(results: list[dict], out: Path) -> list[str]:
         for r in (r for r in results if r["task"] == task):
             rows = r["rows"]
             ax.plot([row["length"] for row in rows], [row[metric] for row in rows], marker="o",
-                    label=f"{r['cell']} (longest solved: {r['longest_solved'] or 'none'})")  # fmt: skip
+                    color=colour(r["cell"]), label=f"{r['cell']} (longest solved: {r['longest_solved'] or 'none'})")  # fmt: skip
         if task == "adding":
             ax.set_yscale("log")
             ax.axhline(0.01, color="black", linestyle=":", label="solved (MSE 0.01)")
@@ -146,8 +165,8 @@ def plot_saturation(result: dict, out: Path) -> list[str]:
     layers = result["saturation"]
     fig, axes = plt.subplots(1, len(layers), figsize=(4.5 * len(layers), 4.2), squeeze=False)
     for i, (ax, gates) in enumerate(zip(axes[0], layers, strict=True)):
-        for gate, colour in zip(gates, ("tab:green", "tab:red", "tab:blue"), strict=True):
-            ax.scatter(gates[gate]["left"], gates[gate]["right"], s=8, alpha=0.6, color=colour,
+        for gate, gate_colour in zip(gates, ("tab:green", "tab:red", "tab:blue"), strict=True):
+            ax.scatter(gates[gate]["left"], gates[gate]["right"], s=8, alpha=0.6, color=gate_colour,
                        label=gate.replace("_", " "))  # fmt: skip
         ax.plot([0, 1], [1, 0], color="grey", linewidth=0.8)
         ax.set_xlim(0, 1)

@@ -31,7 +31,8 @@ def check_model_kinds(probe: str, specs: list[str]) -> None:
         if probe == "gradients" and kind == "ngram":
             raise SeqlmError(f"{spec}: an n-gram has no gradients")
         if probe == "gates" and kind != "lstm":
-            raise SeqlmError(f"{spec}: gate probes need an LSTM (this is a {kind})")
+            what = "an n-gram" if kind == "ngram" else f"a {kind.upper()}"
+            raise SeqlmError(f"{spec}: gate probes need an LSTM (this is {what})")
         if spec.startswith("fresh:") and kind not in ("rnn", "lstm", "gru"):
             raise SeqlmError(f"unknown fresh model {spec!r} (fresh:rnn, fresh:lstm, fresh:gru)")
 

@@ -36,11 +36,19 @@ class ReportContext:
 
     def figure(self, fig, name: str) -> str:
         """Save `fig` as NAME.png and NAME.svg; return an <img> with the PNG inlined."""
-        png, svg = self.out / f"{name}.png", self.out / f"{name}.svg"
-        fig.savefig(png, dpi=110, bbox_inches="tight")
-        fig.savefig(svg, bbox_inches="tight")
-        data = base64.b64encode(png.read_bytes()).decode()
-        return f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
+        from seqlm.probe.plots import save
+
+        return image(Path(save(fig, self.out, name)[0]))
+
+
+def image(png: Path) -> str:
+    """<img> with the PNG inlined; `data-colours` carries the colour each model is drawn in
+    (from NAME.colours.json, read back from the figure), for the browser test."""
+    data = base64.b64encode(png.read_bytes()).decode()
+    colours = png.with_name(png.stem + ".colours.json")
+    extra = (f" data-colours='{html.escape(colours.read_text(), quote=False)}'"
+             if colours.exists() else "")  # fmt: skip
+    return f'<img alt="{html.escape(png.stem)}"{extra} src="data:image/png;base64,{data}">'
 
 
 SECTIONS: list[tuple[int, Callable[[ReportContext], Section | None]]] = []
@@ -69,15 +77,18 @@ def _pyplot():
 
 @register_section
 def table_section(ctx: ReportContext) -> Section:
-    from seqlm.compare import format_table, summary_sentences
+    from seqlm.report.table import format_table, results_html, summary_sentences
 
     text = format_table(ctx.result)
     return Section("Results", f"<p>{html.escape(summary_sentences(ctx.result))}</p>"
-                   f"<pre>{html.escape(text)}</pre>")  # fmt: skip
+                   f"{results_html(ctx.result)}<details><summary>as text</summary>"
+                   f"<pre>{html.escape(text)}</pre></details>")  # fmt: skip
 
 
 @register_section
 def curves_section(ctx: ReportContext) -> Section | None:
+    from seqlm.report.palette import FLOOR, colour
+
     rows = ctx.result["rows"]
     neural = [r for r in rows if r["history"]]
     if not neural:
@@ -86,64 +97,64 @@ def curves_section(ctx: ReportContext) -> Section | None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for r in neural:
         h = [p for p in r["history"] if p["valid_ppl"] is not None]
-        axes[0].plot(
-            [p["wall"] / 60 for p in h], [p["valid_ppl"] for p in h], marker="o", label=r["model"]
-        )
-        axes[1].plot(
-            [p["tokens"] / 1e6 for p in h],
-            [p["valid_ppl"] for p in h],
-            marker="o",
-            label=r["model"],
-        )
-    for r in rows:
+        ppl = [p["valid_ppl"] for p in h]
+        style = {"marker": "o", "color": colour(r["model"]), "label": r["model"]}
+        axes[0].plot([p["wall"] / 60 for p in h], ppl, **style)
+        axes[1].plot([p["tokens"] / 1e6 for p in h], ppl, **style)
+    for r in rows:  # the n-grams as levels, named in the legend (no labels to collide)
         if r["kind"] == "ngram" and r["valid"]["perplexity"]:
             for ax in axes:
-                ax.axhline(r["valid"]["perplexity"], linestyle="--", linewidth=1, color="grey")
-                ax.text(
-                    ax.get_xlim()[0],
-                    r["valid"]["perplexity"],
-                    f" {r['model']}",
-                    va="bottom",
-                    fontsize=8,
-                )
+                ax.axhline(r["valid"]["perplexity"], linestyle="--", linewidth=1.2,
+                           color=colour(r["model"]), label=f"{r['model']} (no training curve)")  # fmt: skip
     floor = ctx.corpus.entropy_floor("valid")
     if floor is not None:
         for ax in axes:
-            ax.axhline(math.exp(floor), color="black", linewidth=1.2)
-            ax.text(ax.get_xlim()[0], math.exp(floor), " entropy floor", va="top", fontsize=8)
-    axes[0].set_xlabel("training time (min)")
-    axes[1].set_xlabel("tokens seen (millions)")
-    axes[0].set_ylabel("validation perplexity")
+            ax.axhline(math.exp(floor), color=FLOOR, linewidth=1.2, label="entropy floor")
+    axes[0].set_xlabel("training time (min; depends on the machine)")
+    axes[1].set_xlabel("training tokens seen (millions)")
+    for ax in axes:
+        ax.set_ylabel("validation perplexity (log scale; lower is better)")
+        ax.yaxis.set_tick_params(labelleft=True)
+        ax.grid(alpha=0.3, which="both")
     axes[0].set_yscale("log")
     from matplotlib.ticker import ScalarFormatter
 
     axes[0].yaxis.set_major_formatter(ScalarFormatter())
     axes[0].yaxis.set_minor_formatter(ScalarFormatter())
-    axes[0].legend()
-    for ax in axes:
-        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+    fig.tight_layout()
     img = ctx.figure(fig, "learning_curves")
     plt.close(fig)
-    return Section("Learning curves", img, ["learning_curves"])
+    text = ("<p>Validation perplexity while training (lower is better). Left: against "
+            "training time, which depends on the machine; right: against tokens seen, which "
+            "does not. Dashed: the n-grams (counted once, no curve); black: the entropy floor "
+            "no model can go below. First seed of each model.</p>")  # fmt: skip
+    return Section("Learning curves", text + img, ["learning_curves"])
 
 
 @register_section
 def loss_histogram_section(ctx: ReportContext) -> Section:
+    from seqlm.report.palette import colour
+
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
-    finite = [v[np.isfinite(v)] for v in ctx.losses.values()]
+    first_seed = {name: np.atleast_2d(v)[0] for name, v in ctx.losses.items()}
+    finite = [v[np.isfinite(v)] for v in first_seed.values()]
     top = max(float(np.percentile(v, 99.5)) for v in finite if len(v))
     bins = np.linspace(0, max(top, 1e-3), 60)
-    for name, values in ctx.losses.items():
+    for name, values in first_seed.items():
         ax.hist(values[np.isfinite(values)], bins=bins, histtype="step", linewidth=1.5, label=name,
-                density=True)  # fmt: skip
-    ax.set_xlabel("per-token loss on test (nats)")
-    ax.set_ylabel("density")
-    ax.legend()
+                density=True, color=colour(name))  # fmt: skip
+    ax.set_xlabel("per-token loss on test, −ln P (nats; lower is better)")
+    ax.set_ylabel("density (fraction of tokens per nat)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     ax.grid(alpha=0.3)
     img = ctx.figure(fig, "loss_histogram")
     plt.close(fig)
-    return Section("Per-token loss", img, ["loss_histogram"])
+    text = ("<p>How the test loss is spread over tokens: mass on the left is tokens the "
+            "model found easy. A model that uses more context moves mass from the right "
+            "tail (surprises) to the left.</p>")  # fmt: skip
+    return Section("Per-token loss", text + img, ["loss_histogram"])
 
 
 @register_section
@@ -192,16 +203,32 @@ def environment_section(ctx: ReportContext) -> Section:
     return Section("Environment", f"<table>{rows}</table>")
 
 
-# Counts the figures that decoded (a browser test reads it back from the DOM); no network.
+# Counts the figures that decoded and the elements that stick out of the window (outside a
+# scrolling box), for the browser test to read back from the DOM; no network.
 CHECK_SCRIPT = """<script>window.addEventListener('load', () => {
 const imgs = [...document.images];
 document.body.dataset.figures = imgs.length;
 document.body.dataset.figuresRendered = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
+const width = document.documentElement.clientWidth;
+const out = [...document.body.querySelectorAll('*')].filter(e =>
+  !e.closest('.scroll, pre, details:not([open])') && e.getBoundingClientRect().right > width + 1);
+document.body.dataset.viewport = width;
+document.body.dataset.pageWidth = document.documentElement.scrollWidth;
+document.body.dataset.overflowing = out.map(e => e.tagName + '.' + e.className).join(' ');
 });</script>"""
 
-STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
-pre{background:#f6f6f6;padding:1em;overflow-x:auto}img{max-width:100%}
-th{text-align:left;padding-right:1em;vertical-align:top}h2{border-bottom:1px solid #ddd}.eol{color:#999}"""
+STYLE = """*{box-sizing:border-box}
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1,h2,h3,p,li{overflow-wrap:anywhere}table.results td:nth-child(2){white-space:nowrap}
+pre{background:#f6f6f6;padding:1em;overflow-x:auto}img{max-width:100%;height:auto}
+th{text-align:left;padding-right:1em;vertical-align:top}h2{border-bottom:1px solid #ddd}
+td{overflow-wrap:anywhere}.eol{color:#999}.scroll{overflow-x:auto;max-width:100%}
+table.results{border-collapse:collapse;font-variant-numeric:tabular-nums}
+table.results td,table.results th{padding:.2em .6em;border-bottom:1px solid #eee}
+table.results td.num{text-align:right;white-space:nowrap}
+.explain{background:#f4f8fb;border-left:4px solid #7aa6c2;padding:.4em 1em;margin:1em 0}
+.explain h3{font-size:1em;margin:.6em 0 .2em}
+@media (max-width:600px){body{margin:1em auto}table.results{font-size:.8em}}"""
 
 
 def write_report(result: dict, models: dict, losses: dict, corpus, out: str | Path,
@@ -219,7 +246,8 @@ def write_report(result: dict, models: dict, losses: dict, corpus, out: str | Pa
     sections = [s for s in (fn(ctx) for _, fn in SECTIONS) if s is not None]
     body = "".join(f'<section id="{html.escape(s.title.lower().replace(" ", "-"))}">'
                    f"<h2>{html.escape(s.title)}</h2>{s.html}</section>" for s in sections)  # fmt: skip
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>seqlm report: "
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' "
+            "content='width=device-width,initial-scale=1'><title>seqlm report: "
             f"{html.escape(result['corpus'])}</title><style>{STYLE}</style></head><body>"
             f"<h1>seqlm: {html.escape(result['corpus'])}</h1>{body}{CHECK_SCRIPT}</body></html>")  # fmt: skip
     (out / "report.html").write_text(page, encoding="utf-8")

@@ -48,6 +48,12 @@ class TrainConfig:
     )
     epochs: int = setting(10, "epochs", min=1)
     max_steps: int = setting(0, "stop after this many steps (0: no limit)", min=0)
+    max_tokens: int = setting(
+        0,
+        "training-token budget: stop after this many tokens (0: no limit); unlike "
+        "--max-minutes it gives the same model on any machine",
+        min=0,
+    )
     max_minutes: float = setting(
         0.0, "training-time budget; stops with the best checkpoint (0: none)", min=0
     )
@@ -64,6 +70,9 @@ class TrainConfig:
     log_every: int = setting(50, "steps between metric rows", min=1)
     seed: int = setting(1, "random seed", min=0)
     threads: int = setting(0, "CPU threads (0: torch's default)", min=0)
+    deterministic: bool = setting(
+        False, "deterministic kernels (torch.use_deterministic_algorithms), for reproducible runs"
+    )
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps")
     amp: str = setting(
         "auto",

@@ -45,7 +45,7 @@ from seqlm.train.distributed import (
 )
 from seqlm.train.rundir import RunDirectory
 
-STOP_CODES = ["", "epochs", "max_steps", "early_stop", "budget", "interrupted"]
+STOP_CODES = ["", "epochs", "max_steps", "early_stop", "budget", "interrupted", "max_tokens"]
 
 
 def pick_device(name: str) -> torch.device:
@@ -82,6 +82,8 @@ class Trainer:
         self.config, self.corpus, self.out = config, corpus, Path(out)
         if config.threads > 0:
             torch.set_num_threads(config.threads)
+        if config.deterministic:  # warn_only: CUDA ops without a deterministic kernel still run
+            torch.use_deterministic_algorithms(True, warn_only=True)
         self.device = pick_device(config.device)
         self.world = init_world(self.device.type)
         if self.world.active and self.device.type == "cuda":
@@ -100,6 +102,9 @@ class Trainer:
         self.total_steps = config.epochs * self.steps_per_epoch
         if config.max_steps:
             self.total_steps = min(self.total_steps, config.max_steps)
+        if config.max_tokens:  # the schedule ends where the token budget does
+            per_step = config.batch_size * config.bptt
+            self.total_steps = min(self.total_steps, -(-config.max_tokens // per_step))
         decay, no_decay = [], []
         for name, p in self.model.named_parameters():
             (no_decay if "bias" in name or "embedding" in name else decay).append(p)
@@ -246,7 +251,11 @@ class Trainer:
     # -- evaluation ---------------------------------------------------------------------
     def validate(self) -> float:
         self.check_finite(weights=True)
-        log_probs = self.model.log_probs(self.corpus["valid"], streams=self.config.eval_streams)
+        valid = self.corpus["valid"]
+        with tqdm(total=len(valid), unit="tok", unit_scale=True, desc="validate", leave=False,
+                  disable=not self.progress_bar or None, dynamic_ncols=True) as bar:  # fmt: skip
+            log_probs = self.model.log_probs(valid, streams=self.config.eval_streams,
+                                             progress=bar.update)  # fmt: skip
         result = summarize(log_probs, self.corpus.level)
         ppl = result["perplexity"]
         p = self.progress
@@ -291,8 +300,7 @@ class Trainer:
         previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
         autocast = (torch.autocast(self.device.type, dtype=self.amp) if self.amp
                     else nullcontext())  # fmt: skip
-        bar = tqdm(total=self.total_steps, initial=p["step"], unit="step", disable=not self.progress_bar or None,
-                   dynamic_ncols=True)  # fmt: skip
+        bar = self._bar()
         loss_sum = torch.zeros((), device=self.device)
         loss_count, tokens_at_log, clock = 0, p["tokens"], time.perf_counter()
         wall_at_log = p["elapsed"]
@@ -327,9 +335,10 @@ class Trainer:
                     p["window"] = window.index + 1
                     p["tokens"] += inputs.numel() * self.world.size
                     now = time.perf_counter()
-                    p["elapsed"] += now - clock
-                    clock = now
-                    bar.update(1)
+                    step_seconds, clock = now - clock, now
+                    p["elapsed"] += step_seconds
+                    bar.update({"tok": inputs.numel() * self.world.size, "s": step_seconds,
+                                "step": 1}[self.bar_unit])  # fmt: skip
                     if p["step"] % c.log_every == 0:
                         self.check_finite()
                         mean = (loss_sum / loss_count).item()
@@ -383,6 +392,20 @@ class Trainer:
                 "best_valid_ppl": p["best_valid"],
                 "tokens_per_s": round(p["tokens"] / max(p["elapsed"], 1e-9), 1)}  # fmt: skip
 
+    def _bar(self) -> tqdm:
+        """A bar whose total is the budget that will stop the run: tokens, time or steps."""
+        c, p = self.config, self.progress
+        options = {"disable": not self.progress_bar or None, "dynamic_ncols": True,
+                   "desc": f"train {c.model.cell}"}  # fmt: skip
+        self.bar_unit = "tok" if c.max_tokens else "s" if c.max_minutes else "step"
+        if c.max_tokens:
+            return tqdm(total=c.max_tokens, initial=min(p["tokens"], c.max_tokens), unit="tok",
+                        unit_scale=True, **options)  # fmt: skip
+        if c.max_minutes:
+            return tqdm(total=round(c.max_minutes * 60, 1), initial=round(p["elapsed"], 1),
+                        unit="s", unit_scale=True, **options)  # fmt: skip
+        return tqdm(total=self.total_steps, initial=p["step"], unit="step", **options)
+
     def _validation_due(self) -> bool:
         c, p = self.config, self.progress
         if c.eval_every and p["step"] % c.eval_every == 0:
@@ -415,6 +438,8 @@ class Trainer:
             return "interrupted"
         if c.max_steps and p["step"] >= c.max_steps:
             return "max_steps"
+        if c.max_tokens and p["tokens"] >= c.max_tokens:
+            return "max_tokens"
         if c.max_minutes and p["elapsed"] >= c.max_minutes * 60:
             return "budget"
         if c.patience and p["bad_evals"] >= c.patience:
