@@ -25,18 +25,10 @@ from seqlm.interface import LanguageModel
 from seqlm.nn.cells import make_layer
 from seqlm.nn.config import ModelConfig
 from seqlm.nn.inference import LowPrecisionStep
+from seqlm.nn.regularize import activation_penalty, embedding_dropout, locked_dropout
 
 BACKENDS = ("fused", "reference")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
-
-
-def dropout_mask(x: Tensor, p: float, variational: bool, training: bool) -> Tensor:
-    if not training or p == 0:
-        return x
-    if not variational:
-        return F.dropout(x, p, training=True)
-    mask = x.new_empty(1, *x.shape[1:]).bernoulli_(1 - p) / (1 - p)
-    return x * mask
 
 
 def at_least_fp32(x: Tensor) -> Tensor:
@@ -64,9 +56,10 @@ class RecurrentLM(nn.Module, LanguageModel):
         self.config, self.vocab, self.backend, self.kind = config, vocab, backend, config.cell
         c = config
         self.embedding = nn.Embedding(c.vocab_size, c.embed)
-        sizes = [c.embed] + [c.hidden] * (c.layers - 1) + [c.embed if c.tied else c.hidden]
+        sizes = c.layer_sizes()
         self.layers = nn.ModuleList(
-            make_layer(backend, c.cell, sizes[i], sizes[i + 1]) for i in range(c.layers)
+            make_layer(backend, c.cell, sizes[i], sizes[i + 1], c.weight_drop)
+            for i in range(c.layers)
         )
         out = sizes[-1]
         if c.adaptive_cutoffs:
@@ -169,21 +162,27 @@ class RecurrentLM(nn.Module, LanguageModel):
     # -- forward ------------------------------------------------------------------------
     def features(self, ids: Tensor, state=None, return_gates: bool = False):
         """ids (T, B) -> top-layer outputs (T, B, d), new state [, gates per layer]."""
-        c = self.config
-        x = dropout_mask(self.embedding(ids), c.dropout_embed, c.variational, self.training)
+        x, _, new_state, gates = self._run(ids, state, return_gates)
+        return (x, new_state, gates) if return_gates else (x, new_state)
+
+    def _run(self, ids: Tensor, state, return_gates: bool = False):
+        """(dropped top output, undropped top output, new state, gates): AR reads the first,
+        TAR the second."""
+        c, training = self.config, self.training
+        x = embedding_dropout(self.embedding.weight, ids, c.dropout_words, training)
+        x = locked_dropout(x, c.dropout_embed, c.variational, training)
         state = state or [None] * len(self.layers)
         new_state, gates = [], []
         for i, layer in enumerate(self.layers):
             if i > 0:
-                x = dropout_mask(x, c.dropout_between, c.variational, self.training)
+                x = locked_dropout(x, c.dropout_between, c.variational, training)
             if return_gates:
                 x, s, g = layer(x, state[i], return_gates=True)
                 gates.append(g)
             else:
                 x, s = layer(x, state[i])
             new_state.append(s)
-        x = dropout_mask(x, c.dropout, c.variational, self.training)
-        return (x, new_state, gates) if return_gates else (x, new_state)
+        return locked_dropout(x, c.dropout, c.variational, training), x, new_state, gates
 
     def log_softmax(self, features: Tensor) -> Tensor:
         flat = features.reshape(-1, features.shape[-1])
@@ -202,13 +201,18 @@ class RecurrentLM(nn.Module, LanguageModel):
         return self.decoder(flat, targets.reshape(-1)).output.view(targets.shape)
 
     def loss(self, inputs: Tensor, targets: Tensor, state=None) -> tuple[Tensor, list]:
-        """Mean cross-entropy (nats/token) of `targets` given `inputs`, and the new state."""
-        x, state = self.features(inputs, state)
+        """Mean cross-entropy (nats/token) of `targets` given `inputs`, and the new state;
+        in training plus the AR/TAR penalties when they are set."""
+        c = self.config
+        x, raw, state, _ = self._run(inputs, state)
         flat = x.reshape(-1, x.shape[-1])
-        if self.config.adaptive_cutoffs:
-            return self.decoder(flat, targets.reshape(-1)).loss, state
-        logits = at_least_fp32(self.decoder(flat))
-        return F.cross_entropy(logits, targets.reshape(-1)), state
+        if c.adaptive_cutoffs:
+            loss = self.decoder(flat, targets.reshape(-1)).loss
+        else:
+            loss = F.cross_entropy(at_least_fp32(self.decoder(flat)), targets.reshape(-1))
+        if self.training and (c.ar or c.tar):
+            loss = loss + activation_penalty(x, raw, c.ar, c.tar)
+        return loss, state
 
     def forward(self, inputs: Tensor, targets: Tensor, state=None) -> tuple[Tensor, list]:
         """The training step's loss (what DistributedDataParallel wraps)."""
