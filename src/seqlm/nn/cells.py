@@ -38,7 +38,7 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, _VF, nn
+from torch import _VF, Tensor, nn
 
 from seqlm.nn.regularize import drop_weights
 
@@ -174,7 +174,11 @@ class ReferenceLayer(nn.Module):
         out = torch.stack(outputs)  # (T, B, H)
         if not return_gates:
             return out, state
-        gates = {name: torch.stack([a[name] for a in recorded]) for name in recorded[0]} if recorded else {}
+        gates = (
+            {name: torch.stack([a[name] for a in recorded]) for name in recorded[0]}
+            if recorded
+            else {}
+        )
         gates["hidden"] = out
         return out, state, gates
 

@@ -27,7 +27,9 @@ class ModelConfig:
         0.0, "embedding dropout: drop whole word types per batch (AWD-LSTM)", min=0, below=1
     )
     weight_drop: float = setting(
-        0.0, "DropConnect on hidden-to-hidden weights, one mask per batch (AWD-LSTM)", min=0,
+        0.0,
+        "DropConnect on hidden-to-hidden weights, one mask per batch (AWD-LSTM)",
+        min=0,
         below=1,
     )
     ar: float = setting(0.0, "activation regularisation: alpha * mean(h^2), dropped output", min=0)

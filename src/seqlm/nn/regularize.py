@@ -46,6 +46,7 @@ def drop_weights(weight: Tensor, p: float) -> Tensor:
 
 def activation_penalty(dropped: Tensor, raw: Tensor, ar: float, tar: float) -> Tensor:
     """α·mean(dropped²) + β·mean((raw_t − raw_{t−1})²) over (T, B, d) outputs."""
+
     def wide(x: Tensor) -> Tensor:  # fp32 under bf16 autocast; float64 stays float64
         return x if x.dtype == torch.float64 else x.float()
 
