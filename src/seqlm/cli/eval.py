@@ -36,14 +36,10 @@ def run(args: argparse.Namespace) -> None:
     if result.perplexity is None:
         lines.append(f"perplexity inf: {result.zero_probability_tokens} tokens have probability 0")
     else:
-        lines.append(
-            f"perplexity {result.perplexity:.2f}  ({result.nats_per_token:.4f} nats/token)"
-        )
+        lines.append(f"perplexity {result.perplexity:.2f}  ({result.nats_per_token:.4f} nats/token)")
     if result.bits_per_char is not None:
         lines.append(f"bits per character {result.bits_per_char:.4f}")
     if result.entropy_floor_nats is not None:
         gap = f"{result.gap_nats:.4f}" if result.gap_nats is not None else "inf"
-        lines.append(
-            f"entropy floor {result.floor_perplexity:.3f} perplexity; gap {gap} nats/token"
-        )
+        lines.append(f"entropy floor {result.floor_perplexity:.3f} perplexity; gap {gap} nats/token")
     emit(args, {"model_path": str(args.model), **result.to_json()}, "\n".join(lines))

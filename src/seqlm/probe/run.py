@@ -49,9 +49,7 @@ def probe_corpus(specs: list[str], given: CorpusSpec | None) -> Corpus:
     return load_corpus(given)
 
 
-def probe_models(
-    specs: list[str], corpus: Corpus, seed: int = 0
-) -> list[tuple[str, LanguageModel]]:
+def probe_models(specs: list[str], corpus: Corpus, seed: int = 0) -> list[tuple[str, LanguageModel]]:
     """Saved models by path, or fresh:rnn / fresh:lstm / fresh:gru (untrained, small)."""
     from seqlm.loading import load
     from seqlm.nn import ModelConfig, RecurrentLM

@@ -4,12 +4,5 @@ from seqlm.train.config import PRESETS, TrainConfig, make_config
 from seqlm.train.run import TrainResult, train
 from seqlm.train.trainer import Trainer, resume_config
 
-__all__ = [
-    "PRESETS",
-    "TrainConfig",
-    "TrainResult",
-    "Trainer",
-    "make_config",
-    "resume_config",
-    "train",
-]
+__all__ = ["PRESETS", "TrainConfig", "TrainResult", "Trainer", "make_config", "resume_config",
+           "train"]

@@ -153,9 +153,7 @@ class Trainer:
 
     def save_resumable(self) -> None:
         """Every rank calls this (the hidden states and RNGs are gathered); rank 0 writes."""
-        hidden = [
-            gather_columns(t, self.world, dim=0) for t in self.model.flatten_state(self.hidden)
-        ]
+        hidden = [gather_columns(t, self.world, dim=0) for t in self.model.flatten_state(self.hidden)]
         rngs = gather_cpu(torch.get_rng_state(), self.world, self.device)
         if not self.world.main:
             return
@@ -283,9 +281,7 @@ class Trainer:
                     inputs = inputs.to(self.device, non_blocking=True)
                     targets = targets.to(self.device, non_blocking=True)
                     with autocast:
-                        loss, hidden = self.step_model(
-                            inputs, targets, RecurrentLM.detach_state(self.hidden)
-                        )
+                        loss, hidden = self.step_model(inputs, targets, RecurrentLM.detach_state(self.hidden))
                     self.scaler.scale(loss).backward()
                     self.scaler.unscale_(self.optimizer)
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip)
