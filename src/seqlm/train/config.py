@@ -32,9 +32,19 @@ class TrainConfig:
     bptt: int = setting(35, "truncated-BPTT window length", min=1)
     variable_bptt: bool = setting(False, "randomise the window length (AWD-LSTM)")
     # optimisation
-    optimizer: str = setting("sgd", "optimizer", choices=("sgd", "adamw"))
+    optimizer: str = setting(
+        "sgd",
+        "optimizer (ntasgd: SGD, then weight averaging once validation stalls; AWD-LSTM)",
+        choices=("sgd", "adamw", "ntasgd"),
+    )
+    asgd_nonmono: int = setting(
+        5, "NT-ASGD: average once validation is worse than the best before the last N", min=0
+    )
+    lr_by_window: bool = setting(
+        False, "scale the lr by window length / bptt (AWD-LSTM, with --variable-bptt)"
+    )
     lr: float = setting(1.0, "learning rate", min=1e-12)
-    weight_decay: float = setting(0.0, "AdamW weight decay", min=0)
+    weight_decay: float = setting(0.0, "weight decay (AdamW: decoupled; SGD: L2)", min=0)
     momentum: float = setting(0.0, "SGD momentum", min=0, below=1)
     clip: float = setting(0.25, "gradient-norm clipping", min=1e-12)
     warmup_steps: int = setting(0, "AdamW linear warm-up steps (then cosine decay)", min=0)

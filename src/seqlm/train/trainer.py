@@ -16,6 +16,7 @@ exactly as an uninterrupted run would).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import signal
 import time
@@ -35,6 +36,7 @@ from seqlm.io import atomic_write_text
 from seqlm.modeldir import read_config
 from seqlm.nn.checkpoint import load_tensors, save_recurrent, save_tensors, write_model_config
 from seqlm.nn.recurrent import RecurrentLM
+from seqlm.train.asgd import WeightAverage, should_start_averaging
 from seqlm.train.config import TrainConfig
 from seqlm.train.distributed import (
     agree,
@@ -43,6 +45,8 @@ from seqlm.train.distributed import (
     init_world,
     shard_columns,
 )
+
+log = logging.getLogger(__name__)
 
 STOP_CODES = ["", "epochs", "max_steps", "early_stop", "budget", "interrupted"]
 
@@ -104,7 +108,7 @@ class Trainer:
             (no_decay if "bias" in name or "embedding" in name else decay).append(p)
         groups = [{"params": decay, "weight_decay": config.weight_decay},
                   {"params": no_decay, "weight_decay": 0.0}]  # fmt: skip
-        if config.optimizer == "sgd":
+        if config.optimizer in ("sgd", "ntasgd"):
             self.optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
         else:
             self.optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
@@ -114,6 +118,7 @@ class Trainer:
             "best_valid": None, "bad_evals": 0, "sgd_lr": config.lr, "history": [], "eval_s": 0.0,
         }  # fmt: skip
         self.hidden = None
+        self.average: WeightAverage | None = None  # NT-ASGD, once averaging has started
         if resume:
             self._restore()
         self.step_model = self.model
@@ -137,7 +142,7 @@ class Trainer:
     # -- schedule -----------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
         c = self.config
-        if c.optimizer == "sgd":
+        if c.optimizer in ("sgd", "ntasgd"):
             return self.progress["sgd_lr"]
         if step < c.warmup_steps:
             return c.lr * (step + 1) / c.warmup_steps
@@ -164,6 +169,9 @@ class Trainer:
                 tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
         for i, t in enumerate(hidden):
             tensors[f"hidden.{i}"] = t
+        if self.average is not None:
+            tensors.update(self.average.tensors())
+            self.progress["average_count"] = self.average.count
         tensors["rng.cpu"] = rngs[0]
         for rank, rng in enumerate(rngs[1:], 1):
             tensors[f"rng.cpu.{rank}"] = rng
@@ -213,9 +221,18 @@ class Trainer:
         if "rng.cuda" in tensors and self.device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         self.progress = meta["progress"]
+        if "average.0" in tensors:
+            self.average = WeightAverage(list(self.model.parameters()))
+            self.average.load(tensors, self.progress["average_count"])
 
     # -- evaluation ---------------------------------------------------------------------
     def validate(self) -> float:
+        """Validation (of the averaged weights once NT-ASGD averages); the best is saved."""
+        averaged = self.average.swapped_in() if self.average is not None else nullcontext()
+        with averaged:
+            return self._validate()
+
+    def _validate(self) -> float:
         log_probs = self.model.log_probs(self.corpus["valid"], streams=self.config.eval_streams)
         result = summarize(log_probs, self.corpus.level)
         ppl = result["perplexity"]
@@ -225,6 +242,7 @@ class Trainer:
                "valid_nats": result["nats_per_token"],
                "streams": self.config.eval_streams}  # fmt: skip
         self.log_row(row)
+        earlier = [h["valid_ppl"] for h in p["history"] if h["valid_ppl"] is not None]
         p["history"].append({k: row[k] for k in ("step", "tokens", "wall", "eval_s", "valid_ppl")})
         p["last_eval_step"], p["last_eval_elapsed"] = p["step"], p["elapsed"]
         if ppl is not None and (p["best_valid"] is None or ppl < p["best_valid"]):
@@ -235,6 +253,12 @@ class Trainer:
             p["bad_evals"] += 1
             if self.config.optimizer == "sgd" and not self.config.decay_after_epoch:
                 p["sgd_lr"] /= self.config.lr_decay
+        if (self.config.optimizer == "ntasgd" and self.average is None and ppl is not None
+                and should_start_averaging(earlier, ppl, self.config.asgd_nonmono)):  # fmt: skip
+            self.average = WeightAverage(list(self.model.parameters()))
+            p["average_from_step"] = p["step"]
+            log.info("NT-ASGD: validation %.2f is worse than %d checks ago; averaging from "
+                     "step %d", ppl, self.config.asgd_nonmono, p["step"])  # fmt: skip
         return ppl
 
     def log_row(self, row: dict) -> None:
@@ -273,6 +297,8 @@ class Trainer:
                     if window.start == 0:
                         self.hidden = None
                     lr = self.lr_at(p["step"])
+                    if c.lr_by_window:  # AWD: a short window takes a proportionally small step
+                        lr *= window.inputs.shape[0] / c.bptt
                     for group in self.optimizer.param_groups:
                         group["lr"] = lr
                     inputs, targets = window.inputs, window.targets
@@ -287,6 +313,8 @@ class Trainer:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip)
                     self.scaler.step(self.optimizer)
                     self.scaler.update()
+                    if self.average is not None:
+                        self.average.update()
                     self.optimizer.zero_grad(set_to_none=True)
                     self.hidden = RecurrentLM.detach_state(hidden)
                     loss_sum += loss.detach()
