@@ -102,3 +102,25 @@ def test_dynamic_evaluation_scores_each_token_before_learning_it(corpus, method)
     assert all(
         torch.equal(a, b) for a, b in zip(model.parameters(), fresh.parameters(), strict=True)
     )
+
+
+def test_eval_cli_reports_each_method_tuned_on_valid(tmp_path, capsys):
+    import json
+
+    from seqlm.cli import main
+    from seqlm.train import train
+
+    small = "synthetic:train_tokens=8000,valid_tokens=800,test_tokens=800"
+    train(small, tmp_path / "m", cell="lstm", embed=12, hidden=16, layers=1, batch_size=8,
+          bptt=10, max_steps=20, threads=1, optimizer="adamw", lr=0.01)  # fmt: skip
+    assert main(["eval", str(tmp_path / "m"), "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    argv = ["eval", str(tmp_path / "m"), "--cache", "30", "--dynamic", "sgd", "--interpolate",
+            "2", "--tune-tokens", "200", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    names = [m["method"] for m in out["methods"]]
+    assert names == ["static", "dynamic", "cache", "dynamic+cache", "ngram", "dynamic+cache+ngram"]
+    assert out["tuned_on"] == "valid" and out["split"] == "test"
+    assert out["methods"][0]["report_ppl"] == pytest.approx(plain["perplexity"], rel=1e-4)
+    assert all(m["tuned_on"] == "valid" for m in out["methods"][1:])
