@@ -69,6 +69,14 @@ class TrainConfig:
         "(default 1: exact; 10, pytorch/examples' choice, is ~2x faster on PTB)",
         min=1,
     )
+    eval_tokens: int = setting(
+        0, "intermediate validations read this many tokens of the split, a fixed prefix "
+        "(0: all); the best checkpoint is scored on the whole split at the end", min=0
+    )
+    eval_share: float = setting(
+        0.0, "skip due validations while they exceed this share of the wall time (0: off)",
+        min=0, below=1,
+    )
     checkpoint_every: int = setting(200, "steps between resumable checkpoints", min=1)
     log_every: int = setting(50, "steps between metric rows", min=1)
     seed: int = setting(1, "random seed", min=0)
@@ -160,15 +168,27 @@ def load_config_file(path: str | Path) -> dict:
 
 
 def make_config(
-    corpus: str, file: str | None = None, overrides: dict | None = None, preset: str | None = None
+    corpus: str,
+    file: str | None = None,
+    overrides: dict | None = None,
+    preset: str | None = None,
+    sizes: tuple[int, int] | None = None,
 ) -> TrainConfig:
-    """Preset (named, or the corpus's own), then the TOML file, then `overrides`."""
+    """Preset (named, or the corpus's own), then the TOML file, then `overrides`. A corpus
+    without a preset, given `sizes` (training tokens, vocabulary), gets a recipe fitted to
+    them and to the budget (`seqlm.train.recipe`)."""
     if preset is not None and preset not in PRESETS:
         raise SeqlmError(f"unknown preset {preset!r} (choose {', '.join(PRESETS)})")
     values = dict(PRESETS[preset]) if preset else preset_for(corpus)
-    if file:
-        values.update(load_config_file(file))
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    file_values = load_config_file(file) if file else {}
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if not values and sizes is not None:
+        from seqlm.train.recipe import auto_recipe
+
+        minutes = given.get("max_minutes", file_values.get("max_minutes", 0.0))
+        values = auto_recipe(*sizes, max_minutes=minutes)
+    values.update(file_values)
+    values.update(given)
     config = TrainConfig.from_flat(values)
     config.validate()
     return config

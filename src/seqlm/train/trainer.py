@@ -233,14 +233,17 @@ class Trainer:
             return self._validate()
 
     def _validate(self) -> float:
-        log_probs = self.model.log_probs(self.corpus["valid"], streams=self.config.eval_streams)
+        valid = self.corpus["valid"]
+        if self.config.eval_tokens:  # a fixed prefix: checks stay comparable with each other
+            valid = valid[: self.config.eval_tokens]
+        log_probs = self.model.log_probs(valid, streams=self.config.eval_streams)
         result = summarize(log_probs, self.corpus.level)
         ppl = result["perplexity"]
         p = self.progress
         row = {"type": "valid", "step": p["step"], "epoch": p["epoch"], "tokens": p["tokens"],
                "wall": round(p["elapsed"], 2), "eval_s": round(p["eval_s"], 2), "valid_ppl": ppl,
                "valid_nats": result["nats_per_token"],
-               "streams": self.config.eval_streams}  # fmt: skip
+               "streams": self.config.eval_streams, "valid_tokens": len(valid)}  # fmt: skip
         self.log_row(row)
         earlier = [h["valid_ppl"] for h in p["history"] if h["valid_ppl"] is not None]
         p["history"].append({k: row[k] for k in ("step", "tokens", "wall", "eval_s", "valid_ppl")})
@@ -357,7 +360,7 @@ class Trainer:
                 else:  # the epoch ran to its end
                     p["epoch"] += 1
                     p["window"] = 0
-                    if p.get("last_eval_step") != p["step"]:
+                    if p.get("last_eval_step") != p["step"] and self._within_eval_share():
                         self._validate_untimed()
                         clock = time.perf_counter()
                     if (
@@ -382,14 +385,23 @@ class Trainer:
                 "best_valid_ppl": p["best_valid"],
                 "tokens_per_s": round(p["tokens"] / max(p["elapsed"], 1e-9), 1)}  # fmt: skip
 
+    def _within_eval_share(self) -> bool:
+        """False while validation has taken more than --eval-share of the wall time (then a
+        due check is skipped); any rank over it skips for all."""
+        c, p = self.config, self.progress
+        if not c.eval_share:
+            return True
+        over = int(p["eval_s"] > c.eval_share * (p["elapsed"] + p["eval_s"]))
+        return not agree(over, self.world, self.device)
+
     def _validation_due(self) -> bool:
         c, p = self.config, self.progress
         if c.eval_every and p["step"] % c.eval_every == 0:
-            return True
+            return self._within_eval_share()
         if not c.eval_minutes or p["step"] % c.log_every:  # time is checked at log steps
             return False
         late = p["elapsed"] - p.get("last_eval_elapsed", 0.0) >= c.eval_minutes * 60
-        return bool(agree(int(late), self.world, self.device))  # all ranks, or none
+        return bool(agree(int(late), self.world, self.device)) and self._within_eval_share()
 
     def _validate_untimed(self) -> None:
         """Validation time is kept apart from training time (the budget is for training)."""
