@@ -148,6 +148,8 @@ class Trainer:
             return c.lr * (step + 1) / c.warmup_steps
         span = max(self.total_steps - c.warmup_steps, 1)
         progress = min((step - c.warmup_steps) / span, 1.0)
+        if c.budget_schedule and c.max_minutes:  # the cosine ends with the time budget
+            progress = max(progress, min(self.progress["elapsed"] / (c.max_minutes * 60), 1.0))
         return c.lr * (
             c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
         )
