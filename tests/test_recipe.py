@@ -2,6 +2,9 @@
 
 import json
 import logging
+import math
+
+import pytest
 
 from seqlm.data import load_corpus
 from seqlm.train import train
@@ -41,3 +44,20 @@ def test_a_corpus_without_preset_gets_the_recipe(tmp_path, caplog):
     checks = [r for r in rows if r["type"] == "valid"]
     assert all(r["valid_tokens"] == 500 for r in checks)
     assert 1 <= len(checks) < 15  # due every step; most skipped to keep to the 2% share
+
+
+def test_budget_schedule_ends_the_cosine_with_the_budget(tmp_path):
+    from seqlm.train import Trainer, make_config
+
+    corpus = load_corpus(SMALL)
+    settings = dict(cell="lstm", embed=8, hidden=8, optimizer="adamw", lr=1e-2, warmup_steps=0,
+                    min_lr_ratio=0.0, max_steps=10_000, epochs=1000, max_minutes=10, threads=1)  # fmt: skip
+    trainer = Trainer(make_config("x", overrides={**settings, "budget_schedule": True}), corpus,
+                      tmp_path / "a")  # fmt: skip
+    trainer.progress["elapsed"] = 5 * 60.0  # half the budget, 1% of the steps
+    assert trainer.lr_at(100) == pytest.approx(0.5e-2)  # cos(pi/2): halfway down
+    trainer.progress["elapsed"] = 10 * 60.0
+    assert trainer.lr_at(100) == pytest.approx(0.0, abs=1e-12)
+    plain = Trainer(make_config("x", overrides=settings), corpus, tmp_path / "b")
+    plain.progress["elapsed"] = 5 * 60.0
+    assert plain.lr_at(100) == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 0.01)))
