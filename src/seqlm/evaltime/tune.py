@@ -76,11 +76,13 @@ def run_methods(
     tune_tokens: int = 20_000,
     segment: int = 20,
     decay: float = 0.002,
+    limit: int = 0,
 ) -> list[MethodResult]:
-    """Static scores, then each requested method alone, then all of them combined."""
+    """Static scores, then each requested method alone, then all of them combined.
+    `limit`: score only the first `limit` tokens of each split (quick benchmarks)."""
     if dynamic is not None and dynamic not in METHODS:
         raise SeqlmError(f"unknown --dynamic {dynamic!r} (sgd, rms)")
-    ids = {s: to_model_ids(model, corpus, s) for s in ("valid", split)}
+    ids = {s: to_model_ids(model, corpus, s)[: limit or None] for s in ("valid", split)}
     start = time.perf_counter()
     static = {s: score_with_features(model, ids[s]) for s in ids}
     static_s = time.perf_counter() - start
