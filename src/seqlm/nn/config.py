@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from seqlm.errors import SeqlmError
 from seqlm.settings import check, setting
 
-CELLS = ("rnn", "lstm", "gru")
+CELLS = ("rnn", "lstm", "gru", "mogrifier")
 
 
 @dataclass
@@ -41,6 +41,9 @@ class ModelConfig:
     )
     tied: bool = setting(False, "tie the output layer to the embedding (Inan et al.; Press & Wolf)")
     forget_bias: float = setting(1.0, "initial LSTM forget-gate bias")
+    mogrifier_rounds: int = setting(
+        5, "--cell mogrifier: rounds of input/state gating (Melis et al. 2020)", min=1
+    )
     adaptive_cutoffs: list[int] = setting(
         [], "adaptive softmax cluster cutoffs, e.g. 2000,6000 (default: full softmax)"
     )

@@ -25,6 +25,7 @@ from seqlm.interface import LanguageModel
 from seqlm.nn.cells import make_layer
 from seqlm.nn.config import ModelConfig
 from seqlm.nn.inference import LowPrecisionStep
+from seqlm.nn.mogrifier import MogrifierLayer
 from seqlm.nn.regularize import activation_penalty, embedding_dropout, locked_dropout
 
 BACKENDS = ("fused", "reference")
@@ -57,8 +58,11 @@ class RecurrentLM(nn.Module, LanguageModel):
         c = config
         self.embedding = nn.Embedding(c.vocab_size, c.embed)
         sizes = c.layer_sizes()
+        self.paired_state = c.cell in ("lstm", "mogrifier")  # (h, c) per layer
         self.layers = nn.ModuleList(
-            make_layer(backend, c.cell, sizes[i], sizes[i + 1], c.weight_drop)
+            MogrifierLayer(sizes[i], sizes[i + 1], c.mogrifier_rounds, c.weight_drop)
+            if c.cell == "mogrifier"
+            else make_layer(backend, c.cell, sizes[i], sizes[i + 1], c.weight_drop)
             for i in range(c.layers)
         )
         out = sizes[-1]
@@ -116,7 +120,7 @@ class RecurrentLM(nn.Module, LanguageModel):
                 else:
                     values = torch.zeros(tensor.shape)
                 tensor.copy_(values)
-            if c.cell == "lstm":  # forget-gate bias (Jozefowicz et al. 2015)
+            if self.paired_state:  # forget-gate bias (Jozefowicz et al. 2015)
                 for i in range(c.layers):
                     w = self.layers[i].weights
                     h = w["weight_hh"].shape[1]
@@ -136,18 +140,18 @@ class RecurrentLM(nn.Module, LanguageModel):
     def initial_state(self, batch: int = 1) -> list:
         """The zero state every sequence starts from."""
         zeros = [torch.zeros(batch, n, device=self.device) for n in self.state_sizes()]
-        return [(h, h.clone()) if self.kind == "lstm" else h for h in zeros]
+        return [(h, h.clone()) if self.paired_state else h for h in zeros]
 
     def flatten_state(self, state: list | None) -> list[Tensor]:
         """[h_1(, c_1), h_2(, c_2), ...]: what checkpoints and exported step functions hold."""
         if state is None:
             return []
-        return [t for s in state for t in (s if self.kind == "lstm" else (s,))]
+        return [t for s in state for t in (s if self.paired_state else (s,))]
 
     def unflatten_state(self, flat: list[Tensor]) -> list | None:
         if not flat:
             return None
-        if self.kind != "lstm":
+        if not self.paired_state:
             return list(flat)
         return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
@@ -259,6 +263,8 @@ class RecurrentLM(nn.Module, LanguageModel):
         2x650 LSTM on a CPU, log-probabilities within a few hundredths of a nat."""
         if precision not in PRECISIONS:
             raise SeqlmError(f"unknown precision {precision!r} (choose from fp32, bf16)")
+        if precision != "fp32" and self.kind == "mogrifier":
+            raise SeqlmError("bf16 generation is not implemented for the Mogrifier LSTM")
         self.generation_dtype = PRECISIONS[precision]
 
     def _low_precision_step(self) -> LowPrecisionStep:
