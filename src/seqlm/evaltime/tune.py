@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 THETAS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 LAMBDAS = (0.02, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3)
-DYNAMIC_LRS = {"sgd": (0.3, 1.0, 3.0), "rms": (3e-4, 1e-3, 3e-3)}
+DYNAMIC_LRS = {"sgd": (0.03, 0.1, 0.3, 1.0), "rms": (1e-4, 3e-4, 1e-3, 3e-3)}
 
 
 @dataclass
