@@ -3,8 +3,10 @@
 Options follow the papers that made these models good: tied input/output embeddings
 (Inan et al. 2016; Press & Wolf 2017), dropout on embeddings, between layers and on the
 output, variational (locked) dropout that reuses one mask across time (Gal & Ghahramani
-2016), forget-gate bias 1 (Jozefowicz et al. 2015) and an adaptive softmax for large
-vocabularies (Grave et al. 2017). Parameters have one canonical layout whichever backend
+2016), forget-gate bias 1 (Jozefowicz et al. 2015), an adaptive softmax for large
+vocabularies (Grave et al. 2017), and AWD-LSTM's word dropout, weight drop on W_hh and
+AR/TAR penalties (Merity et al. 2017; `seqlm.nn.regularize`). `--cell mogrifier` is the
+Mogrifier LSTM (`seqlm.nn.mogrifier`). Parameters have one canonical layout whichever backend
 runs them, so a checkpoint loads into either and both start from identical weights.
 """
 
