@@ -57,3 +57,14 @@ def test_resume_while_averaging_is_exact(tmp_path):
     # the saved best model is an average of the weights, not the last iterate
     a = load_file(tmp_path / "whole" / "trainer.safetensors")
     assert "average.0" in a and not torch.equal(a["average.0"], a["model.embedding.weight"])
+
+
+def test_lr_scales_with_the_window_length(tmp_path):
+    from seqlm.data import load_corpus
+    from seqlm.train import Trainer, make_config
+
+    config = make_config("x", overrides={**TINY, "bptt": 70})
+    trainer = Trainer(config, load_corpus(SMALL), tmp_path)
+    assert trainer.lr_at(0, 35) == 10.0 and trainer.lr_at(0, 70) == 20.0 == trainer.lr_at(0)
+    spans = trainer.batches.spans(0)[:, 1]
+    assert spans.min() < 70 < spans.max()  # variable windows: the scaling is used

@@ -140,8 +140,12 @@ class Trainer:
             self.writer = SummaryWriter(str(self.out / "tensorboard"))
 
     # -- schedule -----------------------------------------------------------------------
-    def lr_at(self, step: int) -> float:
+    def lr_at(self, step: int, window: int | None = None) -> float:
+        """The lr of `step`; with --lr-by-window scaled by the window's length / bptt (AWD:
+        a short window takes a proportionally small step)."""
         c = self.config
+        if c.lr_by_window and window is not None:
+            return self.lr_at(step) * window / c.bptt
         if c.optimizer in ("sgd", "ntasgd"):
             return self.progress["sgd_lr"]
         if step < c.warmup_steps:
@@ -301,9 +305,7 @@ class Trainer:
                 for window in self.batches.epoch(p["epoch"], skip=p["window"]):
                     if window.start == 0:
                         self.hidden = None
-                    lr = self.lr_at(p["step"])
-                    if c.lr_by_window:  # AWD: a short window takes a proportionally small step
-                        lr *= window.inputs.shape[0] / c.bptt
+                    lr = self.lr_at(p["step"], window.inputs.shape[0])
                     for group in self.optimizer.param_groups:
                         group["lr"] = lr
                     inputs, targets = window.inputs, window.targets
