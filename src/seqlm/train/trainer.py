@@ -376,8 +376,8 @@ class Trainer:
                     self.save_resumable()
                     stop = self._should_stop(interrupted)
             stop = stop or "epochs"
-            if stop != "interrupted" and p["best_valid"] is None:
-                self._validate_untimed()
+            if stop != "interrupted" and p.get("last_eval_step") != p["step"]:
+                self._validate_untimed()  # the last weights too: with a schedule, often the best
             self.save_resumable()
         finally:
             bar.close()
