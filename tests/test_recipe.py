@@ -61,3 +61,14 @@ def test_budget_schedule_ends_the_cosine_with_the_budget(tmp_path):
     plain = Trainer(make_config("x", overrides=settings), corpus, tmp_path / "b")
     plain.progress["elapsed"] = 5 * 60.0
     assert plain.lr_at(100) == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 0.01)))
+
+
+def test_decay_fraction_holds_the_peak_then_decays(tmp_path):
+    from seqlm.train import Trainer, make_config
+
+    settings = dict(cell="lstm", embed=8, hidden=8, optimizer="adamw", lr=1e-2, warmup_steps=0,
+                    min_lr_ratio=0.0, max_steps=1000, epochs=1000, decay_fraction=0.2, threads=1)  # fmt: skip
+    trainer = Trainer(make_config("x", overrides=settings), load_corpus(SMALL), tmp_path)
+    assert trainer.lr_at(0) == trainer.lr_at(799) == 1e-2  # stable
+    assert trainer.lr_at(900) == pytest.approx(0.5e-2)  # halfway through the last 20%
+    assert trainer.lr_at(1000) == pytest.approx(0.0, abs=1e-12)

@@ -49,6 +49,10 @@ class TrainConfig:
     clip: float = setting(0.25, "gradient-norm clipping", min=1e-12)
     warmup_steps: int = setting(0, "AdamW linear warm-up steps (then cosine decay)", min=0)
     min_lr_ratio: float = setting(0.05, "AdamW: the cosine ends at lr times this", min=0, max=1)
+    decay_fraction: float = setting(
+        0.0, "AdamW: hold the peak lr, then a cosine over this last fraction of the run "
+        "(warmup-stable-decay; 0: cosine over the whole run)", min=0, max=1,
+    )
     budget_schedule: bool = setting(
         False, "AdamW: the cosine ends when --max-minutes of training do, if before the steps"
     )

@@ -154,6 +154,8 @@ class Trainer:
         progress = min((step - c.warmup_steps) / span, 1.0)
         if c.budget_schedule and c.max_minutes:  # the cosine ends with the time budget
             progress = max(progress, min(self.progress["elapsed"] / (c.max_minutes * 60), 1.0))
+        if c.decay_fraction:  # warmup-stable-decay: the cosine only over the last part
+            progress = max(0.0, progress - (1 - c.decay_fraction)) / c.decay_fraction
         return c.lr * (
             c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
         )
