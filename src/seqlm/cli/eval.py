@@ -18,6 +18,19 @@ def register(commands) -> None:
     )
     ev.add_argument("model", metavar="MODEL", help="a model directory or an ARPA file")
     ev.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    methods = ev.add_argument_group(
+        "evaluation-time methods (recurrent models; tuned on valid, reported on --split, "
+        "each alone and combined)"
+    )
+    methods.add_argument("--cache", type=int, metavar="W", default=0,
+                         help="neural cache over the last W hidden states (Grave et al. 2017)")  # fmt: skip
+    methods.add_argument("--dynamic", choices=["sgd", "rms"],
+                         help="dynamic evaluation (Krause et al. 2018)")  # fmt: skip
+    methods.add_argument("--interpolate", metavar="NGRAM",
+                         help="mix with an n-gram: a model directory, an ARPA file, or an order "
+                         "(built from the corpus's train split)")  # fmt: skip
+    methods.add_argument("--tune-tokens", type=int, metavar="N", default=20_000,
+                         help="validation tokens for tuning the dynamic lr (0: all)")  # fmt: skip
     ev.set_defaults(func=run)
 
 
@@ -31,6 +44,8 @@ def run(args: argparse.Namespace) -> None:
     if spec.level is None:
         spec = spec.with_level(model.vocab.level)
     corpus = load_corpus(spec)
+    if args.cache or args.dynamic or args.interpolate:
+        return run_methods(args, model, corpus)
     result = evaluate(model, corpus, args.split)
     lines = [f"{result.model} on {corpus.name} {args.split}: {result.tokens:,} tokens"]
     if result.perplexity is None:
@@ -47,3 +62,34 @@ def run(args: argparse.Namespace) -> None:
             f"entropy floor {result.floor_perplexity:.3f} perplexity; gap {gap} nats/token"
         )
     emit(args, {"model_path": str(args.model), **result.to_json()}, "\n".join(lines))
+
+
+def run_methods(args: argparse.Namespace, model, corpus) -> None:
+    from seqlm.errors import SeqlmError
+    from seqlm.evaltime.tune import run_methods as evaluate_methods
+    from seqlm.loading import load
+    from seqlm.ngram import build
+    from seqlm.nn.recurrent import RecurrentLM
+
+    if not isinstance(model, RecurrentLM):
+        raise SeqlmError("--cache, --dynamic and --interpolate apply to recurrent models")
+    if args.cache < 0:
+        raise SeqlmError(f"--cache must be at least 0, got {args.cache}")
+    ngram = None
+    if args.interpolate:
+        ngram = build(corpus, int(args.interpolate)) if args.interpolate.isdigit() else load(
+            args.interpolate
+        )
+    results = evaluate_methods(model, corpus, args.split, args.cache, args.dynamic, ngram,
+                               args.tune_tokens)  # fmt: skip
+    lines = [f"{model.kind} on {corpus.name}: hyperparameters tuned on valid, never on "
+             f"{args.split}" if args.split != "valid" else
+             f"{model.kind} on {corpus.name}: tuned AND reported on valid (optimistic)",
+             f"{'method':<22} {'valid ppl':>10} {args.split + ' ppl':>10} {'extra s':>8}  settings"]  # fmt: skip
+    for r in results:
+        settings = ", ".join(f"{k}={v}" for k, v in r.params.items())
+        lines.append(f"{r.method:<22} {r.valid_ppl:>10.2f} {r.report_ppl:>10.2f} "
+                     f"{r.extra_seconds:>8.1f}  {settings}")  # fmt: skip
+    emit(args, {"model_path": str(args.model), "corpus": corpus.name, "split": args.split,
+                "tuned_on": "valid", "methods": [r.to_json() for r in results]},
+         "\n".join(lines))  # fmt: skip

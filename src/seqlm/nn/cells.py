@@ -38,7 +38,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import _VF, Tensor, nn
+
+from seqlm.nn.regularize import drop_weights
 
 GATES = {
     "rnn": ("hidden",),
@@ -103,10 +105,14 @@ class RecurrentCell(nn.Module):
         h = like.new_zeros(batch, self.hidden_size)
         return (h, h.clone()) if self.kind == "lstm" else h
 
-    def step(self, x_proj: Tensor, state) -> tuple[Tensor, object, dict[str, Tensor]]:
-        """One time step; `x_proj` (B, rows) = W_ih x_t + b_ih, computed for all steps at once."""
+    def step(
+        self, x_proj: Tensor, state, weight_hh: Tensor | None = None
+    ) -> tuple[Tensor, object, dict[str, Tensor]]:
+        """One time step; `x_proj` (B, rows) = W_ih x_t + b_ih, computed for all steps at once;
+        `weight_hh`: the W_hh to use instead of the parameter (a weight-dropped copy)."""
         h_prev = state[0] if self.kind == "lstm" else state  # (B, H)
-        h_proj = torch.addmm(self.bias_hh, h_prev, self.weight_hh.t())  # (B, rows)
+        w_hh = self.weight_hh if weight_hh is None else weight_hh
+        h_proj = torch.addmm(self.bias_hh, h_prev, w_hh.t())  # (B, rows)
         return cell_update(self.kind, x_proj, h_proj, state)
 
 
@@ -146,11 +152,13 @@ def cell_update(
 
 
 class ReferenceLayer(nn.Module):
-    """Runs a cell over a sequence (time-major), one matrix product for all inputs."""
+    """Runs a cell over a sequence (time-major), one matrix product for all inputs.
+    `weight_drop`: DropConnect on W_hh in training, one mask per forward (AWD-LSTM)."""
 
-    def __init__(self, kind: str, input_size: int, hidden_size: int):
+    def __init__(self, kind: str, input_size: int, hidden_size: int, weight_drop: float = 0.0):
         super().__init__()
         self.cell = RecurrentCell(kind, input_size, hidden_size)
+        self.weight_drop = weight_drop
 
     def forward(self, x: Tensor, state=None, return_gates: bool = False):
         """x: (T, B, input) -> outputs (T, B, hidden), final state[, gates (T, B, hidden)]."""
@@ -159,9 +167,12 @@ class ReferenceLayer(nn.Module):
             state = cell.initial_state(x.shape[1], x)
         x_proj = torch.addmm(cell.bias_ih, x.reshape(-1, x.shape[-1]), cell.weight_ih.t())
         x_proj = x_proj.view(x.shape[0], x.shape[1], -1)
+        w_hh = None
+        if self.training and self.weight_drop > 0:
+            w_hh = drop_weights(cell.weight_hh, self.weight_drop)
         outputs, recorded = [], []
         for t in range(x.shape[0]):
-            h, state, activations = cell.step(x_proj[t], state)
+            h, state, activations = cell.step(x_proj[t], state, w_hh)
             outputs.append(h)
             if return_gates:  # kept for the probes; the equations never see this
                 recorded.append(activations)
@@ -188,13 +199,15 @@ class ReferenceLayer(nn.Module):
 
 
 class FusedLayer(nn.Module):
-    """The same layer on torch's fused kernel (oneDNN on CPU, cuDNN on GPU)."""
+    """The same layer on torch's fused kernel (oneDNN on CPU, cuDNN on GPU). With weight
+    drop the kernel is called functionally with the dropped W_hh, so it stays fused."""
 
     KERNELS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+    FUNCTIONS = {"rnn": _VF.rnn_tanh, "lstm": _VF.lstm, "gru": _VF.gru}
 
-    def __init__(self, kind: str, input_size: int, hidden_size: int):
+    def __init__(self, kind: str, input_size: int, hidden_size: int, weight_drop: float = 0.0):
         super().__init__()
-        self.kind, self.hidden_size = kind, hidden_size
+        self.kind, self.hidden_size, self.weight_drop = kind, hidden_size, weight_drop
         self.kernel = self.KERNELS[kind](input_size, hidden_size, num_layers=1)
 
     STEPS = {"rnn": torch.rnn_tanh_cell, "lstm": torch.lstm_cell, "gru": torch.gru_cell}
@@ -204,11 +217,30 @@ class FusedLayer(nn.Module):
             raise ValueError("gate activations need the reference backend")
         if x.shape[0] == 1 and not torch.is_grad_enabled():
             return self._one_step(x, state)
+        if self.training and self.weight_drop > 0:
+            return self._weight_dropped(x, state)
         if state is not None:
             state = tuple(s.unsqueeze(0) for s in state) if self.kind == "lstm" else state[None]
         out, new = self.kernel(x, state)
         new = tuple(s.squeeze(0) for s in new) if self.kind == "lstm" else new.squeeze(0)
         return out, new
+
+    def _weight_dropped(self, x: Tensor, state):
+        """The fused kernel with W_hh replaced by a DropConnect copy (what nn.LSTM.forward
+        calls, given our weights instead of its own)."""
+        k = self.kernel
+        if state is None:
+            h = x.new_zeros(x.shape[1], self.hidden_size)
+            state = (h, h) if self.kind == "lstm" else h
+        w_hh = drop_weights(k.weight_hh_l0, self.weight_drop)
+        weights = [k.weight_ih_l0, w_hh, k.bias_ih_l0, k.bias_hh_l0]
+        if self.kind == "lstm":
+            hx = (state[0][None].to(x.dtype), state[1][None].to(x.dtype))
+            out, h, c = _VF.lstm(x, hx, weights, True, 1, 0.0, True, False, False)
+            return out, (h[0], c[0])
+        out, h = self.FUNCTIONS[self.kind](x, state[None].to(x.dtype), weights, True, 1, 0.0, True,
+                                           False, False)  # fmt: skip
+        return out, h[0]
 
     def _one_step(self, x: Tensor, state):
         """Generation's single step on the cell kernel: the fused sequence kernel would
@@ -233,9 +265,11 @@ class FusedLayer(nn.Module):
         }
 
 
-def make_layer(backend: str, kind: str, input_size: int, hidden_size: int) -> nn.Module:
+def make_layer(
+    backend: str, kind: str, input_size: int, hidden_size: int, weight_drop: float = 0.0
+) -> nn.Module:
     if backend == "reference":
-        return ReferenceLayer(kind, input_size, hidden_size)
+        return ReferenceLayer(kind, input_size, hidden_size, weight_drop)
     if backend == "fused":
-        return FusedLayer(kind, input_size, hidden_size)
+        return FusedLayer(kind, input_size, hidden_size, weight_drop)
     raise ValueError(f"unknown backend {backend!r}")

@@ -8,7 +8,7 @@ from itertools import pairwise
 from seqlm.errors import SeqlmError
 from seqlm.settings import check, setting
 
-CELLS = ("rnn", "lstm", "gru")
+CELLS = ("rnn", "lstm", "gru", "mogrifier")
 
 
 @dataclass
@@ -18,14 +18,33 @@ class ModelConfig:
     embed: int = setting(200, "embedding size", min=1)
     hidden: int = setting(200, "hidden units per layer", min=1)
     layers: int = setting(2, "recurrent layers", min=1)
+    last_hidden: int = setting(
+        0, "units of the last layer (0: --hidden; tied: must be 0 or --embed)", min=0
+    )
     dropout: float = setting(0.0, "dropout on the last layer's output", min=0, below=1)
     dropout_embed: float = setting(0.0, "dropout on the embeddings", min=0, below=1)
     dropout_between: float = setting(0.0, "dropout between recurrent layers", min=0, below=1)
+    dropout_words: float = setting(
+        0.0, "embedding dropout: drop whole word types per batch (AWD-LSTM)", min=0, below=1
+    )
+    weight_drop: float = setting(
+        0.0,
+        "DropConnect on hidden-to-hidden weights, one mask per batch (AWD-LSTM)",
+        min=0,
+        below=1,
+    )
+    ar: float = setting(0.0, "activation regularisation: alpha * mean(h^2), dropped output", min=0)
+    tar: float = setting(
+        0.0, "temporal AR: beta * mean((h_t - h_t-1)^2) on the undropped output", min=0
+    )
     variational: bool = setting(
         False, "one dropout mask per sequence, shared across time (Gal & Ghahramani)"
     )
     tied: bool = setting(False, "tie the output layer to the embedding (Inan et al.; Press & Wolf)")
     forget_bias: float = setting(1.0, "initial LSTM forget-gate bias")
+    mogrifier_rounds: int = setting(
+        5, "--cell mogrifier: rounds of input/state gating (Melis et al. 2020)", min=1
+    )
     adaptive_cutoffs: list[int] = setting(
         [], "adaptive softmax cluster cutoffs, e.g. 2000,6000 (default: full softmax)"
     )
@@ -44,6 +63,13 @@ class ModelConfig:
         if self.adaptive_cutoffs and self.adaptive_cutoffs[-1] >= self.vocab_size:
             raise SeqlmError(f"adaptive softmax cutoffs must lie inside the vocabulary "
                              f"({self.vocab_size} tokens)")  # fmt: skip
+        if self.tied and self.last_hidden not in (0, self.embed):
+            raise SeqlmError("--tied: the last layer has --embed units (leave --last-hidden 0)")
+
+    def layer_sizes(self) -> list[int]:
+        """Input size of the first layer, then each layer's units (AWD: 400-1150-1150-400)."""
+        last = self.embed if self.tied else (self.last_hidden or self.hidden)
+        return [self.embed] + [self.hidden] * (self.layers - 1) + [last]
 
     def to_json(self) -> dict:
         return asdict(self)

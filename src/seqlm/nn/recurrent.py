@@ -3,8 +3,10 @@
 Options follow the papers that made these models good: tied input/output embeddings
 (Inan et al. 2016; Press & Wolf 2017), dropout on embeddings, between layers and on the
 output, variational (locked) dropout that reuses one mask across time (Gal & Ghahramani
-2016), forget-gate bias 1 (Jozefowicz et al. 2015) and an adaptive softmax for large
-vocabularies (Grave et al. 2017). Parameters have one canonical layout whichever backend
+2016), forget-gate bias 1 (Jozefowicz et al. 2015), an adaptive softmax for large
+vocabularies (Grave et al. 2017), and AWD-LSTM's word dropout, weight drop on W_hh and
+AR/TAR penalties (Merity et al. 2017; `seqlm.nn.regularize`). `--cell mogrifier` is the
+Mogrifier LSTM (`seqlm.nn.mogrifier`). Parameters have one canonical layout whichever backend
 runs them, so a checkpoint loads into either and both start from identical weights.
 """
 
@@ -26,18 +28,11 @@ from seqlm.interface import LanguageModel
 from seqlm.nn.cells import make_layer
 from seqlm.nn.config import ModelConfig
 from seqlm.nn.inference import LowPrecisionStep
+from seqlm.nn.mogrifier import MogrifierLayer
+from seqlm.nn.regularize import activation_penalty, embedding_dropout, locked_dropout
 
 BACKENDS = ("fused", "reference")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
-
-
-def dropout_mask(x: Tensor, p: float, variational: bool, training: bool) -> Tensor:
-    if not training or p == 0:
-        return x
-    if not variational:
-        return F.dropout(x, p, training=True)
-    mask = x.new_empty(1, *x.shape[1:]).bernoulli_(1 - p) / (1 - p)
-    return x * mask
 
 
 def at_least_fp32(x: Tensor) -> Tensor:
@@ -65,9 +60,13 @@ class RecurrentLM(nn.Module, LanguageModel):
         self.config, self.vocab, self.backend, self.kind = config, vocab, backend, config.cell
         c = config
         self.embedding = nn.Embedding(c.vocab_size, c.embed)
-        sizes = [c.embed] + [c.hidden] * (c.layers - 1) + [c.embed if c.tied else c.hidden]
+        sizes = c.layer_sizes()
+        self.paired_state = c.cell in ("lstm", "mogrifier")  # (h, c) per layer
         self.layers = nn.ModuleList(
-            make_layer(backend, c.cell, sizes[i], sizes[i + 1]) for i in range(c.layers)
+            MogrifierLayer(sizes[i], sizes[i + 1], c.mogrifier_rounds, c.weight_drop)
+            if c.cell == "mogrifier"
+            else make_layer(backend, c.cell, sizes[i], sizes[i + 1], c.weight_drop)
+            for i in range(c.layers)
         )
         out = sizes[-1]
         if c.adaptive_cutoffs:
@@ -124,7 +123,7 @@ class RecurrentLM(nn.Module, LanguageModel):
                 else:
                     values = torch.zeros(tensor.shape)
                 tensor.copy_(values)
-            if c.cell == "lstm":  # forget-gate bias (Jozefowicz et al. 2015)
+            if self.paired_state:  # forget-gate bias (Jozefowicz et al. 2015)
                 for i in range(c.layers):
                     w = self.layers[i].weights
                     h = w["weight_hh"].shape[1]
@@ -144,18 +143,18 @@ class RecurrentLM(nn.Module, LanguageModel):
     def initial_state(self, batch: int = 1) -> list:
         """The zero state every sequence starts from."""
         zeros = [torch.zeros(batch, n, device=self.device) for n in self.state_sizes()]
-        return [(h, h.clone()) if self.kind == "lstm" else h for h in zeros]
+        return [(h, h.clone()) if self.paired_state else h for h in zeros]
 
     def flatten_state(self, state: list | None) -> list[Tensor]:
         """[h_1(, c_1), h_2(, c_2), ...]: what checkpoints and exported step functions hold."""
         if state is None:
             return []
-        return [t for s in state for t in (s if self.kind == "lstm" else (s,))]
+        return [t for s in state for t in (s if self.paired_state else (s,))]
 
     def unflatten_state(self, flat: list[Tensor]) -> list | None:
         if not flat:
             return None
-        if self.kind != "lstm":
+        if not self.paired_state:
             return list(flat)
         return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
@@ -170,21 +169,27 @@ class RecurrentLM(nn.Module, LanguageModel):
     # -- forward ------------------------------------------------------------------------
     def features(self, ids: Tensor, state=None, return_gates: bool = False):
         """ids (T, B) -> top-layer outputs (T, B, d), new state [, gates per layer]."""
-        c = self.config
-        x = dropout_mask(self.embedding(ids), c.dropout_embed, c.variational, self.training)
+        x, _, new_state, gates = self._run(ids, state, return_gates)
+        return (x, new_state, gates) if return_gates else (x, new_state)
+
+    def _run(self, ids: Tensor, state, return_gates: bool = False):
+        """(dropped top output, undropped top output, new state, gates): AR reads the first,
+        TAR the second."""
+        c, training = self.config, self.training
+        x = embedding_dropout(self.embedding.weight, ids, c.dropout_words, training)
+        x = locked_dropout(x, c.dropout_embed, c.variational, training)
         state = state or [None] * len(self.layers)
         new_state, gates = [], []
         for i, layer in enumerate(self.layers):
             if i > 0:
-                x = dropout_mask(x, c.dropout_between, c.variational, self.training)
+                x = locked_dropout(x, c.dropout_between, c.variational, training)
             if return_gates:
                 x, s, g = layer(x, state[i], return_gates=True)
                 gates.append(g)
             else:
                 x, s = layer(x, state[i])
             new_state.append(s)
-        x = dropout_mask(x, c.dropout, c.variational, self.training)
-        return (x, new_state, gates) if return_gates else (x, new_state)
+        return locked_dropout(x, c.dropout, c.variational, training), x, new_state, gates
 
     def log_softmax(self, features: Tensor) -> Tensor:
         flat = features.reshape(-1, features.shape[-1])
@@ -203,13 +208,18 @@ class RecurrentLM(nn.Module, LanguageModel):
         return self.decoder(flat, targets.reshape(-1)).output.view(targets.shape)
 
     def loss(self, inputs: Tensor, targets: Tensor, state=None) -> tuple[Tensor, list]:
-        """Mean cross-entropy (nats/token) of `targets` given `inputs`, and the new state."""
-        x, state = self.features(inputs, state)
+        """Mean cross-entropy (nats/token) of `targets` given `inputs`, and the new state;
+        in training plus the AR/TAR penalties when they are set."""
+        c = self.config
+        x, raw, state, _ = self._run(inputs, state)
         flat = x.reshape(-1, x.shape[-1])
-        if self.config.adaptive_cutoffs:
-            return self.decoder(flat, targets.reshape(-1)).loss, state
-        logits = at_least_fp32(self.decoder(flat))
-        return F.cross_entropy(logits, targets.reshape(-1)), state
+        if c.adaptive_cutoffs:
+            loss = self.decoder(flat, targets.reshape(-1)).loss
+        else:
+            loss = F.cross_entropy(at_least_fp32(self.decoder(flat)), targets.reshape(-1))
+        if self.training and (c.ar or c.tar):
+            loss = loss + activation_penalty(x, raw, c.ar, c.tar)
+        return loss, state
 
     def forward(self, inputs: Tensor, targets: Tensor, state=None) -> tuple[Tensor, list]:
         """The training step's loss (what DistributedDataParallel wraps)."""
@@ -260,6 +270,8 @@ class RecurrentLM(nn.Module, LanguageModel):
         2x650 LSTM on a CPU, log-probabilities within a few hundredths of a nat."""
         if precision not in PRECISIONS:
             raise SeqlmError(f"unknown precision {precision!r} (choose from fp32, bf16)")
+        if precision != "fp32" and self.kind == "mogrifier":
+            raise SeqlmError("bf16 generation is not implemented for the Mogrifier LSTM")
         self.generation_dtype = PRECISIONS[precision]
 
     def _low_precision_step(self) -> LowPrecisionStep:

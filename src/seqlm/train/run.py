@@ -80,7 +80,8 @@ def plan(
         raise SeqlmError(f"{out} already holds a training run: resume it or choose another out")
     if not isinstance(corpus, Corpus):
         corpus = load_corpus(corpus)
-    config = make_config(corpus.spec.source, config_file, settings, preset)
+    sizes = (len(corpus["train"]), len(corpus.vocab))
+    config = make_config(corpus.spec.source, config_file, settings, preset, sizes)
     return config, corpus, out
 
 

@@ -16,6 +16,7 @@ exactly as an uninterrupted run would).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import signal
 import time
@@ -35,6 +36,7 @@ from seqlm.io import atomic_write_text
 from seqlm.modeldir import read_config
 from seqlm.nn.checkpoint import load_tensors, save_recurrent, save_tensors, write_model_config
 from seqlm.nn.recurrent import RecurrentLM
+from seqlm.train.asgd import WeightAverage, should_start_averaging
 from seqlm.train.config import TrainConfig
 from seqlm.train.distributed import (
     agree,
@@ -44,6 +46,8 @@ from seqlm.train.distributed import (
     shard_columns,
 )
 from seqlm.train.rundir import RunDirectory
+
+log = logging.getLogger(__name__)
 
 STOP_CODES = ["", "epochs", "max_steps", "early_stop", "budget", "interrupted", "max_tokens"]
 
@@ -110,7 +114,7 @@ class Trainer:
             (no_decay if "bias" in name or "embedding" in name else decay).append(p)
         groups = [{"params": decay, "weight_decay": config.weight_decay},
                   {"params": no_decay, "weight_decay": 0.0}]  # fmt: skip
-        if config.optimizer == "sgd":
+        if config.optimizer in ("sgd", "ntasgd"):
             self.optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
         else:
             self.optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
@@ -125,6 +129,7 @@ class Trainer:
         if self.world.main:  # config.json first: the directory always says what it holds
             self.rundir.claim(lambda: write_model_config(self.out, self.model,
                                                          self._config_extra()), resume)  # fmt: skip
+        self.average: WeightAverage | None = None  # NT-ASGD, once averaging has started
         try:
             if resume:
                 self._restore()
@@ -152,14 +157,22 @@ class Trainer:
             self.writer = SummaryWriter(str(self.out / "tensorboard"))
 
     # -- schedule -----------------------------------------------------------------------
-    def lr_at(self, step: int) -> float:
+    def lr_at(self, step: int, window: int | None = None) -> float:
+        """The lr of `step`; with --lr-by-window scaled by the window's length / bptt (AWD:
+        a short window takes a proportionally small step)."""
         c = self.config
-        if c.optimizer == "sgd":
+        if c.lr_by_window and window is not None:
+            return self.lr_at(step) * window / c.bptt
+        if c.optimizer in ("sgd", "ntasgd"):
             return self.progress["sgd_lr"]
         if step < c.warmup_steps:
             return c.lr * (step + 1) / c.warmup_steps
         span = max(self.total_steps - c.warmup_steps, 1)
         progress = min((step - c.warmup_steps) / span, 1.0)
+        if c.budget_schedule and c.max_minutes:  # the cosine ends with the time budget
+            progress = max(progress, min(self.progress["elapsed"] / (c.max_minutes * 60), 1.0))
+        if c.decay_fraction:  # warmup-stable-decay: the cosine only over the last part
+            progress = max(0.0, progress - (1 - c.decay_fraction)) / c.decay_fraction
         return c.lr * (
             c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
         )
@@ -198,6 +211,9 @@ class Trainer:
                 tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
         for i, t in enumerate(hidden):
             tensors[f"hidden.{i}"] = t
+        if self.average is not None:
+            tensors.update(self.average.tensors())
+            self.progress["average_count"] = self.average.count
         tensors["rng.cpu"] = rngs[0]
         for rank, rng in enumerate(rngs[1:], 1):
             tensors[f"rng.cpu.{rank}"] = rng
@@ -247,11 +263,22 @@ class Trainer:
         if "rng.cuda" in tensors and self.device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         self.progress = meta["progress"]
+        if "average.0" in tensors:
+            self.average = WeightAverage(list(self.model.parameters()))
+            self.average.load(tensors, self.progress["average_count"])
 
     # -- evaluation ---------------------------------------------------------------------
     def validate(self) -> float:
+        """Validation (of the averaged weights once NT-ASGD averages); the best is saved."""
         self.check_finite(weights=True)
+        averaged = self.average.swapped_in() if self.average is not None else nullcontext()
+        with averaged:
+            return self._validate()
+
+    def _validate(self) -> float:
         valid = self.corpus["valid"]
+        if self.config.eval_tokens:  # a fixed prefix: checks stay comparable with each other
+            valid = valid[: self.config.eval_tokens]
         with tqdm(total=len(valid), unit="tok", unit_scale=True, desc="validate", leave=False,
                   disable=not self.progress_bar or None, dynamic_ncols=True) as bar:  # fmt: skip
             log_probs = self.model.log_probs(valid, streams=self.config.eval_streams,
@@ -262,8 +289,9 @@ class Trainer:
         row = {"type": "valid", "step": p["step"], "epoch": p["epoch"], "tokens": p["tokens"],
                "wall": round(p["elapsed"], 2), "eval_s": round(p["eval_s"], 2), "valid_ppl": ppl,
                "valid_nats": result["nats_per_token"],
-               "streams": self.config.eval_streams}  # fmt: skip
+               "streams": self.config.eval_streams, "valid_tokens": len(valid)}  # fmt: skip
         self.log_row(row)
+        earlier = [h["valid_ppl"] for h in p["history"] if h["valid_ppl"] is not None]
         p["history"].append({k: row[k] for k in ("step", "tokens", "wall", "eval_s", "valid_ppl")})
         p["last_eval_step"], p["last_eval_elapsed"] = p["step"], p["elapsed"]
         if ppl is not None and (p["best_valid"] is None or ppl < p["best_valid"]):
@@ -274,6 +302,12 @@ class Trainer:
             p["bad_evals"] += 1
             if self.config.optimizer == "sgd" and not self.config.decay_after_epoch:
                 p["sgd_lr"] /= self.config.lr_decay
+        if (self.config.optimizer == "ntasgd" and self.average is None and ppl is not None
+                and should_start_averaging(earlier, ppl, self.config.asgd_nonmono)):  # fmt: skip
+            self.average = WeightAverage(list(self.model.parameters()))
+            p["average_from_step"] = p["step"]
+            log.info("NT-ASGD: validation %.2f is worse than %d checks ago; averaging from "
+                     "step %d", ppl, self.config.asgd_nonmono, p["step"])  # fmt: skip
         return ppl
 
     def log_row(self, row: dict) -> None:
@@ -311,7 +345,7 @@ class Trainer:
                 for window in self.batches.epoch(p["epoch"], skip=p["window"]):
                     if window.start == 0:
                         self.hidden = None
-                    lr = self.lr_at(p["step"])
+                    lr = self.lr_at(p["step"], window.inputs.shape[0])
                     for group in self.optimizer.param_groups:
                         group["lr"] = lr
                     inputs, targets = window.inputs, window.targets
@@ -326,6 +360,8 @@ class Trainer:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip)
                     self.scaler.step(self.optimizer)
                     self.scaler.update()
+                    if self.average is not None:
+                        self.average.update()
                     self.optimizer.zero_grad(set_to_none=True)
                     self.hidden = RecurrentLM.detach_state(hidden)
                     loss_sum += loss.detach()
@@ -365,7 +401,7 @@ class Trainer:
                 else:  # the epoch ran to its end
                     p["epoch"] += 1
                     p["window"] = 0
-                    if p.get("last_eval_step") != p["step"]:
+                    if p.get("last_eval_step") != p["step"] and self._within_eval_share():
                         self._validate_untimed()
                         clock = time.perf_counter()
                     if (
@@ -377,8 +413,8 @@ class Trainer:
                     self.save_resumable()
                     stop = self._should_stop(interrupted)
             stop = stop or "epochs"
-            if stop != "interrupted" and p["best_valid"] is None:
-                self._validate_untimed()
+            if stop != "interrupted" and p.get("last_eval_step") != p["step"]:
+                self._validate_untimed()  # the last weights too: with a schedule, often the best
             self.save_resumable()
         finally:
             bar.close()
@@ -406,14 +442,23 @@ class Trainer:
                         unit="s", unit_scale=True, **options)  # fmt: skip
         return tqdm(total=self.total_steps, initial=p["step"], unit="step", **options)
 
+    def _within_eval_share(self) -> bool:
+        """False while validation has taken more than --eval-share of the wall time (then a
+        due check is skipped); any rank over it skips for all."""
+        c, p = self.config, self.progress
+        if not c.eval_share:
+            return True
+        over = int(p["eval_s"] > c.eval_share * (p["elapsed"] + p["eval_s"]))
+        return not agree(over, self.world, self.device)
+
     def _validation_due(self) -> bool:
         c, p = self.config, self.progress
         if c.eval_every and p["step"] % c.eval_every == 0:
-            return True
+            return self._within_eval_share()
         if not c.eval_minutes or p["step"] % c.log_every:  # time is checked at log steps
             return False
         late = p["elapsed"] - p.get("last_eval_elapsed", 0.0) >= c.eval_minutes * 60
-        return bool(agree(int(late), self.world, self.device))  # all ranks, or none
+        return bool(agree(int(late), self.world, self.device)) and self._within_eval_share()
 
     def _validate_untimed(self) -> None:
         """Validation time is kept apart from training time (the budget is for training)."""
