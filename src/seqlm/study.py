@@ -4,6 +4,7 @@ models (`seqlm.compare`), then the long-range lab (`seqlm.probe`) and the HTML r
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -57,4 +58,6 @@ def run_comparison(
             result["report"] = str(page)
     result["summary"] = sentences
     result["table"] = format_table(result)
+    # the explorer on these models: every token coloured by each model's surprisal
+    result["explore"] = "seqlm serve " + " ".join(shlex.quote(r["path"]) for r in result["rows"])
     return result

@@ -95,4 +95,5 @@ def _run(args: argparse.Namespace, spec: CorpusSpec, models: str,
     text = f"{result['table']}\n\n{result['summary']}"
     if args.report:
         text += f"\nreport: {result['report']}"
+    text += f"\nexplore them token by token: {result['explore']}"
     emit(args, result, text)
