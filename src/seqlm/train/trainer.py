@@ -373,8 +373,9 @@ class Trainer:
                     now = time.perf_counter()
                     step_seconds, clock = now - clock, now
                     p["elapsed"] += step_seconds
-                    bar.update({"tok": inputs.numel() * self.world.size, "s": step_seconds,
-                                "step": 1}[self.bar_unit])  # fmt: skip
+                    done = {"tok": inputs.numel() * self.world.size, "s": step_seconds,
+                            "step": 1}[self.bar_unit]  # fmt: skip
+                    bar.update(min(done, max(bar.total - bar.n, 0)))  # the last step overshoots
                     if p["step"] % c.log_every == 0:
                         self.check_finite()
                         mean = (loss_sum / loss_count).item()
