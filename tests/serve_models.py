@@ -31,8 +31,9 @@ def _make(folder: Path, corpus) -> dict[str, Path]:
     ngram.info["corpus"] = corpus.spec.to_json()
     out["3gram"] = ngram.save(folder / "3gram")
     for cell, hidden, tied in (("lstm", 24, True), ("gru", 16, False)):
-        config = ModelConfig(cell=cell, vocab_size=len(corpus.vocab), embed=12, hidden=hidden,
-                             layers=2, tied=tied)  # fmt: skip
+        config = ModelConfig(
+            cell=cell, vocab_size=len(corpus.vocab), embed=12, hidden=hidden, layers=2, tied=tied
+        )
         model = RecurrentLM(config, corpus.vocab)
         model.reset_parameters(1)
         _fit(model, corpus["train"])

@@ -41,8 +41,11 @@ def test_lazy_streams_read_the_same_windows_as_batchify():
     ids = np.arange(10_007)
     eager, lazy = batchify(ids, 6), Streams(ids, 6)
     assert lazy.shape == tuple(eager.shape)
-    for a, b in zip(TBPTTBatches(eager, 35, True, 1).epoch(1), TBPTTBatches(lazy, 35, True, 1).epoch(1),
-                    strict=True):  # fmt: skip
+    for a, b in zip(
+        TBPTTBatches(eager, 35, True, 1).epoch(1),
+        TBPTTBatches(lazy, 35, True, 1).epoch(1),
+        strict=True,
+    ):
         assert np.array_equal(a.inputs.numpy(), b.inputs.numpy())
         assert np.array_equal(a.targets.numpy(), b.targets.numpy())
     assert np.array_equal(lazy.select(range(2, 4))[3:9].numpy(), eager[3:9, 2:4].numpy())

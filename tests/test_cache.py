@@ -81,8 +81,18 @@ def _mutations(vocab_size):
     def object_array(path):
         np.save(path, np.array([1, "x"], dtype=object), allow_pickle=True)
 
-    return [rewrite, zero, shorten, out_of_range, negative, widen, truncate, garbage,
-            pickled, object_array]  # fmt: skip
+    return [
+        rewrite,
+        zero,
+        shorten,
+        out_of_range,
+        negative,
+        widen,
+        truncate,
+        garbage,
+        pickled,
+        object_array,
+    ]
 
 
 @pytest.mark.parametrize("split", SPLITS)
@@ -206,7 +216,7 @@ def test_concurrent_processes_share_one_entry(corpus_dir):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for _ in range(4)
     ]
     results = [p.communicate(timeout=120) for p in procs]

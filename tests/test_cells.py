@@ -60,8 +60,12 @@ def test_cells_match_torch_nn(kind, num_layers, carried):
     torch.testing.assert_close(x2.grad, x1.grad, atol=1e-5, rtol=0)
     for i, layer in enumerate(ours):
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            torch.testing.assert_close(getattr(layer.cell, name).grad,
-                                       getattr(theirs, f"{name}_l{i}").grad, atol=1e-5, rtol=0)  # fmt: skip
+            torch.testing.assert_close(
+                getattr(layer.cell, name).grad,
+                getattr(theirs, f"{name}_l{i}").grad,
+                atol=1e-5,
+                rtol=0,
+            )
 
 
 def test_gates_are_named_views_of_the_stacked_weights():
@@ -125,6 +129,7 @@ def test_fused_single_step_path_matches_the_sequence_kernel(kind):
             out, state = fused(x[t : t + 1], state)
             steps.append(out)
     torch.testing.assert_close(torch.cat(steps), whole, atol=1e-12, rtol=0)
-    for a, b in zip(state if kind == "lstm" else [state], final if kind == "lstm" else [final],
-                    strict=True):  # fmt: skip
+    for a, b in zip(
+        state if kind == "lstm" else [state], final if kind == "lstm" else [final], strict=True
+    ):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=0)

@@ -19,8 +19,9 @@ def test_data_stats_json_on_ptb(capsys, data_dir):
 
 
 def test_data_stats_shows_the_synthetic_floor(capsys):
-    code, out, _ = run(capsys, "data", "stats", "synthetic:train_tokens=5000,valid_tokens=1000,"
-                       "test_tokens=1000")  # fmt: skip
+    code, out, _ = run(
+        capsys, "data", "stats", "synthetic:train_tokens=5000,valid_tokens=1000,test_tokens=1000"
+    )
     assert code == 0 and "entropy floor" in out and "perplexity" in out
 
 
@@ -45,8 +46,11 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, make, message):
 def test_data_download_finds_files_already_there_without_the_network(capsys, data_dir):
     code, out, _ = run(capsys, "data", "download", "ptb", "--json")
     files = json.loads(out)["files"]
-    assert code == 0 and [f.rsplit("/", 1)[-1] for f in files] == ["train.txt", "valid.txt",
-                                                                    "test.txt"]  # fmt: skip
+    assert code == 0 and [f.rsplit("/", 1)[-1] for f in files] == [
+        "train.txt",
+        "valid.txt",
+        "test.txt",
+    ]
 
 
 def test_data_download_of_an_unknown_name_is_a_usage_error(capsys):

@@ -15,8 +15,19 @@ def run(capsys, *argv):
 
 
 def test_compare_table_equals_eval_and_reruns_reuse_models(capsys, tmp_path):
-    argv = ["compare", SMALL, "--models", "ngram:3,ngram:2:wb,lstm", "--budget", "2s",
-            "--from", str(tmp_path / "models"), "--report", str(tmp_path / "report"), "--json"]  # fmt: skip
+    argv = [
+        "compare",
+        SMALL,
+        "--models",
+        "ngram:3,ngram:2:wb,lstm",
+        "--budget",
+        "2s",
+        "--from",
+        str(tmp_path / "models"),
+        "--report",
+        str(tmp_path / "report"),
+        "--json",
+    ]
     code, out, _ = run(capsys, *argv)
     assert code == 0
     result = json.loads(out)
@@ -42,13 +53,34 @@ def test_token_budget_gives_the_same_table_in_fresh_directories(capsys, tmp_path
     """Same budget, same seeds: identical models (only the time columns may differ)."""
     tables = []
     for name in ("a", "b"):
-        code, out, _ = run(capsys, "compare", SMALL, "--models", "ngram:2,rnn", "--budget", "20k",
-                           "--seeds", "2", "--from", str(tmp_path / name), "--json")  # fmt: skip
+        code, out, _ = run(
+            capsys,
+            "compare",
+            SMALL,
+            "--models",
+            "ngram:2,rnn",
+            "--budget",
+            "20k",
+            "--seeds",
+            "2",
+            "--from",
+            str(tmp_path / name),
+            "--json",
+        )
         assert code == 0
         result = json.loads(out)
-        tables.append([(r["model"], r["tokens"], r["test"]["perplexity"],
-                        r["test"]["perplexity_sd"] if r["kind"] != "ngram" else None,
-                        r["valid"]["perplexity"]) for r in result["rows"]])  # fmt: skip
+        tables.append(
+            [
+                (
+                    r["model"],
+                    r["tokens"],
+                    r["test"]["perplexity"],
+                    r["test"]["perplexity_sd"] if r["kind"] != "ngram" else None,
+                    r["valid"]["perplexity"],
+                )
+                for r in result["rows"]
+            ]
+        )
         seen = next(r["tokens"] for r in result["rows"] if r["kind"] == "rnn")
         assert 20000 <= seen < 20000 + 32 * 50  # the budget, rounded up to a whole step
         assert result["rows"][0]["runs"][0]["seed"] == 1 and result["ranking"]

@@ -9,19 +9,49 @@ import torch
 
 from seqlm.nn.checkpoint import load_tensors
 
-ARGS = ["--data", "synthetic:train_tokens=6000,valid_tokens=600,test_tokens=600",
-        "--model", "lstm", "--embed", "12", "--hidden", "16", "--layers", "2",
-        "--batch-size", "8", "--bptt", "10", "--optimizer", "adamw", "--lr", "0.01",
-        "--log-every", "2", "--checkpoint-every", "100", "--eval-every", "1000",
-        "--threads", "1", "--json"]  # fmt: skip
+ARGS = [
+    "--data",
+    "synthetic:train_tokens=6000,valid_tokens=600,test_tokens=600",
+    "--model",
+    "lstm",
+    "--embed",
+    "12",
+    "--hidden",
+    "16",
+    "--layers",
+    "2",
+    "--batch-size",
+    "8",
+    "--bptt",
+    "10",
+    "--optimizer",
+    "adamw",
+    "--lr",
+    "0.01",
+    "--log-every",
+    "2",
+    "--checkpoint-every",
+    "100",
+    "--eval-every",
+    "1000",
+    "--threads",
+    "1",
+    "--json",
+]
 
 
 def train(processes: int, *args: str) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "seqlm", "train"]
     if processes > 1:
-        cmd[1:2] = ["-m", "torch.distributed.run", "--nproc-per-node", str(processes),
-                    "--standalone", "-m"]  # fmt: skip
+        cmd[1:2] = [
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            str(processes),
+            "--standalone",
+            "-m",
+        ]
     done = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=240)
     first = done.stderr
     if done.returncode != 0 and processes > 1 and "--resume" not in args:

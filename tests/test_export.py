@@ -21,8 +21,9 @@ def corpus():
 
 
 def model_of(corpus, kind: str, tied: bool) -> RecurrentLM:
-    config = ModelConfig(cell=kind, vocab_size=len(corpus.vocab), embed=12, hidden=16, layers=2,
-                         tied=tied)  # fmt: skip
+    config = ModelConfig(
+        cell=kind, vocab_size=len(corpus.vocab), embed=12, hidden=16, layers=2, tied=tied
+    )
     model = RecurrentLM(config, corpus.vocab, "fused")
     torch.manual_seed(0)
     with torch.no_grad():  # large random weights: sharp, varied distributions
@@ -68,8 +69,25 @@ def test_torchscript_equals_pytorch(corpus, tmp_path):
 
 def test_cli_export(tmp_path, capsys):
     model_dir, ngram_dir = tmp_path / "lstm", tmp_path / "ngram"
-    assert main(["train", "--data", CORPUS, "--out", str(model_dir), "--max-steps", "2",
-                 "--hidden", "8", "--embed", "8", "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                CORPUS,
+                "--out",
+                str(model_dir),
+                "--max-steps",
+                "2",
+                "--hidden",
+                "8",
+                "--embed",
+                "8",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert main(["ngram", "train", CORPUS, "--out", str(ngram_dir), "--json"]) == 0
     capsys.readouterr()
     assert (

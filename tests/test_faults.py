@@ -15,10 +15,40 @@ import pytest
 from seqlm.cli import main
 
 SMALL = "synthetic:train_tokens=20000,valid_tokens=2000,test_tokens=2000"
-TINY = ["--data", SMALL, "--cell", "lstm", "--embed", "12", "--hidden", "24", "--layers", "1",
-        "--batch-size", "8", "--bptt", "20", "--max-steps", "60", "--checkpoint-every", "10",
-        "--eval-every", "20", "--log-every", "5", "--threads", "1", "--seed", "5",
-        "--optimizer", "adamw", "--lr", "0.01", "--dropout", "0.1"]  # fmt: skip
+TINY = [
+    "--data",
+    SMALL,
+    "--cell",
+    "lstm",
+    "--embed",
+    "12",
+    "--hidden",
+    "24",
+    "--layers",
+    "1",
+    "--batch-size",
+    "8",
+    "--bptt",
+    "20",
+    "--max-steps",
+    "60",
+    "--checkpoint-every",
+    "10",
+    "--eval-every",
+    "20",
+    "--log-every",
+    "5",
+    "--threads",
+    "1",
+    "--seed",
+    "5",
+    "--optimizer",
+    "adamw",
+    "--lr",
+    "0.01",
+    "--dropout",
+    "0.1",
+]
 
 # Runs the CLI with os.replace/os.rename patched to SIGKILL the process at the N-th rename
 # whose target contains PATTERN: after the temporary file is complete, before it lands.
@@ -48,9 +78,13 @@ def cli(capsys, *argv) -> tuple[int, str, str]:
 
 
 def killed_at(pattern: str, nth: int, *argv: str, env: dict | None = None) -> int:
-    done = subprocess.run([sys.executable, "-c", KILLER, pattern, str(nth), *argv],
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", KILLER, pattern, str(nth), *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
     return done.returncode
 
 
@@ -83,7 +117,7 @@ def steps_logged(run_dir) -> list[int]:
         ("config.json", 1),
         ("trainer.safetensors", 3),
         ("model.safetensors", 2),
-    ],  # fmt: skip
+    ],
 )
 def test_kill_inside_a_checkpoint_then_resume_is_byte_identical(
     capsys, tmp_path, reference, pattern, nth
@@ -120,8 +154,11 @@ def test_kill_inside_the_corpus_cache_build(capsys, tmp_path, reference):
 def test_a_second_run_on_a_locked_directory_is_refused(capsys, tmp_path):
     run_dir = tmp_path / "run"
     slow = [*TINY, "--max-steps", "100000", "--epochs", "1000"]
-    proc = subprocess.Popen([sys.executable, "-m", "seqlm", "train", *slow, "--out",
-                             str(run_dir), "--json"], stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seqlm", "train", *slow, "--out", str(run_dir), "--json"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 120
         while not (run_dir / "trainer.json").exists() and time.time() < deadline:
@@ -135,8 +172,9 @@ def test_a_second_run_on_a_locked_directory_is_refused(capsys, tmp_path):
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err
     step = json.loads((run_dir / "trainer.json").read_text())["step"]
-    code, out, _ = cli(capsys, "train", "--resume", str(run_dir), "--max-steps", str(step + 3),
-                       "--json")  # fmt: skip
+    code, out, _ = cli(
+        capsys, "train", "--resume", str(run_dir), "--max-steps", str(step + 3), "--json"
+    )
     assert code == 0 and json.loads(out)["steps"] == step + 3
 
 
@@ -152,8 +190,19 @@ def test_nan_between_log_steps_never_reaches_a_checkpoint(capsys, tmp_path, monk
 
     monkeypatch.setattr(RecurrentLM, "loss", poisoned)
     run_dir = tmp_path / "nan"
-    code, _, err = cli(capsys, "train", *TINY, "--out", str(run_dir), "--log-every", "1000",
-                       "--checkpoint-every", "3", "--optimizer", "sgd")  # fmt: skip
+    code, _, err = cli(
+        capsys,
+        "train",
+        *TINY,
+        "--out",
+        str(run_dir),
+        "--log-every",
+        "1000",
+        "--checkpoint-every",
+        "3",
+        "--optimizer",
+        "sgd",
+    )
     assert code == 2 and "loss became nan" in err and "checkpoint" in err
     from seqlm.nn.checkpoint import load_tensors
 

@@ -21,8 +21,11 @@ def corpus():
 
 def test_linear_rnn_gradient_decays_at_its_spectral_radius(corpus):
     """Tiny inputs keep tanh in its linear range; W_hh = rho * orthogonal."""
-    model = RecurrentLM(ModelConfig(cell="rnn", vocab_size=len(corpus.vocab), embed=8, hidden=16,
-                                    layers=1), corpus.vocab, "reference")  # fmt: skip
+    model = RecurrentLM(
+        ModelConfig(cell="rnn", vocab_size=len(corpus.vocab), embed=8, hidden=16, layers=1),
+        corpus.vocab,
+        "reference",
+    )
     rho = 0.8
     q, _ = torch.linalg.qr(torch.randn(16, 16, generator=torch.Generator().manual_seed(0)))
     with torch.no_grad():
@@ -41,8 +44,11 @@ def test_linear_rnn_gradient_decays_at_its_spectral_radius(corpus):
 def test_lstm_gradients_outlast_rnn_gradients(corpus):
     rates = {}
     for kind in ("rnn", "lstm"):
-        model = RecurrentLM(ModelConfig(cell=kind, vocab_size=len(corpus.vocab), embed=16,
-                                        hidden=32, layers=1), corpus.vocab, "fused")  # fmt: skip
+        model = RecurrentLM(
+            ModelConfig(cell=kind, vocab_size=len(corpus.vocab), embed=16, hidden=32, layers=1),
+            corpus.vocab,
+            "fused",
+        )
         model.reset_parameters(0)
         rates[kind] = gradient_flow(model, corpus["test"], distance=30, windows=8)[
             "hidden_decay_per_step"
@@ -63,8 +69,11 @@ def test_ngram_effective_context_is_n_minus_one(corpus):
 
 
 def test_a_model_that_ignores_its_input_has_a_flat_curve(corpus):
-    model = RecurrentLM(ModelConfig(cell="lstm", vocab_size=len(corpus.vocab), embed=8, hidden=8,
-                                    layers=1), corpus.vocab, "fused")  # fmt: skip
+    model = RecurrentLM(
+        ModelConfig(cell="lstm", vocab_size=len(corpus.vocab), embed=8, hidden=8, layers=1),
+        corpus.vocab,
+        "fused",
+    )
     model.reset_parameters(0)
     with torch.no_grad():
         model.embedding.weight.zero_()

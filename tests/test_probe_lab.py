@@ -129,16 +129,50 @@ def test_the_cell_that_tracks_the_property_is_found():
 # -- CLI ------------------------------------------------------------------------------------
 def test_cli_memory_and_gates(tmp_path, capsys):
     out = tmp_path / "mem"
-    assert main(["probe", "memory", "--cell", "rnn,lstm", "--task", "adding", "--lengths", "5",
-                 "--steps", "20", "--out", str(out), "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "probe",
+                "memory",
+                "--cell",
+                "rnn,lstm",
+                "--task",
+                "adding",
+                "--lengths",
+                "5",
+                "--steps",
+                "20",
+                "--out",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
     payload = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [r["cell"] for r in payload["results"]] == ["rnn", "lstm"]
     assert (out / "memory.png").stat().st_size > 0 and (out / "memory.json").exists()
 
     model_dir = tmp_path / "lstm"
-    assert main(["train", "--data", "synthetic:train_tokens=3000,valid_tokens=500,test_tokens=500",
-                 "--out", str(model_dir), "--max-steps", "3", "--hidden", "16", "--embed", "8",
-                 "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                "synthetic:train_tokens=3000,valid_tokens=500,test_tokens=500",
+                "--out",
+                str(model_dir),
+                "--max-steps",
+                "3",
+                "--hidden",
+                "16",
+                "--embed",
+                "8",
+                "--json",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     gates_out = tmp_path / "gates"
     assert main(["probe", "gates", str(model_dir), "--out", str(gates_out), "--tokens", "300"]) == 0

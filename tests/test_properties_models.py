@@ -24,8 +24,13 @@ SMALL = "synthetic:train_tokens=3000,valid_tokens=500,test_tokens=500"
 
 
 def bounded(n: int):
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+    return settings(
+        max_examples=n,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +47,18 @@ def arpa_text(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def lstm_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("lstm") / "m"
-    seqlm.train(SMALL, out, cell="lstm", embed=8, hidden=8, layers=1, batch_size=4, bptt=10,
-                max_steps=3, threads=1)  # fmt: skip
+    seqlm.train(
+        SMALL,
+        out,
+        cell="lstm",
+        embed=8,
+        hidden=8,
+        layers=1,
+        batch_size=4,
+        bptt=10,
+        max_steps=3,
+        threads=1,
+    )
     return out
 
 
@@ -61,8 +76,11 @@ def read_or_refuse(path: Path, line_numbered: bool = False) -> None:
 
 
 lines_edit = st.lists(
-    st.tuples(st.sampled_from(["delete", "duplicate", "swap", "garble", "number"]),
-              st.integers(0, 10**6), st.text(max_size=8)),  # fmt: skip
+    st.tuples(
+        st.sampled_from(["delete", "duplicate", "swap", "garble", "number"]),
+        st.integers(0, 10**6),
+        st.text(max_size=8),
+    ),
     min_size=1,
     max_size=4,
 )
@@ -129,15 +147,19 @@ def test_mutated_weights_load_or_are_refused(lstm_dir, where, value, cut):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats() | st.text(max_size=6),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
-                                                                max_size=3),  # fmt: skip
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 
 
 @bounded(120)
-@given(section=st.sampled_from(["model", "train", "corpus", None]), key=st.text(max_size=12),
-       value=json_values)  # fmt: skip
+@given(
+    section=st.sampled_from(["model", "train", "corpus", None]),
+    key=st.text(max_size=12),
+    value=json_values,
+)
 def test_mutated_config_json_loads_or_is_refused(lstm_dir, section, key, value):
     config = json.loads((lstm_dir / "config.json").read_text())
     target = config if section is None else config[section]

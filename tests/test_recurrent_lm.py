@@ -77,8 +77,9 @@ def test_checkpoint_round_trip_into_either_backend(corpus, tmp_path):
     save_recurrent(model, tmp_path / "m", {"corpus": SMALL})
     for backend in ("fused", "reference"):
         again = load_recurrent(tmp_path / "m", backend=backend)
-        np.testing.assert_allclose(again.log_probs(corpus["test"][:200]),
-                                   model.log_probs(corpus["test"][:200]), atol=1e-5)  # fmt: skip
+        np.testing.assert_allclose(
+            again.log_probs(corpus["test"][:200]), model.log_probs(corpus["test"][:200]), atol=1e-5
+        )
     assert evaluate(model, corpus, "test").perplexity > 1
 
 
@@ -166,6 +167,12 @@ def test_scoring_in_parallel_streams_is_each_piece_scored_on_its_own(corpus, cut
     np.testing.assert_allclose(model.log_probs(ids, window=8, streams=4), expected, atol=1e-12)
     whole = model.log_probs(ids)
     np.testing.assert_allclose(whole[:26], expected[:26], atol=1e-12)  # same first piece
-    full = np.array([model.log_softmax(model.features(torch.as_tensor(
-        np.r_[model.start_token, ids[:t]])[:, None])[0])[-1, 0, ids[t]].item() for t in (0, 50, 102)])  # fmt: skip
+    full = np.array(
+        [
+            model.log_softmax(
+                model.features(torch.as_tensor(np.r_[model.start_token, ids[:t]])[:, None])[0]
+            )[-1, 0, ids[t]].item()
+            for t in (0, 50, 102)
+        ]
+    )
     np.testing.assert_allclose(whole[[0, 50, 102]], full, atol=1e-12)  # target-only = full

@@ -14,12 +14,24 @@ import pytest
 from seqlm.cli import main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--virtual-time-budget=5000"]  # fmt: skip
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=5000",
+]
 LAB = ("gradient-flow", "context-ablation", "long-range-dependencies")
-PARTS = ("What was measured", "How to read the figure", "What the notes predict",
-         "What this run shows")  # fmt: skip
+PARTS = (
+    "What was measured",
+    "How to read the figure",
+    "What the notes predict",
+    "What this run shows",
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +39,35 @@ def report(tmp_path_factory):
     if CHROMIUM is None:
         pytest.skip("chromium not installed (apt-get install chromium; .ci/run installs it)")
     tmp = tmp_path_factory.mktemp("browser")
-    code = main(["compare", "synthetic:train_tokens=20000,valid_tokens=3000,test_tokens=3000",
-                 "--models", "ngram:3,rnn,lstm", "--budget", "20k", "--from", str(tmp / "m"),
-                 "--report", str(tmp / "r"), "--probes", "--json"])  # fmt: skip
+    code = main(
+        [
+            "compare",
+            "synthetic:train_tokens=20000,valid_tokens=3000,test_tokens=3000",
+            "--models",
+            "ngram:3,rnn,lstm",
+            "--budget",
+            "20k",
+            "--from",
+            str(tmp / "m"),
+            "--report",
+            str(tmp / "r"),
+            "--probes",
+            "--json",
+        ]
+    )
     assert code == 0
     return tmp, (tmp / "r" / "report.html").as_uri()
 
 
 def browse(tmp, page: str, width: int, *extra: str) -> str:
-    argv = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp / 'profile'}",
-            f"--window-size={width},2400", *extra, page]  # fmt: skip
+    argv = [
+        CHROMIUM,
+        *FLAGS,
+        f"--user-data-dir={tmp / 'profile'}",
+        f"--window-size={width},2400",
+        *extra,
+        page,
+    ]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120).stdout
 
 

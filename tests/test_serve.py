@@ -35,8 +35,12 @@ def models(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(models, tmp_path_factory):
-    limits = Limits(max_chars=2000, max_tokens=300, index_tokens=1500,
-                    cache_dir=tmp_path_factory.mktemp("index"))  # fmt: skip
+    limits = Limits(
+        max_chars=2000,
+        max_tokens=300,
+        index_tokens=1500,
+        cache_dir=tmp_path_factory.mktemp("index"),
+    )
     with TestClient(create_app(models, limits)) as c:
         for _ in range(600):  # the pattern index builds in the background: wait for it
             if not isinstance(c.app.state.indexes["lstm"], str):
@@ -63,7 +67,10 @@ def test_models_lists_every_model_with_its_facts(client, models):
     for name, m in got.items():
         lm = models[name].lm
         assert (m["kind"], m["vocab_size"], m["parameters"]) == (
-            lm.kind, len(lm.vocab), lm.num_parameters())  # fmt: skip
+            lm.kind,
+            len(lm.vocab),
+            lm.num_parameters(),
+        )
         assert m["corpus"].startswith("synthetic:") and m["gates"] == (lm.kind == "lstm")
     assert got["3gram"]["label"] == "3-gram"
     assert body["limits"]["max_tokens"] == 300
@@ -85,8 +92,9 @@ def test_score_equals_the_library(client, models):
             assert row["ranks"][t] == 1 + int((dist > dist[token] + 1e-9).sum())
             best = np.argsort(-dist, kind="stable")[:4]
             assert [a["token"] for a in row["top"][t]][:1] == [lm.vocab.tokens[best[0]]]
-            np.testing.assert_allclose([a["prob"] for a in row["top"][t]], np.exp(dist[best]),
-                                       rtol=1e-5)  # fmt: skip
+            np.testing.assert_allclose(
+                [a["prob"] for a in row["top"][t]], np.exp(dist[best]), rtol=1e-5
+            )
             state = lm.advance(state, token)
 
 
@@ -97,14 +105,21 @@ def test_score_batches_concurrent_requests_with_the_same_numbers(client, models)
     engine.window = 0.5  # long enough that all four requests queue together
     try:
         with ThreadPoolExecutor(4) as pool:
-            answers = list(pool.map(lambda t: client.post(
-                "/score", json={"text": t, "models": ["lstm"]}).json(), texts))  # fmt: skip
+            answers = list(
+                pool.map(
+                    lambda t: client.post("/score", json={"text": t, "models": ["lstm"]}).json(),
+                    texts,
+                )
+            )
     finally:
         engine.window = 0.003
     assert engine.stats["largest_batch"] >= max(before, 2)
     for text, answer in zip(texts, answers, strict=True):
-        np.testing.assert_allclose(answer["scores"]["lstm"]["log_probs"],
-                                   models["lstm"].lm.score(text).log_probs, atol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(
+            answer["scores"]["lstm"]["log_probs"],
+            models["lstm"].lm.score(text).log_probs,
+            atol=1e-6,
+        )
 
 
 def test_an_empty_text_in_a_batch_is_empty_and_spoils_nothing(models):
@@ -148,8 +163,9 @@ def test_gates_equal_the_probe(client, models):
         layer = states[cell["layer"] - 1]
         for key in ("input_gate", "forget_gate", "output_gate", "cell_state"):
             np.testing.assert_allclose(cell[key], layer[key][1:, cell["unit"]], atol=1e-4)
-    np.testing.assert_allclose(body["forget_mean"][1], states[1]["forget_gate"][1:].mean(1),
-                               atol=1e-4)  # fmt: skip
+    np.testing.assert_allclose(
+        body["forget_mean"][1], states[1]["forget_gate"][1:].mean(1), atol=1e-4
+    )
     assert set(body["probe_cells"]) >= {"line_position", "bracket_depth"}
     top = client.post("/gates", json={"model": "lstm", "text": TEXT, "top": 3}).json()
     assert len(top["cells"]) == 3
@@ -162,8 +178,17 @@ def test_pattern_search_finds_the_span_itself(client, models):
     # a span of the indexed corpus, read from the same start, must match itself
     text = " ".join(lm.vocab.decode(index.ids[:40].tolist())).replace(" <eos>", "\n").strip()
     tokens = lm.tokenize(text)
-    r = client.post("/patterns", json={"model": "lstm", "text": text, "start": 10, "end": 12,
-                                       "threshold": 0.05, "limit": 50})  # fmt: skip
+    r = client.post(
+        "/patterns",
+        json={
+            "model": "lstm",
+            "text": text,
+            "start": 10,
+            "end": 12,
+            "threshold": 0.05,
+            "limit": 50,
+        },
+    )
     body = r.json()
     assert r.status_code == 200 and body["tokens"] == tokens and body["cells"]
     columns = [index.offsets[c["layer"] - 1] + c["unit"] for c in body["cells"]]
@@ -190,21 +215,24 @@ def test_sample_gives_whole_lines_with_dependency_marks(client):
             assert body["tokens"][i - d] in "([{" and body["tokens"][i] in ")]}"
 
 
-@pytest.mark.parametrize("path, body, code, words", [
-    ("/score", {"text": "a " * 1001}, 413, "characters"),
-    ("/score", {"text": "a " * 400}, 413, "tokens"),
-    ("/generate", {"model": "lstm", "max_tokens": 301}, 413, "max_tokens"),
-    ("/score", {"text": 5}, 422, "text"),
-    ("/score", {"text": "a", "top_k": 0}, 422, "top_k"),
-    ("/score", {"text": "a", "path": "/etc/passwd"}, 422, "path"),
-    ("/generate", {"model": "lstm", "temperature": -1}, 422, "temperature"),
-    ("/generate", {"model": "lstm", "top_p": 1.5}, 422, "top_p"),
-    ("/gates", {"model": "3gram", "text": "a"}, 422, "LSTM"),
-    ("/gates", {"model": "lstm", "text": "a", "cells": ["3:0"]}, 422, "bad cell"),
-    ("/patterns", {"model": "lstm", "text": "a b", "start": 1, "end": 9}, 422, "outside"),
-    ("/score", {"text": "a", "models": ["nope"]}, 404, "unknown model"),
-    ("/generate", {"model": "../../etc"}, 404, "unknown model"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "path, body, code, words",
+    [
+        ("/score", {"text": "a " * 1001}, 413, "characters"),
+        ("/score", {"text": "a " * 400}, 413, "tokens"),
+        ("/generate", {"model": "lstm", "max_tokens": 301}, 413, "max_tokens"),
+        ("/score", {"text": 5}, 422, "text"),
+        ("/score", {"text": "a", "top_k": 0}, 422, "top_k"),
+        ("/score", {"text": "a", "path": "/etc/passwd"}, 422, "path"),
+        ("/generate", {"model": "lstm", "temperature": -1}, 422, "temperature"),
+        ("/generate", {"model": "lstm", "top_p": 1.5}, 422, "top_p"),
+        ("/gates", {"model": "3gram", "text": "a"}, 422, "LSTM"),
+        ("/gates", {"model": "lstm", "text": "a", "cells": ["3:0"]}, 422, "bad cell"),
+        ("/patterns", {"model": "lstm", "text": "a b", "start": 1, "end": 9}, 422, "outside"),
+        ("/score", {"text": "a", "models": ["nope"]}, 404, "unknown model"),
+        ("/generate", {"model": "../../etc"}, 404, "unknown model"),
+    ],
+)
 def test_limits_and_errors_are_one_line(client, path, body, code, words):
     r = client.post(path, json=body)
     assert r.status_code == code, r.text
@@ -250,7 +278,8 @@ def test_a_stream_stops_at_the_time_limit(models):
 def test_openapi_documents_every_endpoint(client):
     spec = client.get("/openapi.json").json()
     assert {"/models", "/score", "/next", "/generate", "/gates", "/patterns", "/sample"} <= set(
-        spec["paths"])  # fmt: skip
+        spec["paths"]
+    )
     assert "ScoreResponse" in spec["components"]["schemas"]
     page = client.get("/")
     assert page.status_code == 200 and "<script>" in page.text
@@ -336,9 +365,24 @@ def test_cli_serves_until_stopped(models, tmp_path):
 
     port = free_port()
     lstm = str(models["lstm"].path)
-    proc = subprocess.Popen([sys.executable, "-m", "seqlm", "serve", lstm, "--port", str(port),
-                             "--index-tokens", "0", "--threads", "1"], env={**os.environ},
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "seqlm",
+            "serve",
+            lstm,
+            "--port",
+            str(port),
+            "--index-tokens",
+            "0",
+            "--threads",
+            "1",
+        ],
+        env={**os.environ},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for _ in range(300):
             try:

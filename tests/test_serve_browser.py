@@ -18,8 +18,15 @@ from serve_models import make_models  # noqa: E402
 from seqlm.serve import Limits, create_app, load_models  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TEXT = "the old dogs near a river chase a bird\nthe cat ( with a hat ) sees every fox"
 
 
@@ -36,8 +43,9 @@ def server(tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(models, limits), host="127.0.0.1", port=port,
-                                        log_level="warning"))  # fmt: skip
+    srv = uvicorn.Server(
+        uvicorn.Config(create_app(models, limits), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     while not srv.started:
@@ -65,8 +73,10 @@ def test_explorer_scores_hovers_shows_gates_and_streams(server, tmp_path):
         cells = page.locator("#rows .tok[data-model='lstm']")
         assert cells.count() == len(tokens)  # one aligned cell per token and model
         assert page.locator("#rows .tok[data-model='3gram']").count() == len(tokens)
-        colours = {cells.nth(i).evaluate("e => getComputedStyle(e).backgroundColor")
-                   for i in range(len(tokens))}  # fmt: skip
+        colours = {
+            cells.nth(i).evaluate("e => getComputedStyle(e).backgroundColor")
+            for i in range(len(tokens))
+        }
         assert len(colours) > 3  # coloured by surprisal, not uniform
 
         # the tooltip's probability is the one the library gives that token
@@ -90,10 +100,16 @@ def test_explorer_scores_hovers_shows_gates_and_streams(server, tmp_path):
             )
 
         page.select_option("#mode", "rank")  # GLTR's colours
-        rank_colours = {cells.nth(i).evaluate("e => getComputedStyle(e).backgroundColor")
-                        for i in range(len(tokens))}  # fmt: skip
-        assert rank_colours <= {"rgb(143, 224, 143)", "rgb(255, 229, 122)", "rgb(255, 154, 138)",
-                                "rgb(200, 162, 240)"}  # fmt: skip
+        rank_colours = {
+            cells.nth(i).evaluate("e => getComputedStyle(e).backgroundColor")
+            for i in range(len(tokens))
+        }
+        assert rank_colours <= {
+            "rgb(143, 224, 143)",
+            "rgb(255, 229, 122)",
+            "rgb(255, 154, 138)",
+            "rgb(200, 162, 240)",
+        }
 
         page.click("#sample")  # a sample of the synthetic corpus: far dependencies marked
         page.wait_for_function("document.querySelectorAll('#rows .mark').length > 1")
@@ -105,8 +121,9 @@ def test_explorer_scores_hovers_shows_gates_and_streams(server, tmp_path):
         page.wait_for_selector("table.heat")
         rows = page.locator("table.heat tr")
         assert rows.count() == 1 + 2 + 8  # tokens, forget gate of each layer, 8 cells
-        assert page.locator("table.heat tr.tokens td").count() == len(page.evaluate(
-            "state.gates.tokens"))  # fmt: skip
+        assert page.locator("table.heat tr.tokens td").count() == len(
+            page.evaluate("state.gates.tokens")
+        )
         assert "line position" in page.inner_text("#probecells")
         page.locator("tr.tokens td").nth(2).click()
         page.locator("tr.tokens td").nth(4).click(modifiers=["Shift"])

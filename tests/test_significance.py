@@ -52,11 +52,24 @@ def test_ranking_sentences_say_tied_only_when_the_interval_covers_zero():
     losses = {"lstm": base, "gru": base.copy(), "3-gram": base + 0.3}
     ranking = rank_adjacent(["lstm", "gru", "3-gram"], losses)
     assert [p["tied"] for p in ranking] == [True, False]
-    rows = [{"model": m, "kind": "ngram" if m == "3-gram" else m,
-             "test": {"perplexity": float(np.exp(np.mean(v)))}} for m, v in losses.items()]  # fmt: skip
-    result = {"rows": rows, "level": "word", "ranking": ranking,
-              "neural_vs_ngram": {"neural": "lstm", "ngram": "3-gram",
-                                  **paired_bootstrap(losses["3-gram"], base)}}  # fmt: skip
+    rows = [
+        {
+            "model": m,
+            "kind": "ngram" if m == "3-gram" else m,
+            "test": {"perplexity": float(np.exp(np.mean(v)))},
+        }
+        for m, v in losses.items()
+    ]
+    result = {
+        "rows": rows,
+        "level": "word",
+        "ranking": ranking,
+        "neural_vs_ngram": {
+            "neural": "lstm",
+            "ngram": "3-gram",
+            **paired_bootstrap(losses["3-gram"], base),
+        },
+    }
     text = summary_sentences(result)
     assert "lstm" in text and "gru" in text and "tied" in text
     assert "lstm beats the best n-gram (3-gram) by 0.300" in text

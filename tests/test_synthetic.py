@@ -82,8 +82,9 @@ def test_agreement_and_brackets_are_marked_at_the_right_distance():
 
 def test_longer_dependencies_on_request_and_seeded():
     near = syn.generate_split(syn.SyntheticConfig(train_tokens=30_000, modifier_p=0.3), "train")
-    far = syn.generate_split(syn.SyntheticConfig(train_tokens=30_000, modifier_p=0.85,
-                                                 max_modifiers=20), "train")  # fmt: skip
+    far = syn.generate_split(
+        syn.SyntheticConfig(train_tokens=30_000, modifier_p=0.85, max_modifiers=20), "train"
+    )
     mean = lambda s: s.dep_distance[s.dep_kind == syn.AGREEMENT].mean()  # noqa: E731
     assert mean(far) > 2 * mean(near)
     again = syn.generate_split(syn.SyntheticConfig(train_tokens=30_000, modifier_p=0.3), "train")

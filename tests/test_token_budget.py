@@ -9,8 +9,11 @@ SMALL = "synthetic:train_tokens=20000,valid_tokens=2000,test_tokens=2000"
 
 def test_max_tokens_stops_after_the_budget_and_ends_the_lr_schedule_there(tmp_path):
     corpus = load_corpus(CorpusSpec(SMALL))
-    config = make_config("synthetic", None, {"cell": "rnn", "max_tokens": 8000, "epochs": 5,
-                                             "eval_every": 0, "deterministic": True})  # fmt: skip
+    config = make_config(
+        "synthetic",
+        None,
+        {"cell": "rnn", "max_tokens": 8000, "epochs": 5, "eval_every": 0, "deterministic": True},
+    )
     trainer = Trainer(config, corpus, tmp_path / "a")
     per_step = config.batch_size * config.bptt  # 32 x 50 = 1,600 tokens
     assert trainer.total_steps == 5  # the cosine schedule spans the budget, not 5 epochs

@@ -12,10 +12,42 @@ import pytest
 from seqlm.cli import main
 
 SMALL = "synthetic:train_tokens=30000,valid_tokens=3000,test_tokens=3000"
-TINY = ["--data", SMALL, "--model", "lstm", "--embed", "16", "--hidden", "48", "--layers", "1",
-        "--batch-size", "8", "--bptt", "20", "--epochs", "3", "--checkpoint-every", "5",
-        "--eval-every", "40", "--log-every", "5", "--threads", "1", "--seed", "3",
-        "--dropout", "0.2", "--optimizer", "adamw", "--lr", "0.01", "--warmup-steps", "10"]  # fmt: skip
+TINY = [
+    "--data",
+    SMALL,
+    "--model",
+    "lstm",
+    "--embed",
+    "16",
+    "--hidden",
+    "48",
+    "--layers",
+    "1",
+    "--batch-size",
+    "8",
+    "--bptt",
+    "20",
+    "--epochs",
+    "3",
+    "--checkpoint-every",
+    "5",
+    "--eval-every",
+    "40",
+    "--log-every",
+    "5",
+    "--threads",
+    "1",
+    "--seed",
+    "3",
+    "--dropout",
+    "0.2",
+    "--optimizer",
+    "adamw",
+    "--lr",
+    "0.01",
+    "--warmup-steps",
+    "10",
+]
 
 
 def run(capsys, *argv):
@@ -26,9 +58,13 @@ def run(capsys, *argv):
 
 def start(out_dir, env_extra=None):
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "seqlm", "train", *TINY, "--out", str(out_dir),
-                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "seqlm", "train", *TINY, "--out", str(out_dir), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
 
 
 def wait_for_step(out_dir, proc, step):
@@ -69,8 +105,9 @@ def test_ctrl_c_saves_and_exits_cleanly(capsys, tmp_path):
     assert proc.returncode == 130 and "Traceback" not in err
     step = json.loads((tmp_path / "run" / "trainer.json").read_text())["step"]
     assert step >= 20
-    code, out, _ = run(capsys, "train", "--resume", str(tmp_path / "run"), "--max-steps",
-                       str(step + 5), "--json")  # fmt: skip
+    code, out, _ = run(
+        capsys, "train", "--resume", str(tmp_path / "run"), "--max-steps", str(step + 5), "--json"
+    )
     assert code == 0 and json.loads(out)["steps"] == step + 5
 
 
@@ -81,17 +118,36 @@ def test_eval_and_generate_on_a_trained_model(capsys, tmp_path):
     code, out, _ = run(capsys, "eval", out_dir, "--split", "test", "--json")
     assert code == 0 and json.loads(out)["perplexity"] == trained["test"]["perplexity"]
     assert json.loads(out)["floor_perplexity"] > 1
-    code, out, _ = run(capsys, "generate", out_dir, "--prompt", "the dog", "--max-tokens", "12",
-                       "--seed", "1", "--json")  # fmt: skip
+    code, out, _ = run(
+        capsys,
+        "generate",
+        out_dir,
+        "--prompt",
+        "the dog",
+        "--max-tokens",
+        "12",
+        "--seed",
+        "1",
+        "--json",
+    )
     assert code == 0 and len(json.loads(out)["tokens"]) == 12
     code, greedy1, _ = run(capsys, "generate", out_dir, "--temperature", "0", "--max-tokens", "8")
     code, greedy2, _ = run(capsys, "generate", out_dir, "--temperature", "0", "--max-tokens", "8")
     assert greedy1 == greedy2 and greedy1
-    code, out, _ = run(capsys, "generate", out_dir, "--precision", "bf16", "--max-tokens", "12",
-                       "--seed", "1", "--json")  # fmt: skip
+    code, out, _ = run(
+        capsys,
+        "generate",
+        out_dir,
+        "--precision",
+        "bf16",
+        "--max-tokens",
+        "12",
+        "--seed",
+        "1",
+        "--json",
+    )
     assert code == 0 and len(json.loads(out)["tokens"]) == 12
-    assert main(["ngram", "train", SMALL, "--order", "2", "--out",
-                 str(tmp_path / "ng")]) == 0  # fmt: skip
+    assert main(["ngram", "train", SMALL, "--order", "2", "--out", str(tmp_path / "ng")]) == 0
     capsys.readouterr()
     code, _, err = run(capsys, "generate", str(tmp_path / "ng"), "--precision", "bf16")
     assert code == 2 and "neural models only" in err and err.count("\n") == 1
@@ -139,8 +195,17 @@ def test_bad_training_input(capsys, tmp_path, argv, message):
 
 def test_toml_config_file(capsys, tmp_path):
     (tmp_path / "c.toml").write_text("[train]\nhidden = 20\nmax-steps = 3\nembed = 8\n")
-    code, out, _ = run(capsys, "train", "--data", SMALL, "--out", str(tmp_path / "m"), "--config",
-                       str(tmp_path / "c.toml"), "--json")  # fmt: skip
+    code, out, _ = run(
+        capsys,
+        "train",
+        "--data",
+        SMALL,
+        "--out",
+        str(tmp_path / "m"),
+        "--config",
+        str(tmp_path / "c.toml"),
+        "--json",
+    )
     assert code == 0 and json.loads(out)["steps"] == 3
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["model"]["hidden"] == 20
@@ -150,9 +215,26 @@ def test_toml_config_file(capsys, tmp_path):
 def test_mixed_precision_path_runs_on_cpu(amp, backend, capsys, tmp_path):
     """The GPU's autocast + gradient-scaler code path, exercised on the CPU (oneDNN has no
     fp16 LSTM kernel, so fp16 runs on the reference cells here; cuDNN has both)."""
-    args = ["train", "--data", SMALL, "--embed", "16", "--hidden", "32", "--layers", "2",
-            "--max-steps", "12", "--log-every", "4", "--threads", "1", "--json",
-            "--backend", backend]  # fmt: skip
+    args = [
+        "train",
+        "--data",
+        SMALL,
+        "--embed",
+        "16",
+        "--hidden",
+        "32",
+        "--layers",
+        "2",
+        "--max-steps",
+        "12",
+        "--log-every",
+        "4",
+        "--threads",
+        "1",
+        "--json",
+        "--backend",
+        backend,
+    ]
     code, out, err = run(capsys, *args, "--out", str(tmp_path / "fp32"), "--amp", "none")
     assert code == 0, err
     code, out_amp, err = run(capsys, *args, "--out", str(tmp_path / amp), "--amp", amp)
@@ -164,9 +246,28 @@ def test_mixed_precision_path_runs_on_cpu(amp, backend, capsys, tmp_path):
 
 
 def test_validation_by_training_time(capsys, tmp_path):
-    args = ["train", "--data", SMALL, "--embed", "8", "--hidden", "8", "--layers", "1",
-            "--max-steps", "6", "--log-every", "2", "--eval-minutes", "1e-6", "--threads", "1",
-            "--out", str(tmp_path / "m"), "--json"]  # fmt: skip
+    args = [
+        "train",
+        "--data",
+        SMALL,
+        "--embed",
+        "8",
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--max-steps",
+        "6",
+        "--log-every",
+        "2",
+        "--eval-minutes",
+        "1e-6",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path / "m"),
+        "--json",
+    ]
     code, out, err = run(capsys, *args)
     assert code == 0, err
     rows = [json.loads(line) for line in (tmp_path / "m" / "metrics.jsonl").open()]

@@ -66,8 +66,10 @@ def parse_models(text: str) -> list[ModelSpec]:
         elif parts[0] == "ngram" and len(parts) in (2, 3) and parts[1].isdigit():
             smoothing = parts[2] if len(parts) == 3 else "mkn"
             if smoothing not in SMOOTHINGS or not 1 <= int(parts[1]) <= 10:
-                raise SeqlmError(f"bad model spec {item!r} (order 1-10, smoothing one of "
-                                 f"{', '.join(SMOOTHINGS)})")  # fmt: skip
+                raise SeqlmError(
+                    f"bad model spec {item!r} (order 1-10, smoothing one of "
+                    f"{', '.join(SMOOTHINGS)})"
+                )
             specs.append(ModelSpec("ngram", int(parts[1]), smoothing))
         else:
             raise SeqlmError(
@@ -87,10 +89,11 @@ class Budget:
 
     def describe(self) -> str:
         if self.tokens:
-            return (f"{self.tokens:,} training tokens per neural model (the same on every "
-                    "machine)")  # fmt: skip
-        return (f"{self.minutes:g} min of training time per neural model (the tokens seen "
-                "depend on this machine's speed and load)")  # fmt: skip
+            return f"{self.tokens:,} training tokens per neural model (the same on every machine)"
+        return (
+            f"{self.minutes:g} min of training time per neural model (the tokens seen "
+            "depend on this machine's speed and load)"
+        )
 
     def overrides(self, train_tokens: int) -> dict:
         """Training settings for this budget: about CURVE_POINTS validations per learning
@@ -98,9 +101,15 @@ class Budget:
         if self.minutes:
             return {"max_minutes": self.minutes, "eval_minutes": self.minutes / CURVE_POINTS}
         # eval_every is set once the batch shape is known
-        return {"max_tokens": self.tokens, "epochs": self.tokens // max(train_tokens, 1) + 2,
-                "threads": 1, "deterministic": True, "eval_minutes": 0.0, "eval_every": 0,
-                "eval_streams": 10}  # fmt: skip
+        return {
+            "max_tokens": self.tokens,
+            "epochs": self.tokens // max(train_tokens, 1) + 2,
+            "threads": 1,
+            "deterministic": True,
+            "eval_minutes": 0.0,
+            "eval_every": 0,
+            "eval_streams": 10,
+        }
 
 
 UNITS = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9}
@@ -120,8 +129,9 @@ def parse_budget(text: str) -> Budget:
 
 def model_dir(root: Path, corpus_key: dict, spec: ModelSpec, settings: dict) -> Path:
     """The cache key: corpus settings, model spec, budget, seed and training overrides."""
-    blob = json.dumps({"corpus": corpus_key, "spec": spec.__dict__, "settings": settings},
-                      sort_keys=True)  # fmt: skip
+    blob = json.dumps(
+        {"corpus": corpus_key, "spec": spec.__dict__, "settings": settings}, sort_keys=True
+    )
     return root / f"{spec.name.replace(' ', '-')}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 
@@ -142,8 +152,16 @@ def model_lock(directory: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def train_or_load(spec: ModelSpec, corpus: Corpus, directory: Path, budget: Budget, seed: int,
-                  neural_overrides: dict, progress: bool, retrain: bool = False) -> dict:  # fmt: skip
+def train_or_load(
+    spec: ModelSpec,
+    corpus: Corpus,
+    directory: Path,
+    budget: Budget,
+    seed: int,
+    neural_overrides: dict,
+    progress: bool,
+    retrain: bool = False,
+) -> dict:
     """Train into `directory` unless a finished model is there (or `retrain`); its facts.
     Training happens in DIRECTORY.partial (resumed if a run was interrupted), which is
     renamed into place once finished, so a finished directory is never half-written."""
@@ -160,13 +178,21 @@ def train_or_load(spec: ModelSpec, corpus: Corpus, directory: Path, budget: Budg
         model = NgramLM.train(corpus["train"], corpus.vocab, spec.order, spec.smoothing)
         seconds = time.perf_counter() - start
         model.save(work, {"corpus": corpus.spec.to_json(), "train_seconds": round(seconds, 3)})
-        facts = {"train_seconds": seconds, "tokens": len(corpus["train"]),
-                 "tokens_per_s": len(corpus["train"]) / seconds, "history": []}  # fmt: skip
+        facts = {
+            "train_seconds": seconds,
+            "tokens": len(corpus["train"]),
+            "tokens_per_s": len(corpus["train"]) / seconds,
+            "history": [],
+        }
     else:
         from seqlm.train import Trainer, make_config
 
-        overrides = {**budget.overrides(len(corpus["train"])), **neural_overrides,
-                     "cell": spec.kind, "seed": seed}  # fmt: skip
+        overrides = {
+            **budget.overrides(len(corpus["train"])),
+            **neural_overrides,
+            "cell": spec.kind,
+            "seed": seed,
+        }
         config = make_config(corpus.spec.source, None, overrides)
         if budget.tokens and not config.eval_every:
             steps = budget.tokens // (config.batch_size * config.bptt)
@@ -176,9 +202,12 @@ def train_or_load(spec: ModelSpec, corpus: Corpus, directory: Path, budget: Budg
         summary = trainer.run()
         if summary["stop"] == "interrupted":
             raise KeyboardInterrupt
-        facts = {"train_seconds": summary["train_seconds"], "tokens": summary["tokens"],
-                 "tokens_per_s": summary["tokens_per_s"],
-                 "history": trainer.progress["history"]}  # fmt: skip
+        facts = {
+            "train_seconds": summary["train_seconds"],
+            "tokens": summary["tokens"],
+            "tokens_per_s": summary["tokens_per_s"],
+            "history": trainer.progress["history"],
+        }
     atomic_write_text(work / "compare.json", json.dumps(facts))
     old = directory.with_name(f"{directory.name}.old-{os.getpid()}")
     if directory.exists():
@@ -210,8 +239,15 @@ def _score(model, corpus: Corpus, split: str, progress: bool) -> np.ndarray:
         return model.log_probs(ids)
     from tqdm import tqdm
 
-    with tqdm(total=len(ids), unit="tok", unit_scale=True, desc=f"score {split}", leave=False,
-              disable=None, dynamic_ncols=True) as bar:  # fmt: skip
+    with tqdm(
+        total=len(ids),
+        unit="tok",
+        unit_scale=True,
+        desc=f"score {split}",
+        leave=False,
+        disable=None,
+        dynamic_ncols=True,
+    ) as bar:
         return model.log_probs(ids, progress=bar.update)
 
 
@@ -231,9 +267,16 @@ def _aggregate(runs: list[dict], split: str) -> dict:
     return out
 
 
-def compare(corpus: Corpus, specs: list[ModelSpec], root: Path | None, budget: Budget,
-            neural_overrides: dict | None = None, progress: bool = False, seeds: int = 1,
-            retrain: bool = False) -> tuple[dict, dict, dict]:  # fmt: skip
+def compare(
+    corpus: Corpus,
+    specs: list[ModelSpec],
+    root: Path | None,
+    budget: Budget,
+    neural_overrides: dict | None = None,
+    progress: bool = False,
+    seeds: int = 1,
+    retrain: bool = False,
+) -> tuple[dict, dict, dict]:
     """(result for the table and report, the loaded models (first seed), test per-token
     losses as (seeds, tokens) arrays). `root`: where models are kept and reused (default:
     beside the corpus cache). Neural models are trained `seeds` times (seeds 1..K)."""
@@ -247,42 +290,79 @@ def compare(corpus: Corpus, specs: list[ModelSpec], root: Path | None, budget: B
         for spec in specs:
             runs, test_losses = [], []
             for seed in range(1, (seeds if spec.kind != "ngram" else 1) + 1):
-                settings = ({"budget": asdict(budget), "seed": seed, "curve": CURVE_POINTS,
-                             **budget.overrides(len(corpus["train"])), **neural_overrides}
-                            if spec.kind != "ngram" else {})  # fmt: skip
+                settings = (
+                    {
+                        "budget": asdict(budget),
+                        "seed": seed,
+                        "curve": CURVE_POINTS,
+                        **budget.overrides(len(corpus["train"])),
+                        **neural_overrides,
+                    }
+                    if spec.kind != "ngram"
+                    else {}
+                )
                 directory = model_dir(root, corpus_key, spec, settings)
                 with model_lock(directory):
                     cached = (directory / "compare.json").exists() and not retrain
-                    log.info("%s%s: %s %s", spec.name, f" seed {seed}" if settings else "",
-                             "reusing" if cached else "training", directory)  # fmt: skip
-                    facts = train_or_load(spec, corpus, directory, budget, seed,
-                                          neural_overrides, progress, retrain)  # fmt: skip
+                    log.info(
+                        "%s%s: %s %s",
+                        spec.name,
+                        f" seed {seed}" if settings else "",
+                        "reusing" if cached else "training",
+                        directory,
+                    )
+                    facts = train_or_load(
+                        spec, corpus, directory, budget, seed, neural_overrides, progress, retrain
+                    )
                     model = load(directory)
                 log.info("%s: scoring valid and test", spec.name)
                 valid_log_probs = _score(model, corpus, "valid", progress)
                 test_log_probs = _score(model, corpus, "test", progress)
-                runs.append({"seed": seed, "path": str(directory), **facts,
-                             "valid": evaluate(model, corpus, "valid", valid_log_probs).to_json(),
-                             "test": evaluate(model, corpus, "test", test_log_probs).to_json()})  # fmt: skip
+                runs.append(
+                    {
+                        "seed": seed,
+                        "path": str(directory),
+                        **facts,
+                        "valid": evaluate(model, corpus, "valid", valid_log_probs).to_json(),
+                        "test": evaluate(model, corpus, "test", test_log_probs).to_json(),
+                    }
+                )
                 test_losses.append(-test_log_probs)
                 models.setdefault(spec.name, model)
             first = runs[0]
-            rows.append({"model": spec.name, "kind": spec.kind, "path": first["path"],
-                         "parameters": models[spec.name].num_parameters(),
-                         "cached": all(r["cached"] for r in runs), "history": first["history"],
-                         "tokens": first["tokens"],
-                         "train_seconds": float(np.mean([r["train_seconds"] for r in runs])),
-                         "tokens_per_s": float(np.mean([r["tokens_per_s"] for r in runs])),
-                         "valid": _aggregate(runs, "valid"), "test": _aggregate(runs, "test"),
-                         "runs": [{k: v for k, v in r.items() if k != "history"} for r in runs]})  # fmt: skip
+            rows.append(
+                {
+                    "model": spec.name,
+                    "kind": spec.kind,
+                    "path": first["path"],
+                    "parameters": models[spec.name].num_parameters(),
+                    "cached": all(r["cached"] for r in runs),
+                    "history": first["history"],
+                    "tokens": first["tokens"],
+                    "train_seconds": float(np.mean([r["train_seconds"] for r in runs])),
+                    "tokens_per_s": float(np.mean([r["tokens_per_s"] for r in runs])),
+                    "valid": _aggregate(runs, "valid"),
+                    "test": _aggregate(runs, "test"),
+                    "runs": [{k: v for k, v in r.items() if k != "history"} for r in runs],
+                }
+            )
             losses[spec.name] = np.stack(test_losses)
-    rows.sort(key=lambda r: r["test"]["nats_per_token"] if r["test"]["nats_per_token"] is not None
-              else math.inf)  # fmt: skip
-    result = {"corpus": corpus.name, "level": corpus.level, "budget": asdict(budget),
-              "budget_text": budget.describe(), "seeds": seeds,
-              "floor_test_nats": corpus.entropy_floor("test"), "rows": rows,
-              "bootstrap": {"block": BLOCK, "resamples": RESAMPLES, "level": 0.95},
-              "ranking": rank_adjacent([r["model"] for r in rows], losses)}  # fmt: skip
+    rows.sort(
+        key=lambda r: (
+            r["test"]["nats_per_token"] if r["test"]["nats_per_token"] is not None else math.inf
+        )
+    )
+    result = {
+        "corpus": corpus.name,
+        "level": corpus.level,
+        "budget": asdict(budget),
+        "budget_text": budget.describe(),
+        "seeds": seeds,
+        "floor_test_nats": corpus.entropy_floor("test"),
+        "rows": rows,
+        "bootstrap": {"block": BLOCK, "resamples": RESAMPLES, "level": 0.95},
+        "ranking": rank_adjacent([r["model"] for r in rows], losses),
+    }
     result["neural_vs_ngram"] = _best_neural_vs_ngram(rows, losses)
     return result, models, losses
 

@@ -57,8 +57,15 @@ def export_onnx(model: RecurrentLM, out: str | Path) -> Path:
     def write(tmp: str) -> None:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # batch-size advice for variable-length RNNs
-            torch.onnx.export(step, (tokens, *state), tmp, input_names=inputs,
-                              output_names=outputs, dynamic_axes=axes, dynamo=False)  # fmt: skip
+            torch.onnx.export(
+                step,
+                (tokens, *state),
+                tmp,
+                input_names=inputs,
+                output_names=outputs,
+                dynamic_axes=axes,
+                dynamo=False,
+            )
 
     try:
         atomic_write(out, write)

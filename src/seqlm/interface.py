@@ -83,14 +83,19 @@ class LanguageModel(ABC):
         """Trainable numbers (n-grams: stored probabilities and backoffs)."""
 
     # -- optional capabilities, with what a model that lacks them does ------------------
-    def score_windows(self, windows: list[np.ndarray], targets: np.ndarray,
-                      prefix: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    def score_windows(
+        self, windows: list[np.ndarray], targets: np.ndarray, prefix: np.ndarray | None = None
+    ) -> np.ndarray:
         """ln P(target | window) with nothing before each window (context probes);
         models that can batch this override it. `prefix`: a neutral text a recurrent model
         reads first, to start from a state it knows; a count model has no state and
         ignores it (its context is exactly the window)."""
-        return np.array([self.next_log_probs(self.context_state(w))[t]
-                         for w, t in zip(windows, targets, strict=True)])  # fmt: skip
+        return np.array(
+            [
+                self.next_log_probs(self.context_state(w))[t]
+                for w, t in zip(windows, targets, strict=True)
+            ]
+        )
 
     def set_generation_precision(self, precision: str) -> None:
         """'fp32' everywhere; neural models also offer 'bf16' weights for generation."""

@@ -60,8 +60,14 @@ def base_type(field: dataclasses.Field, owner: type) -> type:
     return typing.get_origin(hint) or hint
 
 
-_KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-               list: "a list of integers", tuple: "a list of numbers"}
+_KIND_NAMES = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    list: "a list of integers",
+    tuple: "a list of numbers",
+}
 
 
 def _name(field: str) -> str:
@@ -85,10 +91,20 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
 
 def _range(m: dict) -> str:
     """'>= 1', '> 0', 'in [0, 1)', ... from a field's bounds."""
-    low = (f"[{m['min']}" if m["min"] is not None else
-           f"({m['above']}" if m["above"] is not None else None)  # fmt: skip
-    high = (f"{m['max']}]" if m["max"] is not None else
-            f"{m['below']})" if m["below"] is not None else None)  # fmt: skip
+    low = (
+        f"[{m['min']}"
+        if m["min"] is not None
+        else f"({m['above']}"
+        if m["above"] is not None
+        else None
+    )
+    high = (
+        f"{m['max']}]"
+        if m["max"] is not None
+        else f"{m['below']})"
+        if m["below"] is not None
+        else None
+    )
     if low and high:
         return f"in {low}, {high}"
     if low:
@@ -108,16 +124,20 @@ def check(obj: Any) -> None:
         setattr(obj, f.name, value)
         m = f.metadata
         if m["choices"] and value not in m["choices"]:
-            raise SeqlmError(f"{_name(f.name)} must be one of {', '.join(map(str, m['choices']))}, "
-                             f"got {value!r}")  # fmt: skip
+            raise SeqlmError(
+                f"{_name(f.name)} must be one of {', '.join(map(str, m['choices']))}, got {value!r}"
+            )
         for v in value if isinstance(value, list | tuple) else [value]:
             if isinstance(v, bool) or not isinstance(v, int | float):
                 continue
             if not math.isfinite(v):
                 raise SeqlmError(f"{_name(f.name)} must be a finite number, got {v!r}")
-            if ((m["min"] is not None and v < m["min"]) or (m["max"] is not None and v > m["max"])
-                    or (m["above"] is not None and v <= m["above"])
-                    or (m["below"] is not None and v >= m["below"])):  # fmt: skip
+            if (
+                (m["min"] is not None and v < m["min"])
+                or (m["max"] is not None and v > m["max"])
+                or (m["above"] is not None and v <= m["above"])
+                or (m["below"] is not None and v >= m["below"])
+            ):
                 raise SeqlmError(f"{_name(f.name)} must be {_range(m)}, got {v!r}")
 
 

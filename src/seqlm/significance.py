@@ -53,8 +53,12 @@ def paired_bootstrap(
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(draws, [tail, 100 - tail])
     difference = float((sums_a.mean(0) - sums_b.mean(0)).sum() / lengths.sum())
-    return {"difference": difference, "low": float(low), "high": float(high),
-            "tied": bool(low <= 0 <= high)}  # fmt: skip
+    return {
+        "difference": difference,
+        "low": float(low),
+        "high": float(high),
+        "tied": bool(low <= 0 <= high),
+    }
 
 
 def rank_adjacent(names: list[str], losses: dict, **options) -> list[dict]:

@@ -40,9 +40,12 @@ def run_comparison(
 
     if report:
         check_writable_dir(report)
-    with scoring_threads(1 if budget.tokens else None):  # the lab's numbers too, the same everywhere
-        result, models, losses = compare(corpus, specs, root, budget, neural_overrides,
-                                         progress, seeds, retrain)  # fmt: skip
+    with scoring_threads(
+        1 if budget.tokens else None
+    ):  # the lab's numbers too, the same everywhere
+        result, models, losses = compare(
+            corpus, specs, root, budget, neural_overrides, progress, seeds, retrain
+        )
         sentences = summary_sentences(result)
         lab = None
         if probes:
@@ -53,8 +56,7 @@ def run_comparison(
             result["lab_summary"] = lab_lines(lab)
             sentences += "\n" + "\n".join(result["lab_summary"])
         if report:
-            page = write_report(result, models, losses, corpus, report,
-                                {"argv": argv, "lab": lab})  # fmt: skip
+            page = write_report(result, models, losses, corpus, report, {"argv": argv, "lab": lab})
             result["report"] = str(page)
     result["summary"] = sentences
     result["table"] = format_table(result)

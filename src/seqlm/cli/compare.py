@@ -24,13 +24,25 @@ CACHE_HELP = (
 
 def _shared(parser: argparse.ArgumentParser, budget: str, seeds: int) -> None:
     parser.add_argument("--budget", default=budget, help=f"{BUDGET_HELP} (default {budget})")
-    parser.add_argument("--seeds", type=_positive, default=seeds, metavar="K",
-                        help="train each neural model K times (seeds 1..K); the table shows "
-                        f"mean ± sd (default {seeds})")  # fmt: skip
-    parser.add_argument("--from", dest="root", metavar="DIR",
-                        help="where models are kept and reused (default: the seqlm cache)")  # fmt: skip
-    parser.add_argument("--retrain", action="store_true",
-                        help="train every model afresh even if a cached one matches")  # fmt: skip
+    parser.add_argument(
+        "--seeds",
+        type=_positive,
+        default=seeds,
+        metavar="K",
+        help="train each neural model K times (seeds 1..K); the table shows "
+        f"mean ± sd (default {seeds})",
+    )
+    parser.add_argument(
+        "--from",
+        dest="root",
+        metavar="DIR",
+        help="where models are kept and reused (default: the seqlm cache)",
+    )
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train every model afresh even if a cached one matches",
+    )
 
 
 def register(commands) -> None:
@@ -42,13 +54,18 @@ def register(commands) -> None:
         "all with one convention and print a ranked table, with a paired-bootstrap interval "
         "for each pair of neighbours; --report writes an HTML page. " + CACHE_HELP,
     )
-    cmp.add_argument("--models", default=DEMO_MODELS,
-                     help="comma-separated: ngram:N[:smoothing], rnn, lstm, gru")  # fmt: skip
+    cmp.add_argument(
+        "--models", default=DEMO_MODELS, help="comma-separated: ngram:N[:smoothing], rnn, lstm, gru"
+    )
     _shared(cmp, "2M", 1)
     cmp.add_argument("--report", metavar="DIR", help="write report.html, report.json and plots")
-    cmp.add_argument("--probes", action=argparse.BooleanOptionalAction, default=False,
-                     help="also run the long-range lab (gradient flow, context ablation, "
-                     "dependency scoring) on the models; its figures join the report")  # fmt: skip
+    cmp.add_argument(
+        "--probes",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also run the long-range lab (gradient flow, context ablation, "
+        "dependency scoring) on the models; its figures join the report",
+    )
     cmp.set_defaults(func=run_compare)
 
     demo = commands.add_parser(
@@ -62,8 +79,12 @@ def register(commands) -> None:
     )
     _shared(demo, DEMO_BUDGET, DEMO_SEEDS)
     demo.add_argument("--report", metavar="DIR", default="seqlm-demo", help="report directory")
-    demo.add_argument("--probes", action=argparse.BooleanOptionalAction, default=True,
-                      help="run the long-range lab on the models (default: yes)")  # fmt: skip
+    demo.add_argument(
+        "--probes",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the long-range lab on the models (default: yes)",
+    )
     demo.set_defaults(func=run_demo)
 
 
@@ -82,16 +103,27 @@ def run_demo(args: argparse.Namespace) -> None:
     _run(args, CorpusSpec("synthetic"), DEMO_MODELS, {"device": "cpu"})
 
 
-def _run(args: argparse.Namespace, spec: CorpusSpec, models: str,
-         overrides: dict | None = None) -> None:  # fmt: skip
+def _run(
+    args: argparse.Namespace, spec: CorpusSpec, models: str, overrides: dict | None = None
+) -> None:
     from seqlm.compare import parse_budget, parse_models
     from seqlm.data import load_corpus
     from seqlm.study import run_comparison
 
     specs, budget = parse_models(models), parse_budget(args.budget)
-    result = run_comparison(load_corpus(spec), specs, budget, args.root, args.report,
-                            args.probes, ["seqlm", *sys.argv[1:]], show_progress(args),
-                            args.seeds, args.retrain, overrides)  # fmt: skip
+    result = run_comparison(
+        load_corpus(spec),
+        specs,
+        budget,
+        args.root,
+        args.report,
+        args.probes,
+        ["seqlm", *sys.argv[1:]],
+        show_progress(args),
+        args.seeds,
+        args.retrain,
+        overrides,
+    )
     text = f"{result['table']}\n\n{result['summary']}"
     if args.report:
         text += f"\nreport: {result['report']}"

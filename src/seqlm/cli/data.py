@@ -31,8 +31,12 @@ def register(commands) -> None:
         "default a user cache folder). Commands that name a dataset do this on demand; this "
         "command does it ahead of time (say, before going offline).",
     )
-    download.add_argument("name", metavar="NAME", choices=sorted(DATASETS),
-                          help=f"one of {', '.join(sorted(DATASETS))}")  # fmt: skip
+    download.add_argument(
+        "name",
+        metavar="NAME",
+        choices=sorted(DATASETS),
+        help=f"one of {', '.join(sorted(DATASETS))}",
+    )
     download.set_defaults(func=run_download)
 
 

@@ -31,12 +31,19 @@ def register(commands) -> None:
     )
     train.add_argument("--k", type=float, default=1.0, help="k of add-k (default 1)")
     train.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
-    train.add_argument("--memory", metavar="SIZE", type=parse_size,
-                       help="memory budget: 1G, 500M, 25%% of RAM (default a quarter of RAM); "
-                       "beyond it counting spills sorted runs to disk, as lmplz -S")  # fmt: skip
-    train.add_argument("--prune", metavar="N,N,...", type=_counts,
-                       help="lmplz --prune: drop n-grams seen at most N times, per order "
-                       "(e.g. 0,1,1)")  # fmt: skip
+    train.add_argument(
+        "--memory",
+        metavar="SIZE",
+        type=parse_size,
+        help="memory budget: 1G, 500M, 25%% of RAM (default a quarter of RAM); "
+        "beyond it counting spills sorted runs to disk, as lmplz -S",
+    )
+    train.add_argument(
+        "--prune",
+        metavar="N,N,...",
+        type=_counts,
+        help="lmplz --prune: drop n-grams seen at most N times, per order (e.g. 0,1,1)",
+    )
     _storage_flags(train)
     train.set_defaults(func=run_train)
     convert = ngram.add_parser(
@@ -55,8 +62,9 @@ def register(commands) -> None:
 
 def _storage_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arpa", action="store_true", help="also write DIR/model.arpa")
-    parser.add_argument("--quantize", type=int, choices=[8],
-                        help="8-bit probabilities and backoffs (KenLM's -q 8)")  # fmt: skip
+    parser.add_argument(
+        "--quantize", type=int, choices=[8], help="8-bit probabilities and backoffs (KenLM's -q 8)"
+    )
 
 
 def _counts(text: str) -> list[int]:
@@ -99,6 +107,9 @@ def run_convert(args: argparse.Namespace) -> None:
 
     model = convert(args.source, args.out, args.quantize, args.level, args.arpa)
     counts = model.info.get("ngrams", [])
-    emit(args, {"out": args.out, "order": model.order, "ngrams": counts},
-         f"wrote {args.out}: order {model.order}, "
-         + ", ".join(f"{n:,} {i}-grams" for i, n in enumerate(counts, 1)))  # fmt: skip
+    emit(
+        args,
+        {"out": args.out, "order": model.order, "ngrams": counts},
+        f"wrote {args.out}: order {model.order}, "
+        + ", ".join(f"{n:,} {i}-grams" for i, n in enumerate(counts, 1)),
+    )

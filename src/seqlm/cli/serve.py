@@ -18,25 +18,54 @@ def register(commands) -> None:
         "/gates, /patterns, and at / an explorer page that colours every token by how "
         "surprised each model was. Binds to loopback unless --host says otherwise.",
     )
-    serve.add_argument("models", nargs="+", metavar="MODEL",
-                       help="model directories or ARPA files (fixed for the server's life)")  # fmt: skip
+    serve.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="model directories or ARPA files (fixed for the server's life)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    serve.add_argument("--max-chars", type=int, default=20_000, metavar="N",
-                       help="characters per request (default 20000)")  # fmt: skip
-    serve.add_argument("--max-tokens", type=int, default=2_000, metavar="N",
-                       help="tokens per request, scored or generated (default 2000)")  # fmt: skip
-    serve.add_argument("--timeout", type=float, default=30.0, metavar="S",
-                       help="seconds per request (default 30)")  # fmt: skip
-    serve.add_argument("--queue", type=int, default=64, metavar="N",
-                       help="queued requests before answering 503 (default 64)")  # fmt: skip
-    serve.add_argument("--index-tokens", type=int, default=20_000, metavar="N",
-                       help="corpus tokens indexed for LSTM pattern search (default 20000; "
-                            "0: none)")  # fmt: skip
-    serve.add_argument("--threads", type=int, metavar="N",
-                       help="torch threads for the models (default: torch's choice)")  # fmt: skip
-    serve.add_argument("--evaluate", action="store_true",
-                       help="compute each model's test perplexity at start-up")  # fmt: skip
+    serve.add_argument(
+        "--max-chars",
+        type=int,
+        default=20_000,
+        metavar="N",
+        help="characters per request (default 20000)",
+    )
+    serve.add_argument(
+        "--max-tokens",
+        type=int,
+        default=2_000,
+        metavar="N",
+        help="tokens per request, scored or generated (default 2000)",
+    )
+    serve.add_argument(
+        "--timeout", type=float, default=30.0, metavar="S", help="seconds per request (default 30)"
+    )
+    serve.add_argument(
+        "--queue",
+        type=int,
+        default=64,
+        metavar="N",
+        help="queued requests before answering 503 (default 64)",
+    )
+    serve.add_argument(
+        "--index-tokens",
+        type=int,
+        default=20_000,
+        metavar="N",
+        help="corpus tokens indexed for LSTM pattern search (default 20000; 0: none)",
+    )
+    serve.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch threads for the models (default: torch's choice)",
+    )
+    serve.add_argument(
+        "--evaluate", action="store_true", help="compute each model's test perplexity at start-up"
+    )
     serve.set_defaults(func=run)
 
 
@@ -44,15 +73,21 @@ def run(args: argparse.Namespace) -> None:
     try:
         from seqlm.serve import Limits, create_app, load_models, serve
     except ImportError as e:
-        raise SeqlmError(f"seqlm serve needs fastapi and uvicorn ({e}): pip install "
-                         "'seqlm[serve]'") from None  # fmt: skip
+        raise SeqlmError(
+            f"seqlm serve needs fastapi and uvicorn ({e}): pip install 'seqlm[serve]'"
+        ) from None
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    limits = Limits(max_chars=args.max_chars, max_tokens=args.max_tokens, timeout_s=args.timeout,
-                    max_pending=args.queue, index_tokens=args.index_tokens)  # fmt: skip
+    limits = Limits(
+        max_chars=args.max_chars,
+        max_tokens=args.max_tokens,
+        timeout_s=args.timeout,
+        max_pending=args.queue,
+        index_tokens=args.index_tokens,
+    )
     models = load_models(args.models, evaluate_test=args.evaluate)
     names = ", ".join(f"{name} ({m.kind})" for name, m in models.items())
     log.info("serving %s at http://%s:%d/", names, args.host, args.port)

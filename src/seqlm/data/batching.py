@@ -53,8 +53,9 @@ class Streams:
 
     def __getitem__(self, rows: slice) -> torch.Tensor:
         start, stop, _ = rows.indices(self.steps)
-        block = np.stack([self.ids[c * self.steps + start : c * self.steps + stop]
-                          for c in self.columns], axis=1)  # fmt: skip
+        block = np.stack(
+            [self.ids[c * self.steps + start : c * self.steps + stop] for c in self.columns], axis=1
+        )
         return torch.from_numpy(block.astype(np.int64, copy=False))
 
     def select(self, columns: range) -> Streams:

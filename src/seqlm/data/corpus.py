@@ -148,8 +148,10 @@ def _load_corpus(corpus_spec: CorpusSpec, use_cache: bool) -> Corpus:
             ranges = [(files[0], cuts[i], cuts[i + 1]) for i in range(3)]
         default_level = dataset.level
     else:
-        raise SeqlmError(f"{shown(spec)}: no such file, directory or dataset (known datasets: "
-                         f"{', '.join(DATASETS)}, synthetic)")  # fmt: skip
+        raise SeqlmError(
+            f"{shown(spec)}: no such file, directory or dataset (known datasets: "
+            f"{', '.join(DATASETS)}, synthetic)"
+        )
     settings["level"] = level or default_level
     digests = {str(p): file_digest(p) for p in {p for p, _, _ in ranges}}
     key = {"sources": [[digests[str(p)], a, b] for p, a, b in ranges], **settings}

@@ -45,9 +45,21 @@ DATASETS: dict[str, Dataset] = {
         "ptb",
         "word",
         (
-            RemoteFile("train.txt", _PTB.format("train"), "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf"),
-            RemoteFile("valid.txt", _PTB.format("valid"), "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2"),
-            RemoteFile("test.txt", _PTB.format("test"), "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0"),
+            RemoteFile(
+                "train.txt",
+                _PTB.format("train"),
+                "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+            ),
+            RemoteFile(
+                "valid.txt",
+                _PTB.format("valid"),
+                "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+            ),
+            RemoteFile(
+                "test.txt",
+                _PTB.format("test"),
+                "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
+            ),
         ),
         description="Penn Treebank, Mikolov's LM split (10k words)",
     ),
@@ -68,13 +80,25 @@ DATASETS: dict[str, Dataset] = {
         "wikitext-2",
         "word",
         (
-            RemoteFile("train.txt", _WT2.format("train"), git_blob_sha1="2d84b35af79e411d73ea7cae83c73964c6ac83b4"),
-            RemoteFile("valid.txt", _WT2.format("valid"), "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8"),
-            RemoteFile("test.txt", _WT2.format("test"), "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0"),
+            RemoteFile(
+                "train.txt",
+                _WT2.format("train"),
+                git_blob_sha1="2d84b35af79e411d73ea7cae83c73964c6ac83b4",
+            ),
+            RemoteFile(
+                "valid.txt",
+                _WT2.format("valid"),
+                "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8",
+            ),
+            RemoteFile(
+                "test.txt",
+                _WT2.format("test"),
+                "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0",
+            ),
         ),
         description="WikiText-2, tokenized as in pytorch/examples",
     ),
-}  # fmt: skip
+}
 
 
 def data_dir() -> Path:
@@ -111,8 +135,14 @@ def download(remote: RemoteFile, dest: Path, timeout: float = 30.0) -> Path:
     try:
         with urllib.request.urlopen(remote.url, timeout=timeout) as response, open(tmp, "wb") as f:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}",
-                      disable=None, leave=False) as bar:  # fmt: skip
+            with tqdm(
+                total=total,
+                unit="B",
+                unit_scale=True,
+                desc=f"download {dest.name}",
+                disable=None,
+                leave=False,
+            ) as bar:
                 while block := response.read(1 << 16):
                     f.write(block)
                     bar.update(len(block))

@@ -35,7 +35,11 @@ class CorpusSpec:
                 fractions = tuple(float(x) for x in fractions)
             except (TypeError, ValueError):
                 raise SeqlmError(f"bad split fractions {fractions!r}") from None
-            if len(fractions) != 3 or not all(math.isfinite(f) and f >= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+            if (
+                len(fractions) != 3
+                or not all(math.isfinite(f) and f >= 0 for f in fractions)
+                or abs(sum(fractions) - 1) > 1e-6
+            ):
                 raise SeqlmError(
                     f"split fractions must be three numbers >= 0 summing to 1, got {fractions}"
                 )

@@ -35,33 +35,83 @@ NONE, AGREEMENT, BRACKET = 0, 1, 2
 DEPENDENCY_KINDS = {AGREEMENT: "agreement", BRACKET: "bracket"}
 
 DETERMINERS = {  # word -> number it forces (None: either)
-    "the": None, "some": None, "a": "sg", "every": "sg", "this": "sg", "that": "sg",
-    "these": "pl", "those": "pl", "many": "pl", "two": "pl",
-}  # fmt: skip
+    "the": None,
+    "some": None,
+    "a": "sg",
+    "every": "sg",
+    "this": "sg",
+    "that": "sg",
+    "these": "pl",
+    "those": "pl",
+    "many": "pl",
+    "two": "pl",
+}
 ADJECTIVES = (
     "old young big small red green happy sad quiet loud tall short bright dark strange "
     "famous clever lazy brave gentle angry calm wild tiny heavy"
 ).split()
 NOUNS = [  # (singular, plural)
-    ("dog", "dogs"), ("cat", "cats"), ("bird", "birds"), ("horse", "horses"),
-    ("farmer", "farmers"), ("teacher", "teachers"), ("child", "children"), ("man", "men"),
-    ("woman", "women"), ("student", "students"), ("king", "kings"), ("queen", "queens"),
-    ("doctor", "doctors"), ("lawyer", "lawyers"), ("painter", "painters"), ("poet", "poets"),
-    ("sailor", "sailors"), ("soldier", "soldiers"), ("baker", "bakers"), ("pilot", "pilots"),
-    ("fox", "foxes"), ("wolf", "wolves"), ("mouse", "mice"), ("goose", "geese"),
-    ("river", "rivers"), ("house", "houses"), ("tree", "trees"), ("garden", "gardens"),
-    ("city", "cities"), ("village", "villages"), ("bridge", "bridges"), ("tower", "towers"),
-]  # fmt: skip
+    ("dog", "dogs"),
+    ("cat", "cats"),
+    ("bird", "birds"),
+    ("horse", "horses"),
+    ("farmer", "farmers"),
+    ("teacher", "teachers"),
+    ("child", "children"),
+    ("man", "men"),
+    ("woman", "women"),
+    ("student", "students"),
+    ("king", "kings"),
+    ("queen", "queens"),
+    ("doctor", "doctors"),
+    ("lawyer", "lawyers"),
+    ("painter", "painters"),
+    ("poet", "poets"),
+    ("sailor", "sailors"),
+    ("soldier", "soldiers"),
+    ("baker", "bakers"),
+    ("pilot", "pilots"),
+    ("fox", "foxes"),
+    ("wolf", "wolves"),
+    ("mouse", "mice"),
+    ("goose", "geese"),
+    ("river", "rivers"),
+    ("house", "houses"),
+    ("tree", "trees"),
+    ("garden", "gardens"),
+    ("city", "cities"),
+    ("village", "villages"),
+    ("bridge", "bridges"),
+    ("tower", "towers"),
+]
 TRANSITIVE = [  # (singular, plural)
-    ("sees", "see"), ("likes", "like"), ("follows", "follow"), ("chases", "chase"),
-    ("knows", "know"), ("helps", "help"), ("admires", "admire"), ("visits", "visit"),
-    ("watches", "watch"), ("finds", "find"), ("meets", "meet"), ("paints", "paint"),
-    ("praises", "praise"), ("fears", "fear"), ("remembers", "remember"), ("calls", "call"),
-]  # fmt: skip
+    ("sees", "see"),
+    ("likes", "like"),
+    ("follows", "follow"),
+    ("chases", "chase"),
+    ("knows", "know"),
+    ("helps", "help"),
+    ("admires", "admire"),
+    ("visits", "visit"),
+    ("watches", "watch"),
+    ("finds", "find"),
+    ("meets", "meet"),
+    ("paints", "paint"),
+    ("praises", "praise"),
+    ("fears", "fear"),
+    ("remembers", "remember"),
+    ("calls", "call"),
+]
 INTRANSITIVE = [
-    ("sleeps", "sleep"), ("runs", "run"), ("sings", "sing"), ("waits", "wait"),
-    ("laughs", "laugh"), ("smiles", "smile"), ("falls", "fall"), ("works", "work"),
-]  # fmt: skip
+    ("sleeps", "sleep"),
+    ("runs", "run"),
+    ("sings", "sing"),
+    ("waits", "wait"),
+    ("laughs", "laugh"),
+    ("smiles", "smile"),
+    ("falls", "fall"),
+    ("works", "work"),
+]
 PREPOSITIONS = "near with behind beside under above across beyond".split()
 ADVERBS = "today again slowly quickly quietly often".split()
 BRACKETS = {"(": ")", "[": "]", "{": "}"}

@@ -47,9 +47,15 @@ def grid_for(models: list[LanguageModel], ks: tuple[int, ...] = DEFAULT_KS) -> t
     return tuple(sorted(set(ks) | extra))
 
 
-def _truncated_scores(model: LanguageModel, ids: np.ndarray, positions: np.ndarray, k: int,
-                      shuffle_beyond: int | None, rng: np.random.Generator,
-                      prefix: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+def _truncated_scores(
+    model: LanguageModel,
+    ids: np.ndarray,
+    positions: np.ndarray,
+    k: int,
+    shuffle_beyond: int | None,
+    rng: np.random.Generator,
+    prefix: np.ndarray | None = None,
+) -> np.ndarray:
     """-ln P(ids[t] | the k tokens before t) for each t in `positions`."""
     windows = []
     for t in positions:
@@ -86,21 +92,33 @@ def context_ablation(
         rng.choice(np.arange(first, len(ids)), min(samples, len(ids) - first), replace=False)
     )
     full = -(model.log_probs(ids) if log_probs is None else log_probs)[positions]
-    losses = [float(np.mean(_truncated_scores(model, ids, positions, k, shuffle_beyond, rng,
-                                              prefix))) for k in ks]  # fmt: skip
+    losses = [
+        float(np.mean(_truncated_scores(model, ids, positions, k, shuffle_beyond, rng, prefix)))
+        for k in ks
+    ]
     full_loss = float(np.mean(full))
     effective = next(
         (k for k, loss in zip(ks, losses, strict=True) if loss <= full_loss * 1.01), math.inf
     )
-    return {"model": model.kind, "k": list(ks), "loss": losses, "full_context_loss": full_loss,
-            "effective_context": effective, "shuffle_beyond": shuffle_beyond,
-            "positions": len(positions),
-            "prefix_tokens": 0 if prefix is None else len(prefix)}  # fmt: skip
+    return {
+        "model": model.kind,
+        "k": list(ks),
+        "loss": losses,
+        "full_context_loss": full_loss,
+        "effective_context": effective,
+        "shuffle_beyond": shuffle_beyond,
+        "positions": len(positions),
+        "prefix_tokens": 0 if prefix is None else len(prefix),
+    }
 
 
-def dependency_scores(model: LanguageModel, corpus: Corpus, split: str = "test",
-                      bins: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64),
-                      log_probs: np.ndarray | None = None) -> dict:  # fmt: skip
+def dependency_scores(
+    model: LanguageModel,
+    corpus: Corpus,
+    split: str = "test",
+    bins: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64),
+    log_probs: np.ndarray | None = None,
+) -> dict:
     """Loss on long-range-dependent tokens by distance, with the floor on the same tokens.
     `log_probs`: the model's scores of the whole split, if already computed."""
     if split not in corpus.marks:
@@ -118,8 +136,14 @@ def dependency_scores(model: LanguageModel, corpus: Corpus, split: str = "test",
         for lo, hi in zip(edges[:-1], edges[1:], strict=True):
             mask = (kinds == kind) & (distance >= lo) & (distance < hi)
             if mask.sum() >= 5:
-                rows.append({"from": lo, "to": hi if hi != math.inf else None,
-                             "count": int(mask.sum()), "loss": float(loss[mask].mean()),
-                             "floor": float(floor[mask].mean())})  # fmt: skip
+                rows.append(
+                    {
+                        "from": lo,
+                        "to": hi if hi != math.inf else None,
+                        "count": int(mask.sum()),
+                        "loss": float(loss[mask].mean()),
+                        "floor": float(floor[mask].mean()),
+                    }
+                )
         out["kinds"][name] = rows
     return out

@@ -126,8 +126,13 @@ def _colour(value: float) -> str:
     return f"rgb(255,{fade},{fade})" if v > 0 else f"rgb({fade},{fade},255)"
 
 
-def heatmap_html(tokens: Sequence[str], states: list[dict[str, np.ndarray]], cells: list[dict],
-                 level: str, title: str = "LSTM cells over a text") -> str:  # fmt: skip
+def heatmap_html(
+    tokens: Sequence[str],
+    states: list[dict[str, np.ndarray]],
+    cells: list[dict],
+    level: str,
+    title: str = "LSTM cells over a text",
+) -> str:
     """A self-contained page: the text once per cell, each token coloured by tanh(c)."""
     blocks = []
     for cell in cells:
@@ -140,8 +145,10 @@ def heatmap_html(tokens: Sequence[str], states: list[dict[str, np.ndarray]], cel
                 f'<span style="background:{_colour(val)}" title="{val:+.3f}">{text}</span>'
             )
         note = f" (r = {cell['r']:+.3f} with {cell['property']})" if "property" in cell else ""
-        blocks.append(f"<h2>layer {cell['layer']}, cell {cell['unit']}{note}</h2>"
-                      f"<pre class=text>{''.join(spans)}</pre>")  # fmt: skip
+        blocks.append(
+            f"<h2>layer {cell['layer']}, cell {cell['unit']}{note}</h2>"
+            f"<pre class=text>{''.join(spans)}</pre>"
+        )
     return (
         "<!doctype html><html><head><meta charset=utf-8>"
         f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
@@ -173,13 +180,21 @@ def inside_lstm(
     return result, states, tokens
 
 
-def select_cells(text: str | None, states: list[dict[str, np.ndarray]], tokens: Sequence[str],
-                 result: dict, properties: Sequence[str]) -> list[dict]:  # fmt: skip
+def select_cells(
+    text: str | None,
+    states: list[dict[str, np.ndarray]],
+    tokens: Sequence[str],
+    result: dict,
+    properties: Sequence[str],
+) -> list[dict]:
     """The heatmap's cells: `LAYER:UNIT,...` with each one's correlation to every property,
     or by default the best-correlated cell of each property."""
     if not text:
-        return [{**c, "property": name} for name, found in result["correlated"].items()
-                for c in found[:1]]  # fmt: skip
+        return [
+            {**c, "property": name}
+            for name, found in result["correlated"].items()
+            for c in found[:1]
+        ]
     units = states[0]["cell_state"].shape[1]
     cells = []
     for spec in text.split(","):
@@ -188,8 +203,10 @@ def select_cells(text: str | None, states: list[dict[str, np.ndarray]], tokens: 
         except ValueError:
             layer = unit = -1
         if not (1 <= layer <= len(states) and 0 <= unit < units):
-            raise SeqlmError(f"bad --cells entry {spec!r}: expected LAYER:UNIT with layer "
-                             f"1..{len(states)} and unit 0..{units - 1}")  # fmt: skip
+            raise SeqlmError(
+                f"bad --cells entry {spec!r}: expected LAYER:UNIT with layer "
+                f"1..{len(states)} and unit 0..{units - 1}"
+            )
         cells.append({"layer": layer, "unit": unit})
     for name in properties:
         values = property_values(name, tokens)
@@ -201,8 +218,9 @@ def select_cells(text: str | None, states: list[dict[str, np.ndarray]], tokens: 
     return cells
 
 
-def gates_report(model: RecurrentLM, label: str, corpus, folder: Path,
-                 options: dict) -> tuple[dict, list[str], list[str]]:  # fmt: skip
+def gates_report(
+    model: RecurrentLM, label: str, corpus, folder: Path, options: dict
+) -> tuple[dict, list[str], list[str]]:
     """`seqlm probe gates`: saturation, correlated cells, heatmap page and plot; lines."""
     from seqlm.probe.plots import plot_saturation
 
@@ -215,13 +233,19 @@ def gates_report(model: RecurrentLM, label: str, corpus, folder: Path,
     figures = plot_saturation(result, folder) + [str(folder / "cells.html")]
     lines = []
     for i, layer in enumerate(result["saturation"]):
-        lines.append(f"layer {i + 1}: " + ", ".join(
-            f"{g.replace('_', ' ')} mean {v['mean']:.2f}, {v['mostly_open'] * 100:.0f}% of units "
-            f"open > half the time, {v['mostly_closed'] * 100:.0f}% closed"
-            for g, v in layer.items()))  # fmt: skip
+        lines.append(
+            f"layer {i + 1}: "
+            + ", ".join(
+                f"{g.replace('_', ' ')} mean {v['mean']:.2f}, {v['mostly_open'] * 100:.0f}% of units "
+                f"open > half the time, {v['mostly_closed'] * 100:.0f}% closed"
+                for g, v in layer.items()
+            )
+        )
     for name, found in result["correlated"].items():
-        lines.append(f"{name}: " + ", ".join(f"layer {c['layer']} cell {c['unit']} r={c['r']:+.3f}"
-                                             for c in found))  # fmt: skip
+        lines.append(
+            f"{name}: "
+            + ", ".join(f"layer {c['layer']} cell {c['unit']} r={c['r']:+.3f}" for c in found)
+        )
     result["heatmap_cells"] = cells
     return result, figures, lines
 

@@ -38,46 +38,67 @@ def run_lab(
             lab["gradients"].append({**r, "label": name})
         log.info("context ablation: %s", name)
         scores = log_probs.get(name)
-        lab["context"].append({**context_ablation(model, corpus, split, ks, samples=samples,
-                                                  log_probs=scores), "label": name})  # fmt: skip
+        lab["context"].append(
+            {
+                **context_ablation(model, corpus, split, ks, samples=samples, log_probs=scores),
+                "label": name,
+            }
+        )
         if split in corpus.marks:
-            lab["dependency"].append({**dependency_scores(model, corpus, split, log_probs=scores),
-                                      "label": name})  # fmt: skip
+            lab["dependency"].append(
+                {**dependency_scores(model, corpus, split, log_probs=scores), "label": name}
+            )
     if memory_cells:
         lab["memory"] = []
         for task in ("adding", "copy"):
             for cell in memory_cells:
-                r = memory_ladder(task, cell, memory_lengths, memory_settings,
-                                  progress=lambda row: log.info(memory_line(row)))  # fmt: skip
+                r = memory_ladder(
+                    task,
+                    cell,
+                    memory_lengths,
+                    memory_settings,
+                    progress=lambda row: log.info(memory_line(row)),
+                )
                 lab["memory"].append(r)
     if forget_bias_lengths:
         log.info("forget-gate bias study")
-        lab["forget_bias"] = forget_bias_study("adding", forget_bias_lengths,
-                                               settings=memory_settings)  # fmt: skip
+        lab["forget_bias"] = forget_bias_study(
+            "adding", forget_bias_lengths, settings=memory_settings
+        )
     return {k: v for k, v in lab.items() if v}
 
 
 def memory_line(row: dict) -> str:
     metric = f"MSE {row['mse']:.4f}" if "mse" in row else f"accuracy {row['accuracy']:.3f}"
     state = "solved" if row["solved"] else "not solved"
-    return (f"{row['task']:<7} {row['cell']:<5} T={row['length']:<5} {metric}  {state} after "
-            f"{row['steps']} steps ({row['seconds']:.1f} s)")  # fmt: skip
+    return (
+        f"{row['task']:<7} {row['cell']:<5} T={row['length']:<5} {metric}  {state} after "
+        f"{row['steps']} steps ({row['seconds']:.1f} s)"
+    )
 
 
 def lab_lines(lab: dict) -> list[str]:
     """One line per probe, from the measured numbers (the terminal's summary of the lab)."""
     lines = []
     if lab.get("gradients"):
-        lines.append("gradient decay per step back: " + ", ".join(
-            f"{r['label']} {r['hidden_decay_per_step']:+.3f} decades" for r in lab["gradients"]))  # fmt: skip
+        lines.append(
+            "gradient decay per step back: "
+            + ", ".join(
+                f"{r['label']} {r['hidden_decay_per_step']:+.3f} decades" for r in lab["gradients"]
+            )
+        )
     if lab.get("context"):
-        lines.append("effective context (tokens): " + ", ".join(
-            f"{r['label']} {r['effective_context']}" for r in lab["context"]))  # fmt: skip
+        lines.append(
+            "effective context (tokens): "
+            + ", ".join(f"{r['label']} {r['effective_context']}" for r in lab["context"])
+        )
     for r in lab.get("dependency", []):
         gap = far_gap(r)
         if gap is not None:
-            lines.append(f"{r['label']}: {gap:+.3f} nats over the floor on tokens fixed "
-                         f"{FAR} or more tokens back")  # fmt: skip
+            lines.append(
+                f"{r['label']}: {gap:+.3f} nats over the floor on tokens fixed "
+                f"{FAR} or more tokens back"
+            )
     return lines
 
 

@@ -126,8 +126,10 @@ def _metrics(task: str, net: MemoryNet, x: Tensor, y: Tensor, alphabet: int) -> 
     if task == "adding":
         return {"mse": float(_loss(task, net, x, y, alphabet))}
     logits = net(F.one_hot(x, alphabet + 2).float())[y >= 0]
-    return {"cross_entropy": float(F.cross_entropy(logits, y[y >= 0])),
-            "accuracy": float((logits.argmax(-1) == y[y >= 0]).float().mean())}  # fmt: skip
+    return {
+        "cross_entropy": float(F.cross_entropy(logits, y[y >= 0])),
+        "accuracy": float((logits.argmax(-1) == y[y >= 0]).float().mean()),
+    }
 
 
 def solved(task: str, metrics: dict) -> bool:
@@ -158,9 +160,15 @@ def train_memory(task: str, cell: str, length: int, settings: MemorySettings | N
             metrics = _metrics(task, net, test_x, test_y, s.alphabet)
             if not all(math.isfinite(v) for v in metrics.values()) or solved(task, metrics):
                 break
-    return {"task": task, "cell": cell, "length": length, **metrics,
-            "solved": solved(task, metrics), "steps": step,
-            "seconds": round(time.perf_counter() - start, 2)}  # fmt: skip
+    return {
+        "task": task,
+        "cell": cell,
+        "length": length,
+        **metrics,
+        "solved": solved(task, metrics),
+        "steps": step,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
 
 
 def memory_ladder(

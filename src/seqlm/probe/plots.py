@@ -53,11 +53,20 @@ def plot_gradient_flow(results: list[dict], out: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for r in results:
         label = r.get("label", r["kind"])
-        line = ax.semilogy(r["distance"], r["hidden"], color=colour(label),
-                           label=f"{label}: ∂L/∂h  ({r['hidden_decay_per_step']:+.3f} decades/step)")[0]  # fmt: skip
+        line = ax.semilogy(
+            r["distance"],
+            r["hidden"],
+            color=colour(label),
+            label=f"{label}: ∂L/∂h  ({r['hidden_decay_per_step']:+.3f} decades/step)",
+        )[0]
         if "cell" in r:
-            ax.semilogy(r["distance"], r["cell"], linestyle="--", color=line.get_color(),
-                        label=f"{label}: ∂L/∂C  ({r['cell_decay_per_step']:+.3f} decades/step)")  # fmt: skip
+            ax.semilogy(
+                r["distance"],
+                r["cell"],
+                linestyle="--",
+                color=line.get_color(),
+                label=f"{label}: ∂L/∂C  ({r['cell_decay_per_step']:+.3f} decades/step)",
+            )
     ax.set_xlabel("distance k (steps back from the loss)")
     ax.set_ylabel("mean gradient norm ‖∂L_t/∂h_{t−k}‖ (log scale)")
     ax.set_title("Gradient flow: how far back does the loss reach?")
@@ -71,8 +80,13 @@ def plot_context(results: list[dict], out: Path) -> list[str]:
     for r in results:
         label = r.get("label", r["model"])
         eff = r["effective_context"]
-        line = ax.plot(r["k"], r["loss"], marker="o", color=colour(label),
-                       label=f"{label} (effective context {eff if eff != math.inf else '> ' + str(max(r['k']))})")[0]  # fmt: skip
+        line = ax.plot(
+            r["k"],
+            r["loss"],
+            marker="o",
+            color=colour(label),
+            label=f"{label} (effective context {eff if eff != math.inf else '> ' + str(max(r['k']))})",
+        )[0]
         ax.axhline(r["full_context_loss"], color=line.get_color(), linestyle=":", linewidth=1)
     ax.set_xscale("log")
     ax.set_xlabel("tokens of context the model may see (k); dotted: the whole past")
@@ -96,8 +110,13 @@ def plot_dependency(results: list[dict], out: Path) -> list[str]:
             label = r.get("label", r["model"])
             ax.plot(x, [row["loss"] for row in rows], marker="o", label=label, color=colour(label))
             if not floor_drawn:
-                ax.plot(x, [row["floor"] for row in rows], color="black", linewidth=2.5,
-                        label="entropy floor (the generator)")  # fmt: skip
+                ax.plot(
+                    x,
+                    [row["floor"] for row in rows],
+                    color="black",
+                    linewidth=2.5,
+                    label="entropy floor (the generator)",
+                )
                 floor_drawn = True
         ax.set_xscale("log", base=2)
         ax.set_xlabel("dependency distance (tokens back to the determining token)")
@@ -108,8 +127,11 @@ def plot_dependency(results: list[dict], out: Path) -> list[str]:
 
 
 def _memory_metric(task: str) -> tuple[str, str]:
-    return ("mse", "held-out MSE (log scale; lower is better; mean predictor 0.167)") if (
-        task == "adding") else ("accuracy", "held-out recall accuracy (higher is better)")  # fmt: skip
+    return (
+        ("mse", "held-out MSE (log scale; lower is better; mean predictor 0.167)")
+        if (task == "adding")
+        else ("accuracy", "held-out recall accuracy (higher is better)")
+    )
 
 
 def plot_memory(results: list[dict], out: Path) -> list[str]:
@@ -121,8 +143,13 @@ def plot_memory(results: list[dict], out: Path) -> list[str]:
         metric, label = _memory_metric(task)
         for r in (r for r in results if r["task"] == task):
             rows = r["rows"]
-            ax.plot([row["length"] for row in rows], [row[metric] for row in rows], marker="o",
-                    color=colour(r["cell"]), label=f"{r['cell']} (longest solved: {r['longest_solved'] or 'none'})")  # fmt: skip
+            ax.plot(
+                [row["length"] for row in rows],
+                [row[metric] for row in rows],
+                marker="o",
+                color=colour(r["cell"]),
+                label=f"{r['cell']} (longest solved: {r['longest_solved'] or 'none'})",
+            )
         if task == "adding":
             ax.set_yscale("log")
             ax.axhline(0.01, color="black", linestyle=":", label="solved (MSE 0.01)")
@@ -166,8 +193,14 @@ def plot_saturation(result: dict, out: Path) -> list[str]:
     fig, axes = plt.subplots(1, len(layers), figsize=(4.5 * len(layers), 4.2), squeeze=False)
     for i, (ax, gates) in enumerate(zip(axes[0], layers, strict=True)):
         for gate, gate_colour in zip(gates, ("tab:green", "tab:red", "tab:blue"), strict=True):
-            ax.scatter(gates[gate]["left"], gates[gate]["right"], s=8, alpha=0.6, color=gate_colour,
-                       label=gate.replace("_", " "))  # fmt: skip
+            ax.scatter(
+                gates[gate]["left"],
+                gates[gate]["right"],
+                s=8,
+                alpha=0.6,
+                color=gate_colour,
+                label=gate.replace("_", " "),
+            )
         ax.plot([0, 1], [1, 0], color="grey", linewidth=0.8)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)

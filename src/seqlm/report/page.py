@@ -46,8 +46,11 @@ def image(png: Path) -> str:
     (from NAME.colours.json, read back from the figure), for the browser test."""
     data = base64.b64encode(png.read_bytes()).decode()
     colours = png.with_name(png.stem + ".colours.json")
-    extra = (f" data-colours='{html.escape(colours.read_text(), quote=False)}'"
-             if colours.exists() else "")  # fmt: skip
+    extra = (
+        f" data-colours='{html.escape(colours.read_text(), quote=False)}'"
+        if colours.exists()
+        else ""
+    )
     return f'<img alt="{html.escape(png.stem)}"{extra} src="data:image/png;base64,{data}">'
 
 
@@ -80,9 +83,12 @@ def table_section(ctx: ReportContext) -> Section:
     from seqlm.report.table import format_table, results_html, summary_sentences
 
     text = format_table(ctx.result)
-    return Section("Results", f"<p>{html.escape(summary_sentences(ctx.result))}</p>"
-                   f"{results_html(ctx.result)}<details><summary>as text</summary>"
-                   f"<pre>{html.escape(text)}</pre></details>")  # fmt: skip
+    return Section(
+        "Results",
+        f"<p>{html.escape(summary_sentences(ctx.result))}</p>"
+        f"{results_html(ctx.result)}<details><summary>as text</summary>"
+        f"<pre>{html.escape(text)}</pre></details>",
+    )
 
 
 @register_section
@@ -104,8 +110,13 @@ def curves_section(ctx: ReportContext) -> Section | None:
     for r in rows:  # the n-grams as levels, named in the legend (no labels to collide)
         if r["kind"] == "ngram" and r["valid"]["perplexity"]:
             for ax in axes:
-                ax.axhline(r["valid"]["perplexity"], linestyle="--", linewidth=1.2,
-                           color=colour(r["model"]), label=f"{r['model']} (no training curve)")  # fmt: skip
+                ax.axhline(
+                    r["valid"]["perplexity"],
+                    linestyle="--",
+                    linewidth=1.2,
+                    color=colour(r["model"]),
+                    label=f"{r['model']} (no training curve)",
+                )
     floor = ctx.corpus.entropy_floor("valid")
     if floor is not None:
         for ax in axes:
@@ -125,10 +136,12 @@ def curves_section(ctx: ReportContext) -> Section | None:
     fig.tight_layout()
     img = ctx.figure(fig, "learning_curves")
     plt.close(fig)
-    text = ("<p>Validation perplexity while training (lower is better). Left: against "
-            "training time, which depends on the machine; right: against tokens seen, which "
-            "does not. Dashed: the n-grams (counted once, no curve); black: the entropy floor "
-            "no model can go below. First seed of each model.</p>")  # fmt: skip
+    text = (
+        "<p>Validation perplexity while training (lower is better). Left: against "
+        "training time, which depends on the machine; right: against tokens seen, which "
+        "does not. Dashed: the n-grams (counted once, no curve); black: the entropy floor "
+        "no model can go below. First seed of each model.</p>"
+    )
     return Section("Learning curves", text + img, ["learning_curves"])
 
 
@@ -143,17 +156,26 @@ def loss_histogram_section(ctx: ReportContext) -> Section:
     top = max(float(np.percentile(v, 99.5)) for v in finite if len(v))
     bins = np.linspace(0, max(top, 1e-3), 60)
     for name, values in first_seed.items():
-        ax.hist(values[np.isfinite(values)], bins=bins, histtype="step", linewidth=1.5, label=name,
-                density=True, color=colour(name))  # fmt: skip
+        ax.hist(
+            values[np.isfinite(values)],
+            bins=bins,
+            histtype="step",
+            linewidth=1.5,
+            label=name,
+            density=True,
+            color=colour(name),
+        )
     ax.set_xlabel("per-token loss on test, −ln P (nats; lower is better)")
     ax.set_ylabel("density (fraction of tokens per nat)")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     ax.grid(alpha=0.3)
     img = ctx.figure(fig, "loss_histogram")
     plt.close(fig)
-    text = ("<p>How the test loss is spread over tokens: mass on the left is tokens the "
-            "model found easy. A model that uses more context moves mass from the right "
-            "tail (surprises) to the left.</p>")  # fmt: skip
+    text = (
+        "<p>How the test loss is spread over tokens: mass on the left is tokens the "
+        "model found easy. A model that uses more context moves mass from the right "
+        "tail (surprises) to the left.</p>"
+    )
     return Section("Per-token loss", text + img, ["loss_histogram"])
 
 
@@ -191,11 +213,16 @@ def environment_section(ctx: ReportContext) -> Section:
     import torch
 
     env = {
-        "seqlm": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
-        "numpy": np.__version__, "platform": platform.platform(), "cpu threads": torch.get_num_threads(),
+        "seqlm": __version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "cpu threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
-        "command": " ".join(ctx.settings.get("argv", sys.argv)), **ctx.settings.get("env", {}),
-    }  # fmt: skip
+        "command": " ".join(ctx.settings.get("argv", sys.argv)),
+        **ctx.settings.get("env", {}),
+    }
     ctx.result["environment"] = env
     rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in env.items()
@@ -231,8 +258,9 @@ table.results td.num{text-align:right;white-space:nowrap}
 @media (max-width:600px){body{margin:1em auto}table.results{font-size:.8em}}"""
 
 
-def write_report(result: dict, models: dict, losses: dict, corpus, out: str | Path,
-                 settings: dict | None = None) -> Path:  # fmt: skip
+def write_report(
+    result: dict, models: dict, losses: dict, corpus, out: str | Path, settings: dict | None = None
+) -> Path:
     """Write OUT/report.html, OUT/report.json and the figures; return the page's path."""
     out = Path(out)
     try:
@@ -244,12 +272,17 @@ def write_report(result: dict, models: dict, losses: dict, corpus, out: str | Pa
         raise SeqlmError(f"{out}: cannot write the report there ({e.strerror})") from None
     ctx = ReportContext(result, models, losses, corpus, out, settings or {})
     sections = [s for s in (fn(ctx) for _, fn in SECTIONS) if s is not None]
-    body = "".join(f'<section id="{html.escape(s.title.lower().replace(" ", "-"))}">'
-                   f"<h2>{html.escape(s.title)}</h2>{s.html}</section>" for s in sections)  # fmt: skip
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' "
-            "content='width=device-width,initial-scale=1'><title>seqlm report: "
-            f"{html.escape(result['corpus'])}</title><style>{STYLE}</style></head><body>"
-            f"<h1>seqlm: {html.escape(result['corpus'])}</h1>{body}{CHECK_SCRIPT}</body></html>")  # fmt: skip
+    body = "".join(
+        f'<section id="{html.escape(s.title.lower().replace(" ", "-"))}">'
+        f"<h2>{html.escape(s.title)}</h2>{s.html}</section>"
+        for s in sections
+    )
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' "
+        "content='width=device-width,initial-scale=1'><title>seqlm report: "
+        f"{html.escape(result['corpus'])}</title><style>{STYLE}</style></head><body>"
+        f"<h1>seqlm: {html.escape(result['corpus'])}</h1>{body}{CHECK_SCRIPT}</body></html>"
+    )
     (out / "report.html").write_text(page, encoding="utf-8")
     result["figures"] = [f for s in sections for f in s.figures]
     (out / "report.json").write_text(json.dumps(result, indent=2, default=float))

@@ -11,9 +11,14 @@ import hashlib
 import re
 
 FIXED = {
-    "2-gram": "#bcbd22", "3-gram": "#7f7f7f", "4-gram": "#8c564b", "5-gram": "#5b3a29",
-    "rnn": "#1f77b4", "lstm": "#d62728", "gru": "#2ca02c",
-}  # fmt: skip
+    "2-gram": "#bcbd22",
+    "3-gram": "#7f7f7f",
+    "4-gram": "#8c564b",
+    "5-gram": "#5b3a29",
+    "rnn": "#1f77b4",
+    "lstm": "#d62728",
+    "gru": "#2ca02c",
+}
 SPARE = ["#9467bd", "#e377c2", "#17becf", "#ff7f0e", "#393b79", "#637939", "#843c39"]
 FLOOR = "#000000"  # the entropy floor
 

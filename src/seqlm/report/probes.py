@@ -24,10 +24,17 @@ def _names(paths: list[str]) -> list[str]:
 def explain(measured: str, read: str, predicted: str, shown: str) -> str:
     """The four parts every lab section explains, for a reader of the lecture notes only.
     Arguments are HTML (callers escape what came from outside)."""
-    parts = [("What was measured", measured), ("How to read the figure", read),
-             ("What the notes predict", predicted), ("What this run shows", shown)]  # fmt: skip
-    return '<div class="explain">' + "".join(
-        f"<h3>{title}</h3><p>{text}</p>" for title, text in parts) + "</div>"  # fmt: skip
+    parts = [
+        ("What was measured", measured),
+        ("How to read the figure", read),
+        ("What the notes predict", predicted),
+        ("What this run shows", shown),
+    ]
+    return (
+        '<div class="explain">'
+        + "".join(f"<h3>{title}</h3><p>{text}</p>" for title, text in parts)
+        + "</div>"
+    )
 
 
 def _lab_section(key: str, title: str, plot: Callable, describe: Callable[..., str]) -> None:
@@ -55,21 +62,29 @@ def _steps_to_tenfold(decades: float) -> str:
 
 def _gradients(results: list[dict], result: dict) -> str:
     ordered = sorted(results, key=lambda r: r["hidden_decay_per_step"])
-    rates = "; ".join(f"{_e(r['label'])}: {r['hidden_decay_per_step']:+.3f} decades/step "
-                      f"({_steps_to_tenfold(r['hidden_decay_per_step'])})" for r in ordered)  # fmt: skip
+    rates = "; ".join(
+        f"{_e(r['label'])}: {r['hidden_decay_per_step']:+.3f} decades/step "
+        f"({_steps_to_tenfold(r['hidden_decay_per_step'])})"
+        for r in ordered
+    )
     cells = [r for r in results if "cell_decay_per_step" in r]
-    cell = "".join(f" Through the {_e(r['label'])}'s cell state C: {r['cell_decay_per_step']:+.3f} "
-                   "decades/step." for r in cells)  # fmt: skip
+    cell = "".join(
+        f" Through the {_e(r['label'])}'s cell state C: {r['cell_decay_per_step']:+.3f} "
+        "decades/step."
+        for r in cells
+    )
     fastest, slowest = ordered[0], ordered[-1]
-    shown = (f"{rates}.{cell} Fastest decay: {_e(fastest['label'])}; slowest: "
-             f"{_e(slowest['label'])}. The slope depends on the weights a model learned as "
-             "well as on its cell: a trained model may learn to let go of what it no longer "
-             "needs. Untrained, the cells differ in a way one can predict: a GRU's update "
-             "gate starts near σ(0) = 0.5, so about half of h (and of its gradient) is "
-             "replaced every step, while an untrained RNN's W_hh (entries uniform in ±1/√H) "
-             "shrinks a vector by about 1/√3 ≈ 0.58 per step: the untrained GRU decays "
-             "slightly faster than the untrained RNN (try <code>seqlm probe gradients "
-             "fresh:rnn fresh:gru --data synthetic</code>).")  # fmt: skip
+    shown = (
+        f"{rates}.{cell} Fastest decay: {_e(fastest['label'])}; slowest: "
+        f"{_e(slowest['label'])}. The slope depends on the weights a model learned as "
+        "well as on its cell: a trained model may learn to let go of what it no longer "
+        "needs. Untrained, the cells differ in a way one can predict: a GRU's update "
+        "gate starts near σ(0) = 0.5, so about half of h (and of its gradient) is "
+        "replaced every step, while an untrained RNN's W_hh (entries uniform in ±1/√H) "
+        "shrinks a vector by about 1/√3 ≈ 0.58 per step: the untrained GRU decays "
+        "slightly faster than the untrained RNN (try <code>seqlm probe gradients "
+        "fresh:rnn fresh:gru --data synthetic</code>)."
+    )
     return explain(
         "How much the loss at step t changes with the hidden state k steps earlier: the norm "
         "of ∂L<sub>t</sub>/∂h<sub>t−k</sub>, averaged over windows of the test text, for k "
@@ -102,8 +117,12 @@ def _context(results: list[dict], result: dict) -> str:
                 f"{at(r, order - 2):.3f} nats at k = {order - 2}, {at(r, order - 1):.3f} at "
                 f"k = {order - 1} and {r['full_context_loss']:.3f} with the whole past, so its "
                 f"effective context is {r['effective_context']}"
-                + (" (the last token it can see helps by less than 1%)."
-                   if r["effective_context"] < order - 1 else "."))  # fmt: skip
+                + (
+                    " (the last token it can see helps by less than 1%)."
+                    if r["effective_context"] < order - 1
+                    else "."
+                )
+            )
     ngrams = [r for r in results if _order(r["label"])]
     neural = [r for r in results if not _order(r["label"])]
     if ngrams and neural and at(ngrams[0], 1) is not None:
@@ -115,14 +134,19 @@ def _context(results: list[dict], result: dict) -> str:
                 + ", ".join(f"{_e(r['label'])} {at(r, 1):.3f}" for r in behind)
                 + ": with one token a count model reads the exact next-token frequencies, "
                 "while a recurrent model was trained on long contexts, never on a snippet "
-                "cut out of the middle of a sentence.")  # fmt: skip
+                "cut out of the middle of a sentence."
+            )
     prefix = max((r.get("prefix_tokens", 0) for r in results), default=0)
-    start = (f"Each recurrent model first reads the same neutral prefix ({prefix} tokens of "
-             "whole training sentences, unrelated to the targets), so it starts from a state "
-             "like those it met in training rather than the all-zero state, which training "
-             "shows it only once per epoch." if prefix else "Recurrent models start from the "
-             "all-zero state, which training shows them only once per epoch: that alone "
-             "makes them worse at small k.")  # fmt: skip
+    start = (
+        f"Each recurrent model first reads the same neutral prefix ({prefix} tokens of "
+        "whole training sentences, unrelated to the targets), so it starts from a state "
+        "like those it met in training rather than the all-zero state, which training "
+        "shows it only once per epoch."
+        if prefix
+        else "Recurrent models start from the "
+        "all-zero state, which training shows them only once per epoch: that alone "
+        "makes them worse at small k."
+    )
     return explain(
         f"The loss on the same {results[0]['positions']} test tokens when each model may see "
         f"only the last k tokens before each (k on the x axis), and with the whole past "
@@ -150,12 +174,21 @@ def _dependency(results: list[dict], result: dict) -> str:
         if gap is None:
             continue
         count = sum(row["count"] for row in far)
-        rows.append((gap, r["label"], f"<tr><td>{_e(r['label'])}</td><td class=num>"
-                                      f"{gap:+.3f}</td><td class=num>{count:,}</td></tr>"))  # fmt: skip
+        rows.append(
+            (
+                gap,
+                r["label"],
+                f"<tr><td>{_e(r['label'])}</td><td class=num>"
+                f"{gap:+.3f}</td><td class=num>{count:,}</td></tr>",
+            )
+        )
     rows.sort()
-    table = ('<div class="scroll"><table class="results"><tr><th>model</th><th>nats over the '
-             f"floor on tokens fixed {FAR}+ back (lower is better)</th><th>tokens</th></tr>"
-             + "".join(row for *_, row in rows) + "</table></div>")  # fmt: skip
+    table = (
+        '<div class="scroll"><table class="results"><tr><th>model</th><th>nats over the '
+        f"floor on tokens fixed {FAR}+ back (lower is better)</th><th>tokens</th></tr>"
+        + "".join(row for *_, row in rows)
+        + "</table></div>"
+    )
     best = _e(rows[0][1]) if rows else "none"
     return (
         explain(
@@ -176,8 +209,11 @@ def _dependency(results: list[dict], result: dict) -> str:
 
 
 def _memory(results: list[dict], result: dict) -> str:
-    rows = "".join(f"<tr><td>{_e(r['task'])}</td><td>{_e(r['cell'])}</td>"
-                   f"<td>{_e(r['longest_solved'] or '—')}</td></tr>" for r in results)  # fmt: skip
+    rows = "".join(
+        f"<tr><td>{_e(r['task'])}</td><td>{_e(r['cell'])}</td>"
+        f"<td>{_e(r['longest_solved'] or '—')}</td></tr>"
+        for r in results
+    )
     return explain(
         "Two synthetic tasks (Hochreiter &amp; Schmidhuber 1997): adding (sum the two marked "
         "numbers of a sequence of length T) and copy (repeat symbols seen T steps earlier); "
@@ -188,15 +224,18 @@ def _memory(results: list[dict], result: dict) -> str:
         "The plain RNN fails first as T grows (vanishing gradients); the LSTM and GRU hold "
         "the fact longest.",
         "Longest T solved per cell is in the table below.",
-    ) + ('<div class="scroll"><table class="results"><tr><th>task</th><th>cell</th>'
-         f"<th>longest T solved</th></tr>{rows}</table></div>")  # fmt: skip
+    ) + (
+        '<div class="scroll"><table class="results"><tr><th>task</th><th>cell</th>'
+        f"<th>longest T solved</th></tr>{rows}</table></div>"
+    )
 
 
 def _forget_bias(result: dict, _: dict) -> str:
     cells = []
     for run in result["runs"]:
-        mse = ", ".join(f"T={r['length']}: {r['mse']:.4f}" for r in run["rows"]
-                        if math.isfinite(r["mse"]))  # fmt: skip
+        mse = ", ".join(
+            f"T={r['length']}: {r['mse']:.4f}" for r in run["rows"] if math.isfinite(r["mse"])
+        )
         cells.append(f"bias {run['forget_bias']:g}: {mse}")
     return explain(
         "The same LSTM trained on the adding task with its forget-gate bias initialised to 0 "

@@ -37,12 +37,16 @@ def format_table(result: dict) -> str:
     if floor is not None:
         head += f"{'gap to floor':>14}"
     head += f"{'train':>9}{'tokens/s':>11}  run"
-    lines = [f"budget: {result['budget_text']}" + (
-        f"; {result['seeds']} seeds per neural model, mean ± sd" if result["seeds"] > 1 else ""),
-        head]  # fmt: skip
+    lines = [
+        f"budget: {result['budget_text']}"
+        + (f"; {result['seeds']} seeds per neural model, mean ± sd" if result["seeds"] > 1 else ""),
+        head,
+    ]
     for i, r in enumerate(rows, 1):
-        line = (f"{i:>2} {r['model']:<12}{r['parameters']:>11,}{_tokens(r['tokens']):>9}"
-                f"{_metric(r['valid'], char):>{width}}{_metric(r['test'], char):>{width}}")  # fmt: skip
+        line = (
+            f"{i:>2} {r['model']:<12}{r['parameters']:>11,}{_tokens(r['tokens']):>9}"
+            f"{_metric(r['valid'], char):>{width}}{_metric(r['test'], char):>{width}}"
+        )
         if floor is not None:
             gap = r["test"].get("gap_nats")
             line += f"{gap:>9.4f} nats" if gap is not None else f"{'inf':>14}"
@@ -55,8 +59,10 @@ def format_table(result: dict) -> str:
     if result.get("ranking"):
         b = result["bootstrap"]
         seeds = "; seeds resampled too" if result["seeds"] > 1 else ""
-        lines.append(f"   neighbours: test nats/token difference, 95% paired-bootstrap interval "
-                     f"({b['resamples']:,} draws of {b['block']}-token blocks{seeds})")  # fmt: skip
+        lines.append(
+            f"   neighbours: test nats/token difference, 95% paired-bootstrap interval "
+            f"({b['resamples']:,} draws of {b['block']}-token blocks{seeds})"
+        )
         for pair in result["ranking"]:
             lines.append(f"   {pair['better'] + ' vs ' + pair['worse']:<22}{_pair(pair)}")
     return "\n".join(lines)
@@ -66,8 +72,7 @@ def _pair(pair: dict) -> str:
     if pair["difference"] is None:
         return "not comparable (infinite loss)"
     verdict = "tied" if pair["tied"] else f"{pair['better']} better"
-    return (f"{pair['difference']:+.4f} [{pair['low']:+.4f}, {pair['high']:+.4f}]  "
-            f"{verdict}")  # fmt: skip
+    return f"{pair['difference']:+.4f} [{pair['low']:+.4f}, {pair['high']:+.4f}]  {verdict}"
 
 
 def summary_sentences(result: dict) -> str:
@@ -90,25 +95,32 @@ def summary_sentences(result: dict) -> str:
     places = []
     for group in groups:
         names = " and ".join(f"{m} ({value(m)})" for m in group)
-        places.append(names + (" (tied: the data cannot tell them apart)" if len(group) > 1
-                               else ""))  # fmt: skip
+        places.append(
+            names + (" (tied: the data cannot tell them apart)" if len(group) > 1 else "")
+        )
     first = f"Test {unit}, best first: " + "; then ".join(places) + "."
     duel = result.get("neural_vs_ngram")
     if not duel or duel["difference"] is None:
         return first
     interval = f"95% interval {duel['low']:.3f} to {duel['high']:.3f}"
     if duel["tied"]:
-        second = (f"The best recurrent model ({duel['neural']}) and the best n-gram "
-                  f"({duel['ngram']}) are tied ({duel['difference']:+.3f} nats/token, "
-                  f"{interval}).")  # fmt: skip
+        second = (
+            f"The best recurrent model ({duel['neural']}) and the best n-gram "
+            f"({duel['ngram']}) are tied ({duel['difference']:+.3f} nats/token, "
+            f"{interval})."
+        )
     elif duel["difference"] > 0:
-        second = (f"{duel['neural']} beats the best n-gram ({duel['ngram']}) by "
-                  f"{duel['difference']:.3f} nats/token ({interval}); the long-range lab "
-                  "shows whether far context is the reason.")  # fmt: skip
+        second = (
+            f"{duel['neural']} beats the best n-gram ({duel['ngram']}) by "
+            f"{duel['difference']:.3f} nats/token ({interval}); the long-range lab "
+            "shows whether far context is the reason."
+        )
     else:
-        second = (f"Within this budget the best n-gram ({duel['ngram']}) beats every recurrent "
-                  f"model, by {-duel['difference']:.3f} nats/token over {duel['neural']} (95% "
-                  f"interval {-duel['high']:.3f} to {-duel['low']:.3f}).")  # fmt: skip
+        second = (
+            f"Within this budget the best n-gram ({duel['ngram']}) beats every recurrent "
+            f"model, by {-duel['difference']:.3f} nats/token over {duel['neural']} (95% "
+            f"interval {-duel['high']:.3f} to {-duel['low']:.3f})."
+        )
     return f"{first} {second}"
 
 
@@ -125,24 +137,48 @@ def results_html(result: dict) -> str:
     body = []
     for i, r in enumerate(result["rows"], 1):
         gap = r["test"].get("gap_nats")
-        cells = [str(i), r["model"], f"{r['parameters']:,}", _tokens(r["tokens"]),
-                 _metric(r["valid"], char), _metric(r["test"], char)]  # fmt: skip
+        cells = [
+            str(i),
+            r["model"],
+            f"{r['parameters']:,}",
+            _tokens(r["tokens"]),
+            _metric(r["valid"], char),
+            _metric(r["test"], char),
+        ]
         cells += [f"{gap:.4f}" if gap is not None else "inf"] if floor is not None else []
-        cells += [f"{r['train_seconds']:.1f} s", f"{r['tokens_per_s']:,.0f}",
-                  "cached" if r["cached"] else "trained"]  # fmt: skip
-        body.append("<tr>" + "".join(
-            f'<td{"" if j == 1 else " class=num"}>{html.escape(c)}</td>'
-            for j, c in enumerate(cells)) + "</tr>")  # fmt: skip
-    pairs = "".join(f"<li>{html.escape(p['better'])} vs {html.escape(p['worse'])}: "
-                    f"{html.escape(_pair(p))}</li>" for p in result.get("ranking", []))  # fmt: skip
+        cells += [
+            f"{r['train_seconds']:.1f} s",
+            f"{r['tokens_per_s']:,.0f}",
+            "cached" if r["cached"] else "trained",
+        ]
+        body.append(
+            "<tr>"
+            + "".join(
+                f"<td{'' if j == 1 else ' class=num'}>{html.escape(c)}</td>"
+                for j, c in enumerate(cells)
+            )
+            + "</tr>"
+        )
+    pairs = "".join(
+        f"<li>{html.escape(p['better'])} vs {html.escape(p['worse'])}: {html.escape(_pair(p))}</li>"
+        for p in result.get("ranking", [])
+    )
     b = result.get("bootstrap", {})
     seeds = f"; mean ± sd over {result['seeds']} seeds" if result.get("seeds", 1) > 1 else ""
-    return (f"<p>Budget: {html.escape(result['budget_text'])}{seeds}. Lower is better in the "
-            "metric columns; time and tokens/s depend on the machine.</p>"
-            '<div class="scroll"><table class="results"><tr>'
-            + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" + "".join(body)
-            + "</table></div>"
-            + (f"<p>Neighbours in the ranking: difference in test loss (nats/token) with its 95% "
-               f"interval from a paired bootstrap ({b.get('resamples', 0):,} draws of "
-               f"{b.get('block', 0)}-token blocks); <b>tied</b> when the interval covers 0.</p>"
-               f"<ul>{pairs}</ul>" if pairs else ""))  # fmt: skip
+    return (
+        f"<p>Budget: {html.escape(result['budget_text'])}{seeds}. Lower is better in the "
+        "metric columns; time and tokens/s depend on the machine.</p>"
+        '<div class="scroll"><table class="results"><tr>'
+        + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        + "</tr>"
+        + "".join(body)
+        + "</table></div>"
+        + (
+            f"<p>Neighbours in the ranking: difference in test loss (nats/token) with its 95% "
+            f"interval from a paired bootstrap ({b.get('resamples', 0):,} draws of "
+            f"{b.get('block', 0)}-token blocks); <b>tied</b> when the interval covers 0.</p>"
+            f"<ul>{pairs}</ul>"
+            if pairs
+            else ""
+        )
+    )

@@ -46,8 +46,9 @@ class Limits:
 
 def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> FastAPI:
     limits = limits or Limits()
-    engine = Engine(limits.window_ms / 1000, max_pending=limits.max_pending,
-                    max_streams=limits.max_streams)  # fmt: skip
+    engine = Engine(
+        limits.window_ms / 1000, max_pending=limits.max_pending, max_streams=limits.max_streams
+    )
     indexes: dict[str, CellIndex | str] = {}  # name -> index, or why there is none yet
 
     @asynccontextmanager
@@ -55,13 +56,17 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
         for model in models.values():
             if model.kind == "lstm" and limits.index_tokens > 0:
                 indexes[model.name] = "the cell-state index is being built; retry in a moment"
-                threading.Thread(target=_build_index, args=(model, limits, indexes),
-                                 daemon=True).start()  # fmt: skip
+                threading.Thread(
+                    target=_build_index, args=(model, limits, indexes), daemon=True
+                ).start()
         yield
         engine.close()
 
-    app = FastAPI(title="seqlm", summary="What n-gram, RNN, LSTM and GRU models know, token "
-                  "by token", lifespan=lifespan)  # fmt: skip
+    app = FastAPI(
+        title="seqlm",
+        summary="What n-gram, RNN, LSTM and GRU models know, token by token",
+        lifespan=lifespan,
+    )
     app.state.engine, app.state.indexes = engine, indexes
 
     @app.exception_handler(RequestValidationError)
@@ -80,13 +85,15 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
 
     def check_text(text: str, chosen: list[ServedModel], field: str = "text") -> None:
         if len(text) > limits.max_chars:
-            raise HTTPException(413, f"{field} has {len(text)} characters; the limit is "
-                                f"{limits.max_chars}")  # fmt: skip
+            raise HTTPException(
+                413, f"{field} has {len(text)} characters; the limit is {limits.max_chars}"
+            )
         for m in chosen:
             n = len(m.lm.tokenize(text))
             if n > limits.max_tokens:
-                raise HTTPException(413, f"{field} has {n} tokens for {m.name}; the limit is "
-                                    f"{limits.max_tokens}")  # fmt: skip
+                raise HTTPException(
+                    413, f"{field} has {n} tokens for {m.name}; the limit is {limits.max_tokens}"
+                )
 
     async def run(model: ServedModel, task: str, payload):
         try:
@@ -104,9 +111,14 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
 
     @app.get("/models", response_model=s.ModelsResponse)
     async def list_models():
-        return {"models": [{**m.describe(), "gates": m.kind == "lstm"} for m in models.values()],
-                "limits": {"max_chars": limits.max_chars, "max_tokens": limits.max_tokens,
-                           "timeout_s": limits.timeout_s}}  # fmt: skip
+        return {
+            "models": [{**m.describe(), "gates": m.kind == "lstm"} for m in models.values()],
+            "limits": {
+                "max_chars": limits.max_chars,
+                "max_tokens": limits.max_tokens,
+                "timeout_s": limits.timeout_s,
+            },
+        }
 
     @app.post("/score", response_model=s.ScoreResponse)
     async def score(body: s.ScoreRequest):
@@ -128,10 +140,17 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
         model = pick(body.model)
         check_text(body.prompt, [model], "prompt")
         if body.max_tokens > limits.max_tokens:
-            raise HTTPException(413, f"max_tokens {body.max_tokens} is over the limit of "
-                                f"{limits.max_tokens}")  # fmt: skip
-        settings = (body.prompt, body.max_tokens, body.temperature, body.top_k, body.top_p,
-                    body.seed)  # fmt: skip
+            raise HTTPException(
+                413, f"max_tokens {body.max_tokens} is over the limit of {limits.max_tokens}"
+            )
+        settings = (
+            body.prompt,
+            body.max_tokens,
+            body.temperature,
+            body.top_k,
+            body.top_p,
+            body.seed,
+        )
         try:
             stream = engine.open_stream(model, settings, limits.timeout_s)
         except Busy as e:
@@ -145,8 +164,9 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
                     while not stream.queue.empty():
                         pieces.append(stream.queue.get_nowait())
                     done = pieces[-1] is None
-                    chunk = "".join(f"data: {json.dumps({'text': p})}\n\n" for p in pieces
-                                    if p is not None)  # fmt: skip
+                    chunk = "".join(
+                        f"data: {json.dumps({'text': p})}\n\n" for p in pieces if p is not None
+                    )
                     if done:
                         end = {"tokens": stream.produced, "error": stream.error}
                         chunk += f"event: end\ndata: {json.dumps(end)}\n\n"
@@ -154,8 +174,9 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
             finally:  # also when the client disconnects: the worker drops the stream
                 engine.close_stream(stream)
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})  # fmt: skip
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
 
     @app.post("/gates", response_model=s.GatesResponse)
     async def gates(body: s.GatesRequest):
@@ -169,20 +190,37 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
     async def patterns(body: s.PatternRequest):
         model = pick(body.model)
         if model.kind != "lstm":
-            raise HTTPException(422, f"model: pattern search needs an LSTM; {model.name} is a "
-                                f"{model.kind}")  # fmt: skip
+            raise HTTPException(
+                422, f"model: pattern search needs an LSTM; {model.name} is a {model.kind}"
+            )
         check_text(body.text, [model])
         index = indexes.get(model.name, "pattern search is off (--index-tokens 0)")
         if isinstance(index, str):
             raise HTTPException(503 if "being built" in index else 422, index)
         if body.layer is not None and body.layer > len(index.sizes):
             raise HTTPException(422, f"layer: {model.name} has {len(index.sizes)} layers")
-        return await run(model, "call", lambda: pattern_search(
-            model, index, body.text, body.start, body.end, body.threshold, body.layer, body.limit))  # fmt: skip
+        return await run(
+            model,
+            "call",
+            lambda: pattern_search(
+                model,
+                index,
+                body.text,
+                body.start,
+                body.end,
+                body.threshold,
+                body.layer,
+                body.limit,
+            ),
+        )
 
     @app.get("/sample", response_model=s.SampleResponse)
-    async def sample(model: str, split: str = Query("valid", pattern="^(train|valid|test)$"),
-                     tokens: int = Query(60, ge=1, le=1000), seed: int = Query(0, ge=0)):  # fmt: skip
+    async def sample(
+        model: str,
+        split: str = Query("valid", pattern="^(train|valid|test)$"),
+        tokens: int = Query(60, ge=1, le=1000),
+        seed: int = Query(0, ge=0),
+    ):
         """Whole lines of the model's training corpus (with dependency marks if synthetic)."""
         chosen = pick(model)
         try:

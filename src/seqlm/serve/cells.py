@@ -43,16 +43,21 @@ def parse_cells(specs: list[str], units: list[int]) -> list[tuple[int, int]]:
         except ValueError:
             layer = unit = -1
         if not (1 <= layer <= len(units) and 0 <= unit < units[layer - 1]):
-            raise SeqlmError(f"bad cell {spec!r}: expected LAYER:UNIT with layer "
-                             f"1..{len(units)} and a unit of that layer (from 0)")  # fmt: skip
+            raise SeqlmError(
+                f"bad cell {spec!r}: expected LAYER:UNIT with layer "
+                f"1..{len(units)} and a unit of that layer (from 0)"
+            )
         cells.append((layer, unit))
     return cells
 
 
 def most_active(states: list[dict[str, np.ndarray]], top: int) -> list[tuple[int, int]]:
     """The cells whose tanh(c) varies most over the text: the ones doing something here."""
-    spread = [(float(s), li + 1, u) for li, layer in enumerate(states)
-              for u, s in enumerate(np.tanh(layer["cell_state"]).std(axis=0))]  # fmt: skip
+    spread = [
+        (float(s), li + 1, u)
+        for li, layer in enumerate(states)
+        for u, s in enumerate(np.tanh(layer["cell_state"]).std(axis=0))
+    ]
     spread.sort(key=lambda x: -x[0])
     return [(layer, unit) for _, layer, unit in spread[:top]]
 
@@ -68,12 +73,22 @@ def gates_view(model: ServedModel, text: str, cells: list[str] | None, top: int)
     rows = []
     for layer, unit in chosen:
         s = states[layer - 1]
-        rows.append({"layer": layer, "unit": unit,
-                     **{g: _rounded(s[g][:, unit]) for g in (*GATES, "cell_state")}})  # fmt: skip
-    return {"model": model.name, "tokens": tokens, "layers": len(states), "units": units,
-            "cells": rows,
-            "forget_mean": [_rounded(s["forget_gate"].mean(axis=1)) for s in states],
-            "probe_cells": probe_cells(model, states, tokens)}  # fmt: skip
+        rows.append(
+            {
+                "layer": layer,
+                "unit": unit,
+                **{g: _rounded(s[g][:, unit]) for g in (*GATES, "cell_state")},
+            }
+        )
+    return {
+        "model": model.name,
+        "tokens": tokens,
+        "layers": len(states),
+        "units": units,
+        "cells": rows,
+        "forget_mean": [_rounded(s["forget_gate"].mean(axis=1)) for s in states],
+        "probe_cells": probe_cells(model, states, tokens),
+    }
 
 
 def _rounded(values: np.ndarray) -> list[float]:
@@ -106,8 +121,14 @@ class CellIndex:
     validation splits: (T, sum of layer sizes) int8, with the token ids and where each
     token came from."""
 
-    def __init__(self, values: np.ndarray, ids: np.ndarray, split_names: list[str],
-                 starts: list[int], sizes: list[int]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        values: np.ndarray,
+        ids: np.ndarray,
+        split_names: list[str],
+        starts: list[int],
+        sizes: list[int],
+    ) -> None:
         self.values, self.ids, self.sizes = values, ids, sizes
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
         self.split_names, self.starts = split_names, starts
@@ -120,13 +141,19 @@ class CellIndex:
     @classmethod
     def build_or_load(cls, model: ServedModel, tokens: int, cache: Path) -> CellIndex:
         splits = [("train", tokens - tokens // 2), ("valid", tokens // 2)]
-        key = hashlib.sha256(repr((str(model.path), _mtime(model.path), model.config.get("corpus"),
-                                   splits)).encode()).hexdigest()[:16]  # fmt: skip
+        key = hashlib.sha256(
+            repr((str(model.path), _mtime(model.path), model.config.get("corpus"), splits)).encode()
+        ).hexdigest()[:16]
         path = cache / f"{model.name}-{key}.npz"
         if path.exists():
             with np.load(path) as f:
-                return cls(f["values"], f["ids"], [str(x) for x in f["split_names"]],
-                           f["starts"].tolist(), f["sizes"].tolist())  # fmt: skip
+                return cls(
+                    f["values"],
+                    f["ids"],
+                    [str(x) for x in f["split_names"]],
+                    f["starts"].tolist(),
+                    f["sizes"].tolist(),
+                )
         log.info("%s: indexing the cell states of %d corpus tokens", model.name, tokens)
         parts, ids, names, starts = [], [], [], []
         for split, n in splits:
@@ -139,13 +166,20 @@ class CellIndex:
         index = cls(np.concatenate(parts), np.concatenate(ids), names, starts, sizes)
         cache.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, values=index.values, ids=index.ids, split_names=np.array(names),
-                 starts=np.array(starts), sizes=np.array(sizes))  # fmt: skip
+        np.savez(
+            tmp,
+            values=index.values,
+            ids=index.ids,
+            split_names=np.array(names),
+            starts=np.array(starts),
+            sizes=np.array(sizes),
+        )
         os.replace(tmp, path)
         return index
 
-    def search(self, pattern: np.ndarray, threshold: float, length: int, limit: int,
-               context: int = 8) -> list[dict]:  # fmt: skip
+    def search(
+        self, pattern: np.ndarray, threshold: float, length: int, limit: int, context: int = 8
+    ) -> list[dict]:
         """The corpus spans of `length` tokens where most of the `pattern` cells (flat
         indices) switch on (above `threshold` throughout, not just before), best first,
         not overlapping."""
@@ -201,8 +235,16 @@ def _cell_states(model: ServedModel, ids: np.ndarray, chunk: int = 512) -> np.nd
     return np.concatenate(out)[1:]  # row t: after reading ids[t] (row 0 read the start)
 
 
-def pattern_search(model: ServedModel, index: CellIndex, text: str, start: int, end: int,
-                   threshold: float, layer: int | None, limit: int) -> dict:  # fmt: skip
+def pattern_search(
+    model: ServedModel,
+    index: CellIndex,
+    text: str,
+    start: int,
+    end: int,
+    threshold: float,
+    layer: int | None,
+    limit: int,
+) -> dict:
     """The cells that switch on over tokens start..end (inclusive) of `text`, and the corpus
     spans where the same cells switch on."""
     lm = model.lm
@@ -210,8 +252,9 @@ def pattern_search(model: ServedModel, index: CellIndex, text: str, start: int, 
     if not 0 <= start <= end < len(tokens):
         raise SeqlmError(f"span {start}..{end} is outside the text's {len(tokens)} tokens")
     states = text_states(model, lm.vocab.encode(tokens))
-    cells = np.concatenate([quantize(torch.as_tensor(s["cell_state"])).numpy() for s in states],
-                           axis=1)  # fmt: skip
+    cells = np.concatenate(
+        [quantize(torch.as_tensor(s["cell_state"])).numpy() for s in states], axis=1
+    )
     layers = [layer] if layer else list(range(1, len(states) + 1))
     allowed = np.zeros(cells.shape[1], dtype=bool)
     for li in layers:
@@ -224,10 +267,22 @@ def pattern_search(model: ServedModel, index: CellIndex, text: str, start: int, 
     for m in index.search(pattern, threshold, length, limit):
         split, position = index.where(m["start"])
         lo, hi = max(0, m["start"] - 8), min(len(index.ids), m["start"] + length + 8)
-        matches.append({"split": split, "position": position, "score": m["score"],
-                        "tokens": lm.vocab.decode(index.ids[lo:hi].tolist()),
-                        "match_start": m["start"] - lo, "match_end": m["start"] - lo + length - 1})  # fmt: skip
-    return {"model": model.name, "tokens": tokens, "start": start, "end": end,
-            "threshold": threshold,
-            "cells": [index.cell(p) for p in pattern.tolist()],
-            "matches": matches}  # fmt: skip
+        matches.append(
+            {
+                "split": split,
+                "position": position,
+                "score": m["score"],
+                "tokens": lm.vocab.decode(index.ids[lo:hi].tolist()),
+                "match_start": m["start"] - lo,
+                "match_end": m["start"] - lo + length - 1,
+            }
+        )
+    return {
+        "model": model.name,
+        "tokens": tokens,
+        "start": start,
+        "end": end,
+        "threshold": threshold,
+        "cells": [index.cell(p) for p in pattern.tolist()],
+        "matches": matches,
+    }

@@ -61,15 +61,24 @@ def _top(lm: LanguageModel, log_probs: np.ndarray, k: int) -> list[dict]:
     return [{"token": lm.vocab.tokens[i], "prob": float(np.exp(log_probs[i]))} for i in order]
 
 
-def _row(lm: LanguageModel, tokens: list[str], log_probs: np.ndarray, ranks: list[int],
-         top: list[list[dict]]) -> dict:  # fmt: skip
+def _row(
+    lm: LanguageModel,
+    tokens: list[str],
+    log_probs: np.ndarray,
+    ranks: list[int],
+    top: list[list[dict]],
+) -> dict:
     lp = [_finite(x) for x in log_probs.tolist()]
     mean = float(-log_probs.mean()) if len(tokens) else float("nan")
-    return {"tokens": tokens, "log_probs": lp,
-            "surprisal_bits": [None if x is None else -x / LN2 for x in lp],
-            "ranks": ranks, "top": top,
-            "oov": [t not in lm.vocab.stoi for t in tokens],
-            "perplexity": _finite(math.exp(mean)) if math.isfinite(mean) else None}  # fmt: skip
+    return {
+        "tokens": tokens,
+        "log_probs": lp,
+        "surprisal_bits": [None if x is None else -x / LN2 for x in lp],
+        "ranks": ranks,
+        "top": top,
+        "oov": [t not in lm.vocab.stoi for t in tokens],
+        "perplexity": _finite(math.exp(mean)) if math.isfinite(mean) else None,
+    }
 
 
 def score_texts(lm: LanguageModel, texts: list[str], top_k: int = 5) -> list[dict]:
@@ -105,8 +114,10 @@ def _score_recurrent(lm, tokens, ids, top_k: int) -> list[dict]:
         ranks = ((dist > true).sum(1) + 1).tolist()
         values, index = dist.topk(min(top_k, dist.shape[1]), dim=1)
         probs, index = values.exp().tolist(), index.tolist()
-        top = [[{"token": lm.vocab.tokens[i], "prob": p} for i, p in zip(ix, pr, strict=True)]
-               for ix, pr in zip(index, probs, strict=True)]  # fmt: skip
+        top = [
+            [{"token": lm.vocab.tokens[i], "prob": p} for i, p in zip(ix, pr, strict=True)]
+            for ix, pr in zip(index, probs, strict=True)
+        ]
         log_probs = true[:, 0].double().cpu().numpy()
         rows.append(_row(lm, toks, log_probs, ranks, top))
     return rows
@@ -139,12 +150,27 @@ class Decoding:
     hide: int | None
 
     @classmethod
-    def open(cls, lm: LanguageModel, prompt: str, max_tokens: int, temperature: float,
-             top_k: int | None, top_p: float | None, seed: int | None) -> Decoding:  # fmt: skip
+    def open(
+        cls,
+        lm: LanguageModel,
+        prompt: str,
+        max_tokens: int,
+        temperature: float,
+        top_k: int | None,
+        top_p: float | None,
+        seed: int | None,
+    ) -> Decoding:
         """The state after the prompt, as `lm.stream` starts (same seed, same text)."""
-        return cls(lm.start(lm.prompt_ids(prompt)), np.random.default_rng(seed), temperature,
-                   top_k, top_p, max_tokens, TextJoiner(lm.vocab.level, prompt),
-                   hidden_token(lm))  # fmt: skip
+        return cls(
+            lm.start(lm.prompt_ids(prompt)),
+            np.random.default_rng(seed),
+            temperature,
+            top_k,
+            top_p,
+            max_tokens,
+            TextJoiner(lm.vocab.level, prompt),
+            hidden_token(lm),
+        )
 
 
 def step(lm: LanguageModel, streams: list[Decoding]) -> list[str]:
@@ -171,14 +197,21 @@ def _recurrent_step(lm, states: list) -> tuple[np.ndarray, list]:
     state before its pending token `last`)."""
     lm.eval()
     zero = lm.initial_state(1)
-    layers = [[s.hidden[i] if s.hidden is not None else zero[i] for s in states]
-              for i in range(len(zero))]  # fmt: skip
+    layers = [
+        [s.hidden[i] if s.hidden is not None else zero[i] for s in states] for i in range(len(zero))
+    ]
     lstm = lm.kind == "lstm"
-    stacked = [(torch.cat([h for h, _ in layer]), torch.cat([c for _, c in layer])) if lstm
-               else torch.cat(layer) for layer in layers]  # fmt: skip
+    stacked = [
+        (torch.cat([h for h, _ in layer]), torch.cat([c for _, c in layer]))
+        if lstm
+        else torch.cat(layer)
+        for layer in layers
+    ]
     tokens = torch.tensor([[s.last for s in states]], device=lm.device)
     x, new = lm.features(tokens, stacked)
     dists = lm.log_softmax(x[0]).double().cpu().numpy()
-    split = [[(s[0][b : b + 1], s[1][b : b + 1]) if lstm else s[b : b + 1] for s in new]
-             for b in range(len(states))]  # fmt: skip
+    split = [
+        [(s[0][b : b + 1], s[1][b : b + 1]) if lstm else s[b : b + 1] for s in new]
+        for b in range(len(states))
+    ]
     return dists, split

@@ -58,8 +58,13 @@ class Stream:
 
 
 class Engine:
-    def __init__(self, window: float = 0.003, max_batch: int = 32, max_pending: int = 64,
-                 max_streams: int = 32) -> None:  # fmt: skip
+    def __init__(
+        self,
+        window: float = 0.003,
+        max_batch: int = 32,
+        max_pending: int = 64,
+        max_streams: int = 32,
+    ) -> None:
         self.window, self.max_batch = window, max_batch
         self.max_pending, self.max_streams = max_pending, max_streams
         self.jobs: deque[Job] = deque()
@@ -99,8 +104,9 @@ class Engine:
 
     def open_stream(self, model: ServedModel, settings: tuple, timeout: float) -> Stream:
         """Start a generation (prompt, max_tokens, temperature, top_k, top_p, seed)."""
-        stream = Stream(model, None, settings, asyncio.get_running_loop(),
-                        time.monotonic() + timeout)  # fmt: skip
+        stream = Stream(
+            model, None, settings, asyncio.get_running_loop(), time.monotonic() + timeout
+        )
         with self.wake:
             if len(self.streams) >= self.max_streams or len(self.jobs) >= self.max_pending:
                 raise Busy(f"the server is busy ({len(self.streams)} streams open); retry later")

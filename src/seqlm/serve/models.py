@@ -50,11 +50,17 @@ class ServedModel:
     def describe(self) -> dict:
         """What GET /models reports."""
         label = self.kind if self.kind != "ngram" else f"{self.lm.order}-gram"
-        return {"name": self.name, "kind": self.kind, "label": label,
-                "level": self.lm.vocab.level, "vocab_size": len(self.lm.vocab),
-                "parameters": int(self.lm.num_parameters()), "corpus": self.corpus_label(),
-                "test_perplexity": self.test_perplexity,
-                "valid_perplexity": self.valid_perplexity()}  # fmt: skip
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "label": label,
+            "level": self.lm.vocab.level,
+            "vocab_size": len(self.lm.vocab),
+            "parameters": int(self.lm.num_parameters()),
+            "corpus": self.corpus_label(),
+            "test_perplexity": self.test_perplexity,
+            "valid_perplexity": self.valid_perplexity(),
+        }
 
     def valid_perplexity(self) -> float | None:
         """The best validation perplexity training recorded (recurrent models)."""
@@ -129,8 +135,10 @@ def sample_text(model: ServedModel, split: str, tokens: int, seed: int) -> dict:
     out: dict = {"text": text, "tokens": words, "split": split, "position": start, "marks": None}
     if split in corpus.marks:
         marks = corpus.marks[split]
-        out["marks"] = {"dep_kind": marks["dep_kind"][start:stop].astype(int).tolist(),
-                        "dep_distance": marks["dep_distance"][start:stop].astype(int).tolist()}  # fmt: skip
+        out["marks"] = {
+            "dep_kind": marks["dep_kind"][start:stop].astype(int).tolist(),
+            "dep_distance": marks["dep_distance"][start:stop].astype(int).tolist(),
+        }
     return out
 
 

@@ -81,8 +81,11 @@ class GenerateRequest(Strict):
 class GatesRequest(Strict):
     model: str
     text: str
-    cells: list[str] | None = Field(None, description="LAYER:UNIT (layers from 1); default: "
-                                    "the cells whose state varies most over the text")  # fmt: skip
+    cells: list[str] | None = Field(
+        None,
+        description="LAYER:UNIT (layers from 1); default: "
+        "the cells whose state varies most over the text",
+    )
     top: int = Field(8, ge=1, le=64, description="how many cells when none are chosen")
 
 
