@@ -17,8 +17,9 @@ from seqlm.data.spec import CorpusSpec
 from seqlm.errors import SeqlmError
 from seqlm.evaluate import EvalResult, evaluate
 from seqlm.train.config import TrainConfig, make_config
+from seqlm.train.resumable import resume_config
 from seqlm.train.rundir import RunDirectory
-from seqlm.train.trainer import Trainer, resume_config
+from seqlm.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,9 @@ stop at the window edge. The loss is accumulated on the device and read back onl
 `log_every` steps, so the accelerator never waits for the host.
 
 A model directory holds `model.safetensors` (the best weights by validation perplexity,
-what `seqlm eval` loads) and `trainer.safetensors` (latest weights, optimizer, hidden
-state, RNG state and data position, with the progress as JSON metadata: one file, written
-atomically, so a run killed at any instant resumes from its last checkpoint and ends
-exactly as an uninterrupted run would).
+what `seqlm eval` loads) and `trainer.safetensors`, the resumable state (`resumable.py`):
+a run killed at any instant resumes from its last checkpoint and ends exactly as an
+uninterrupted run would. The directory itself is claimed and locked by `rundir.py`.
 """
 
 from __future__ import annotations
@@ -24,52 +23,28 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from tqdm import tqdm
 
 from seqlm.data.batching import Streams, TBPTTBatches
 from seqlm.data.corpus import Corpus
-from seqlm.data.spec import CorpusSpec
 from seqlm.errors import SeqlmError
 from seqlm.evaluate import summarize
-from seqlm.io import atomic_write_text
-from seqlm.modeldir import read_config
-from seqlm.nn.checkpoint import load_tensors, save_recurrent, save_tensors, write_model_config
+from seqlm.nn.checkpoint import save_recurrent, write_model_config
 from seqlm.nn.recurrent import RecurrentLM
 from seqlm.train.asgd import WeightAverage, should_start_averaging
 from seqlm.train.config import TrainConfig
+from seqlm.train.devices import amp_dtype, pick_device
 from seqlm.train.distributed import (
     agree,
-    gather_columns,
-    gather_cpu,
     init_world,
     shard_columns,
 )
+from seqlm.train.resumable import restore, save_resumable
 from seqlm.train.rundir import RunDirectory
 
 log = logging.getLogger(__name__)
 
 STOP_CODES = ["", "epochs", "max_steps", "early_stop", "budget", "interrupted", "max_tokens"]
-
-
-def pick_device(name: str) -> torch.device:
-    if name != "auto":
-        if name.startswith("cuda") and not torch.cuda.is_available():
-            raise SeqlmError("--device cuda requested but CUDA is not available")
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
-    if config.amp == "none" or (config.amp == "auto" and device.type != "cuda"):
-        return None
-    if config.amp == "fp16" or (config.amp == "auto" and not torch.cuda.is_bf16_supported()):
-        return torch.float16
-    return torch.bfloat16
 
 
 class Trainer:
@@ -132,7 +107,7 @@ class Trainer:
         self.average: WeightAverage | None = None  # NT-ASGD, once averaging has started
         try:
             if resume:
-                self._restore()
+                restore(self)
                 if self.world.main:
                     self.rundir.trim_metrics(self.progress["step"])
         except BaseException:
@@ -200,72 +175,7 @@ class Trainer:
         """Every rank calls this (the hidden states and RNGs are gathered); rank 0 writes.
         Never with non-finite weights: a checkpoint is always one worth resuming."""
         self.check_finite(weights=True)
-        hidden = [gather_columns(t, self.world, dim=0) for t in self.model.flatten_state(self.hidden)]
-        rngs = gather_cpu(torch.get_rng_state(), self.world, self.device)
-        if not self.world.main:
-            return
-        tensors = {f"model.{k}": v for k, v in self.model.canonical_state().items()}
-        opt = self.optimizer.state_dict()
-        for index, state in opt["state"].items():
-            for key, value in state.items():
-                tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
-        for i, t in enumerate(hidden):
-            tensors[f"hidden.{i}"] = t
-        if self.average is not None:
-            tensors.update(self.average.tensors())
-            self.progress["average_count"] = self.average.count
-        tensors["rng.cpu"] = rngs[0]
-        for rank, rng in enumerate(rngs[1:], 1):
-            tensors[f"rng.cpu.{rank}"] = rng
-        if self.device.type == "cuda":
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        groups = [{k: v for k, v in g.items() if k != "params"} for g in opt["param_groups"]]
-        meta = {"progress": self.progress, "param_groups": groups, "world_size": self.world.size,
-                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None}  # fmt: skip
-        save_tensors(self.out / "trainer.safetensors", tensors,
-                     {"trainer": json.dumps(meta)})  # fmt: skip
-        atomic_write_text(self.out / "trainer.json", json.dumps(meta["progress"], indent=2))
-        if not (self.out / "model.safetensors").exists():  # nothing evaluated yet
-            save_recurrent(self.model, self.out, self._config_extra())
-        else:
-            write_model_config(self.out, self.model, self._config_extra())
-
-    def _restore(self) -> None:
-        path = self.out / "trainer.safetensors"
-        tensors = load_tensors(path)
-        with safe_open(str(path), "pt") as f:
-            meta = json.loads((f.metadata() or {}).get("trainer", "{}"))
-        if "progress" not in meta:
-            raise SeqlmError(f"{path}: no training progress recorded")
-        self.model.load_canonical({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        opt = self.optimizer.state_dict()
-        state: dict = {}
-        for key, value in tensors.items():
-            if key.startswith("optim."):
-                _, index, name = key.split(".", 2)
-                state.setdefault(int(index), {})[name] = value.to(self.device)
-        for group, saved in zip(opt["param_groups"], meta["param_groups"], strict=True):
-            group.update({k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
-        opt["state"] = state
-        self.optimizer.load_state_dict(opt)
-        if meta.get("scaler") and self.scaler.is_enabled():
-            self.scaler.load_state_dict(meta["scaler"])
-        hidden = [tensors[f"hidden.{i}"] for i in range(len(tensors)) if f"hidden.{i}" in tensors]
-        per_rank = self.config.batch_size // self.world.size
-        rows = slice(self.world.rank * per_rank, (self.world.rank + 1) * per_rank)
-        hidden = [h[rows].contiguous().to(self.device) for h in hidden]  # this rank's streams
-        self.hidden = self.model.unflatten_state(hidden)
-        rng = "rng.cpu" if self.world.rank == 0 else f"rng.cpu.{self.world.rank}"
-        if meta.get("world_size", 1) == self.world.size and rng in tensors:
-            torch.set_rng_state(tensors[rng])
-        else:  # resumed on another number of processes: dropout masks are drawn afresh
-            torch.manual_seed(self.config.seed + self.world.rank + 7919 * meta["progress"]["step"])
-        if "rng.cuda" in tensors and self.device.type == "cuda":
-            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
-        self.progress = meta["progress"]
-        if "average.0" in tensors:
-            self.average = WeightAverage(list(self.model.parameters()))
-            self.average.load(tensors, self.progress["average_count"])
+        save_resumable(self)
 
     # -- evaluation ---------------------------------------------------------------------
     def validate(self) -> float:
@@ -491,13 +401,3 @@ class Trainer:
         if c.patience and p["bad_evals"] >= c.patience:
             return "early_stop"
         return ""
-
-
-def resume_config(out: str | Path) -> tuple[TrainConfig, CorpusSpec]:
-    """The training settings and corpus a run in `out` was started with."""
-    config = read_config(Path(out))
-    if not isinstance(config.get("train"), dict) or not isinstance(config.get("model"), dict):
-        raise SeqlmError(f"{out}: not a recurrent training run")
-    model = {k: v for k, v in config["model"].items() if k != "vocab_size"}
-    settings = TrainConfig.from_flat({**model, **config["train"]}, f"{out}/config.json")
-    return settings, CorpusSpec.from_json(config.get("corpus"))
