@@ -27,8 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlm.ngram.binary import read_block
-from seqlm.ngram.counts import OrderCounts, sentence_positions, stable_sort, unique_counts
+from seqlm.ngram.counts import (
+    OrderCounts,
+    read_block,
+    sentence_positions,
+    stable_sort,
+    unique_counts,
+)
 
 BYTES_PER_TOKEN = 200  # counts.count_ngrams' peak per chunk token (measured on PTB, order 5)
 # the whole in-memory path (count, estimate) per token and order: measured 195 bytes per
@@ -70,11 +75,11 @@ def chunk_bounds(ids: np.ndarray, eos: int, tokens_per_chunk: int) -> list[tuple
     while start < n:
         end = min(start + tokens_per_chunk, n)
         if end < n:
-            cut = np.flatnonzero(np.asarray(ids[start:end]) == eos)
+            cut = np.flatnonzero(read_block(ids, start, end) == eos)
             if len(cut):
                 end = start + int(cut[-1]) + 1
             else:  # a sentence longer than a chunk: extend to its end
-                more = np.flatnonzero(np.asarray(ids[end:]) == eos)
+                more = np.flatnonzero(read_block(ids, end, n) == eos)
                 end = end + int(more[0]) + 1 if len(more) else n
         bounds.append((start, end))
         start = end
@@ -103,7 +108,7 @@ def _count_chunk(task: tuple[int, int, int, str]) -> str | np.ndarray:
     start, end, n, out = task
     ids, eos, bos = _STATE["ids"], _STATE["eos"], _STATE["bos"]
     base = bos + 1
-    pos = sentence_positions(np.asarray(ids[start:end]), eos, bos)
+    pos = sentence_positions(read_block(ids, start, end), eos, bos)
     tokens, position = pos.tokens, pos.position
     is_word = tokens != bos
     if n == 1:
@@ -267,7 +272,8 @@ def first_seen_bounded(ids: np.ndarray, bos: int, eos: int, chunk: int) -> np.nd
     """model._first_seen chunk by chunk: rank of each id by first appearance."""
     rank = np.full(bos + 1, len(ids) + 3, dtype=np.int64)
     for start in range(0, len(ids), chunk):
-        seen, first = np.unique(np.asarray(ids[start : start + chunk]), return_index=True)
+        block = read_block(ids, start, min(start + chunk, len(ids)))
+        seen, first = np.unique(block, return_index=True)
         new = rank[seen] > len(ids) + 2
         rank[seen[new]] = first[new] + start + 3
     rank[bos] = 1
