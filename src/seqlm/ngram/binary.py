@@ -22,6 +22,7 @@ import numpy as np
 
 from seqlm.errors import SeqlmError
 from seqlm.io import atomic_write
+from seqlm.ngram.counts import read_block
 from seqlm.ngram.smoothing import NgramTables
 
 QUANT_BITS = (8,)
@@ -74,15 +75,6 @@ def quantize(values: np.ndarray, bits: int = 8, exact: tuple[float, ...] = ()) -
 
 
 BLOCK = 1 << 20
-
-
-def read_block(array, lo: int, hi: int) -> np.ndarray:
-    """array[lo:hi] as a private copy; from the file itself when `array` is a memmap, so
-    a pass over a mapped table does not leave it resident."""
-    if isinstance(array, np.memmap) and array.filename and os.path.exists(array.filename):
-        offset = array.offset + lo * array.dtype.itemsize
-        return np.fromfile(array.filename, dtype=array.dtype, count=hi - lo, offset=offset)
-    return np.array(array[lo:hi])
 
 
 def _save_array(path: Path, array, dtype=None) -> None:

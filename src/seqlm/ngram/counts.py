@@ -11,9 +11,21 @@ prefix of the next order. No Python loop runs per token.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
+
+BLOCK = 1 << 20  # rows read at once from counts on disk
+
+
+def read_block(array, lo: int, hi: int) -> np.ndarray:
+    """array[lo:hi] as a private copy; from the file itself when `array` is a memmap, so
+    a pass over a mapped table does not leave it resident."""
+    if isinstance(array, np.memmap) and array.filename and os.path.exists(array.filename):
+        offset = array.offset + lo * array.dtype.itemsize
+        return np.fromfile(array.filename, dtype=array.dtype, count=hi - lo, offset=offset)
+    return np.array(array[lo:hi])
 
 
 @dataclass
@@ -158,7 +170,13 @@ def _last_in_suffix_order(counts: list[OrderCounts], first_seen: np.ndarray) -> 
     rows = []  # [m, index of the m-gram, index of the prefix whose last word comes next]
     for m in range(2, order + 1):
         c = counts[m - 1]
-        index = np.arange(len(c.keys)) if m == order else np.flatnonzero(c.bos_initial)
+        if m == order:  # only the rows whose last word has the top rank can come last
+            index = _top_last_word(c.keys, base, first_seen)
+        else:
+            index = np.concatenate([
+                np.flatnonzero(read_block(c.bos_initial, lo, min(lo + BLOCK, len(c.keys)))) + lo
+                for lo in range(0, len(c.keys), BLOCK)
+            ] + [np.zeros(0, np.int64)])  # fmt: skip
         if len(index):
             rows.append([m, index, index])
     for step in range(order):  # step 0: the last word
@@ -181,3 +199,16 @@ def _last_in_suffix_order(counts: list[OrderCounts], first_seen: np.ndarray) -> 
                 kept.append([m, index, at])
         rows = kept
     return rows[0][0], int(rows[0][1][0])
+
+
+def _top_last_word(keys: np.ndarray, base: int, first_seen: np.ndarray) -> np.ndarray:
+    """Indices of the n-grams whose last word has the largest rank, read in blocks."""
+    best, found = -1, []
+    for lo in range(0, len(keys), BLOCK):
+        rank = first_seen[read_block(keys, lo, min(lo + BLOCK, len(keys))) % base]
+        top = int(rank.max())
+        if top > best:
+            best, found = top, []
+        if top == best:
+            found.append(np.flatnonzero(rank == top) + lo)
+    return np.concatenate(found) if found else np.zeros(0, np.int64)

@@ -6,7 +6,7 @@ budget, and the orders are counted one after another, like lmplz's passes:
 
 - order 1 is a bincount per chunk;
 - for order n, each chunk finds the global index of every (n-1)-gram it contains from
-  its previous run (that run's sorted types searched in the merged keys, and its saved
+  its previous run (where the merge put each of that run's types, and the run's saved
   `inverse`, position -> type), packs its n-grams as ``prefix index * base + word``
   exactly as the in-memory path does, and writes them sorted and counted as a run (keys,
   raw counts, suffix index, starts-with-<s>, inverse) to disk;
@@ -27,8 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlm.ngram.binary import read_block
-from seqlm.ngram.counts import OrderCounts, sentence_positions, stable_sort, unique_counts
+from seqlm.ngram.counts import (
+    OrderCounts,
+    read_block,
+    sentence_positions,
+    stable_sort,
+    unique_counts,
+)
 
 BYTES_PER_TOKEN = 200  # counts.count_ngrams' peak per chunk token (measured on PTB, order 5)
 # the whole in-memory path (count, estimate) per token and order: measured 195 bytes per
@@ -70,11 +75,11 @@ def chunk_bounds(ids: np.ndarray, eos: int, tokens_per_chunk: int) -> list[tuple
     while start < n:
         end = min(start + tokens_per_chunk, n)
         if end < n:
-            cut = np.flatnonzero(np.asarray(ids[start:end]) == eos)
+            cut = np.flatnonzero(read_block(ids, start, end) == eos)
             if len(cut):
                 end = start + int(cut[-1]) + 1
             else:  # a sentence longer than a chunk: extend to its end
-                more = np.flatnonzero(np.asarray(ids[end:]) == eos)
+                more = np.flatnonzero(read_block(ids, end, n) == eos)
                 end = end + int(more[0]) + 1 if len(more) else n
         bounds.append((start, end))
         start = end
@@ -91,19 +96,19 @@ def _load(path: Path) -> np.ndarray:
 
 
 # -- one chunk --------------------------------------------------------------------------
-_STATE: dict = {}  # what forked workers read: the corpus and the merged lower orders
+_STATE: dict = {}  # what forked workers read: the corpus and its sentence ends
 
 
 def _count_chunk(task: tuple[int, int, int, str]) -> str | np.ndarray:
     """Order-n run of one chunk, written to `out` (order 1: the bincount, returned).
 
     The global index of each (n-1)-gram in the chunk comes from the previous order's
-    run: its types (sorted) are found in the merged keys, and its saved `inverse` maps
-    every position to its type, as `np.unique` does for the whole corpus in memory."""
+    run: the merge recorded where each of its types went (`global`), and its `inverse`
+    maps every position to its type, as `np.unique` does for the whole corpus in memory."""
     start, end, n, out = task
-    ids, eos, bos, lower = _STATE["ids"], _STATE["eos"], _STATE["bos"], _STATE["lower"]
+    ids, eos, bos = _STATE["ids"], _STATE["eos"], _STATE["bos"]
     base = bos + 1
-    pos = sentence_positions(np.asarray(ids[start:end]), eos, bos)
+    pos = sentence_positions(read_block(ids, start, end), eos, bos)
     tokens, position = pos.tokens, pos.position
     is_word = tokens != bos
     if n == 1:
@@ -112,11 +117,11 @@ def _count_chunk(task: tuple[int, int, int, str]) -> str | np.ndarray:
         index = tokens  # a unigram's index is its id
     else:
         previous = str(Path(out).with_name(_run_name(n - 1, Path(out).name)))
-        types = np.load(f"{previous}.keys.npy")
+        where = np.load(f"{previous}.global.npy")
         inverse = np.load(f"{previous}.inverse.npy")
         index = np.full(len(tokens), -1, dtype=np.int64)
         valid = np.flatnonzero(is_word & (position + 2 >= n - 1))
-        index[valid] = np.searchsorted(lower[n - 2], types)[inverse]
+        index[valid] = where[inverse]
     valid = np.flatnonzero(is_word & (position + 2 >= n))
     keys = index[valid - 1] * base + tokens[valid]
     types, first, inverse, raw = unique_counts(keys)
@@ -146,10 +151,28 @@ def _map(tasks: list, workers: int) -> list:
 
 
 # -- merging runs -----------------------------------------------------------------------
-def merge_runs(runs: list[str], out: Path) -> OrderCounts:
-    """Sorted runs with unique keys -> one sorted array of unique keys, counts summed."""
+class _NpyAppender:
+    """A 1-D int64 .npy file of known length, written front to back."""
+
+    def __init__(self, path: Path, length: int):
+        self.file = open(path, "wb")  # noqa: SIM115
+        header = {"descr": "<i8", "fortran_order": False, "shape": (length,)}
+        np.lib.format.write_array_header_1_0(self.file, header)
+
+    def write(self, values: np.ndarray) -> None:
+        self.file.write(np.ascontiguousarray(values, dtype="<i8").tobytes())
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def merge_runs(runs: list[str], out: Path, record: bool = False) -> OrderCounts:
+    """Sorted runs with unique keys -> one sorted array of unique keys, counts summed.
+    `record`: write `{run}.global.npy`, the merged index of each of a run's keys."""
     columns = [{name: _load(Path(f"{r}.{name}.npy")) for name, _ in FIELDS} for r in runs]
     files = {name: open(f"{out}.{name}.bin", "wb") for name, _ in FIELDS}  # noqa: SIM115
+    where = [_NpyAppender(Path(f"{r}.global.npy"), len(c["keys"])) for r, c in zip(
+        runs, columns, strict=True)] if record else []  # fmt: skip
     at = [0] * len(columns)
     total = 0
     while any(p < len(c["keys"]) for p, c in zip(at, columns, strict=True)):
@@ -172,7 +195,14 @@ def merge_runs(runs: list[str], out: Path) -> OrderCounts:
                 parts[name].append(read_block(c[name], at[r], at[r] + take))
             at[r] += take
         keys, order = stable_sort(np.concatenate(parts["keys"]))
-        first = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+        new = np.concatenate([[True], keys[1:] != keys[:-1]])
+        first = np.flatnonzero(new)
+        if record:  # each taken entry's merged index, handed back to its run
+            merged_at = np.empty(len(keys), np.int64)
+            merged_at[order] = total + np.cumsum(new) - 1
+            edges = np.cumsum([len(k) for k in parts["keys"]])[:-1]
+            for appender, piece in zip(where, np.split(merged_at, edges), strict=True):
+                appender.write(piece)
         raw = np.add.reduceat(np.concatenate(parts["raw"])[order], first)
         merged = {
             "keys": keys[first],
@@ -185,6 +215,8 @@ def merge_runs(runs: list[str], out: Path) -> OrderCounts:
         total += len(first)
     for f in files.values():
         f.close()
+    for appender in where:
+        appender.close()
     mapped = {
         name: np.memmap(f"{out}.{name}.bin", dtype=dtype, mode="r", shape=(total,))
         if total
@@ -211,7 +243,7 @@ def count_ngrams_bounded(
     per_chunk = max(1000, memory // (BYTES_PER_TOKEN * workers))
     bounds = chunk_bounds(ids, eos, per_chunk) if eos >= 0 else [(0, len(ids))]
     base = bos + 1
-    _STATE.update(ids=ids, eos=eos, bos=bos, order=order, lower=[np.arange(base, dtype=np.int64)])
+    _STATE.update(ids=ids, eos=eos, bos=bos, order=order)
     try:
         unigram = sum(_map([(s, e, 1, "") for s, e in bounds], workers))
         orders = [
@@ -225,11 +257,10 @@ def count_ngrams_bounded(
         for n in range(2, order + 1):
             tasks = [(s, e, n, str(workdir / f"run{n}.{i}")) for i, (s, e) in enumerate(bounds)]
             runs = _map(tasks, workers)
-            orders.append(merge_runs(runs, workdir / f"order{n}"))
+            orders.append(merge_runs(runs, workdir / f"order{n}", record=n < order))
             for run in runs:  # the previous order's runs are no longer needed
                 for path in workdir.glob(_run_name(n - 1, Path(run).name) + ".*"):
                     path.unlink()
-            _STATE["lower"].append(orders[-1].keys)
         for path in workdir.glob("run*.npy"):
             path.unlink()
     finally:
@@ -241,7 +272,8 @@ def first_seen_bounded(ids: np.ndarray, bos: int, eos: int, chunk: int) -> np.nd
     """model._first_seen chunk by chunk: rank of each id by first appearance."""
     rank = np.full(bos + 1, len(ids) + 3, dtype=np.int64)
     for start in range(0, len(ids), chunk):
-        seen, first = np.unique(np.asarray(ids[start : start + chunk]), return_index=True)
+        block = read_block(ids, start, min(start + chunk, len(ids)))
+        seen, first = np.unique(block, return_index=True)
         new = rank[seen] > len(ids) + 2
         rank[seen[new]] = first[new] + start + 3
     rank[bos] = 1

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlm.ngram.binary import read_block as read
 from seqlm.ngram.counts import OrderCounts
+from seqlm.ngram.counts import read_block as read
 from seqlm.ngram.prune import drop_rows, pruned_rows
 from seqlm.ngram.smoothing import NgramTables, _log10, discounts_from_coc, kn_discount_from_coc
 
