@@ -20,6 +20,7 @@ import os
 import platform
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -28,6 +29,9 @@ from seqlm.evaltime.tune import run_methods
 from seqlm.loading import load
 from seqlm.ngram import build
 from seqlm.train import train
+
+# the project's data beside the checkout unless $SEQLM_DATA says otherwise
+os.environ.setdefault("SEQLM_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def main() -> None:

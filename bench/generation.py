@@ -14,8 +14,10 @@ weights). Medians of `--rounds` runs.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,6 +27,9 @@ from seqlm.generate import sample
 from seqlm.loading import load_model
 from seqlm.ngram import NgramLM
 from seqlm.nn import ModelConfig, RecurrentLM
+
+# the project's data beside the checkout unless $SEQLM_DATA says otherwise
+os.environ.setdefault("SEQLM_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def timed(fn, rounds: int) -> float:

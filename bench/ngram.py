@@ -47,6 +47,9 @@ NLTK = r"""
 import json, sys, time
 from nltk.lm import KneserNeyInterpolated
 from nltk.lm.preprocessing import padded_everygram_pipeline
+
+# the project's data beside the checkout unless $SEQLM_DATA says otherwise
+os.environ.setdefault("SEQLM_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 lines = [l.split() for l in open(sys.argv[1]).read().split("\n") if l.strip()]
 train, test = lines[:5000], lines[5000:5020]
 t = time.perf_counter()

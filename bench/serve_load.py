@@ -34,6 +34,9 @@ from seqlm.data import load_corpus
 from seqlm.data.text import detokenize
 from seqlm.loading import trained_on
 
+# the project's data beside the checkout unless $SEQLM_DATA says otherwise
+os.environ.setdefault("SEQLM_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+
 
 def fresh_ptb_model(folder: Path) -> Path:
     from seqlm.nn import ModelConfig, RecurrentLM

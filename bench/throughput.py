@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -23,6 +24,9 @@ from torch import nn
 from seqlm.data import load_corpus
 from seqlm.data.batching import batchify
 from seqlm.train import Trainer, make_config
+
+# the project's data beside the checkout unless $SEQLM_DATA says otherwise
+os.environ.setdefault("SEQLM_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 WARMUP = 20
 

@@ -29,10 +29,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+# the project's data beside the checkout unless $SEQLM_DATA says otherwise
+os.environ.setdefault("SEQLM_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 THRESHOLDS = (200.0, 150.0, 120.0)
 
