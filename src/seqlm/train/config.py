@@ -50,8 +50,11 @@ class TrainConfig:
     warmup_steps: int = setting(0, "AdamW linear warm-up steps (then cosine decay)", min=0)
     min_lr_ratio: float = setting(0.05, "AdamW: the cosine ends at lr times this", min=0, max=1)
     decay_fraction: float = setting(
-        0.0, "AdamW: hold the peak lr, then a cosine over this last fraction of the run "
-        "(warmup-stable-decay; 0: cosine over the whole run)", min=0, max=1,
+        0.0,
+        "AdamW: hold the peak lr, then a cosine over this last fraction of the run "
+        "(warmup-stable-decay; 0: cosine over the whole run)",
+        min=0,
+        max=1,
     )
     budget_schedule: bool = setting(
         False, "AdamW: the cosine ends when --max-minutes of training do, if before the steps"
@@ -77,12 +80,16 @@ class TrainConfig:
         min=1,
     )
     eval_tokens: int = setting(
-        0, "intermediate validations read this many tokens of the split, a fixed prefix "
-        "(0: all); the best checkpoint is scored on the whole split at the end", min=0
+        0,
+        "intermediate validations read this many tokens of the split, a fixed prefix "
+        "(0: all); the best checkpoint is scored on the whole split at the end",
+        min=0,
     )
     eval_share: float = setting(
-        0.0, "skip due validations while they exceed this share of the wall time (0: off)",
-        min=0, below=1,
+        0.0,
+        "skip due validations while they exceed this share of the wall time (0: off)",
+        min=0,
+        below=1,
     )
     checkpoint_every: int = setting(200, "steps between resumable checkpoints", min=1)
     log_every: int = setting(50, "steps between metric rows", min=1)
