@@ -18,7 +18,11 @@ def test_recipe_follows_corpus_size_and_budget(caplog):
         small = auto_recipe(200_000, 30_000, max_minutes=10)
     assert small["hidden"] == 400 and small["dropout"] == 0.5 and small["weight_drop"] > 0
     assert small["adaptive_cutoffs"] and not small.get("tied")  # large vocabulary
-    assert small["optimizer"] == "adamw" and small["eval_share"] == 0.1 and small["budget_schedule"]
+    assert (
+        small["optimizer"] == "adamw"
+        and small["eval_share"] == 0.1
+        and small["decay_fraction"] == 0.25
+    )
     assert "200,000 training tokens" in caplog.text and "budget 10 min" in caplog.text
     mid, large = auto_recipe(2_000_000, 10_000), auto_recipe(50_000_000, 10_000, 60)
     assert mid["hidden"] == 650 and mid["tied"] and large["hidden"] == 1024

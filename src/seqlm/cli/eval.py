@@ -77,8 +77,10 @@ def run_methods(args: argparse.Namespace, model, corpus) -> None:
         raise SeqlmError(f"--cache must be at least 0, got {args.cache}")
     ngram = None
     if args.interpolate:
-        ngram = build(corpus, int(args.interpolate)) if args.interpolate.isdigit() else load(
-            args.interpolate
+        ngram = (
+            build(corpus, int(args.interpolate))
+            if args.interpolate.isdigit()
+            else load(args.interpolate)
         )
     results = evaluate_methods(model, corpus, args.split, args.cache, args.dynamic, ngram,
                                args.tune_tokens)  # fmt: skip

@@ -354,12 +354,13 @@ class Trainer:
         return tqdm(total=self.total_steps, initial=p["step"], unit="step", **options)
 
     def _within_eval_share(self) -> bool:
-        """False while validation has taken more than --eval-share of the wall time (then a
-        due check is skipped); any rank over it skips for all."""
+        """False when the check, costing what the last one did, would take validation past
+        --eval-share of the wall time (then it is skipped); any rank over it skips for all."""
         c, p = self.config, self.progress
         if not c.eval_share:
             return True
-        over = int(p["eval_s"] > c.eval_share * (p["elapsed"] + p["eval_s"]))
+        spent = p["eval_s"] + p.get("last_eval_s", 0.0)
+        over = int(spent > c.eval_share * (p["elapsed"] + spent))
         return not agree(over, self.world, self.device)
 
     def _validation_due(self) -> bool:
@@ -376,7 +377,8 @@ class Trainer:
         start = time.perf_counter()
         self.validate()
         self.model.train()
-        self.progress["eval_s"] += time.perf_counter() - start
+        self.progress["last_eval_s"] = time.perf_counter() - start
+        self.progress["eval_s"] += self.progress["last_eval_s"]
 
     def _should_stop(self, interrupted: bool) -> str:
         reason = self._local_stop(interrupted)
