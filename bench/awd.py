@@ -55,19 +55,42 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     corpus = load_corpus(args.corpus)
-    report: dict = {"host": platform.node(), "threads": torch.get_num_threads(),
-                    "cpus": os.cpu_count(), "torch": torch.__version__}  # fmt: skip
+    report: dict = {
+        "host": platform.node(),
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+    }
     if args.model is None:
-        result = train(corpus, args.out, preset=args.preset, max_minutes=args.minutes,
-                       threads=args.threads or None)  # fmt: skip
+        result = train(
+            corpus,
+            args.out,
+            preset=args.preset,
+            max_minutes=args.minutes,
+            threads=args.threads or None,
+        )
         model_dir = args.out
-        report["train"] = {k: getattr(result, k) for k in ("stop", "steps", "tokens",
-                           "train_seconds", "eval_seconds", "tokens_per_s", "parameters")}  # fmt: skip
-        print(f"trained {args.preset} on {args.corpus} for {result.train_seconds / 60:.1f} min "
-              f"(+{result.eval_seconds / 60:.1f} min validation), {result.tokens:,} tokens, "
-              f"{result.tokens_per_s:,.0f} tokens/s, stop: {result.stop}")  # fmt: skip
-        print(f"best checkpoint, whole splits: valid {result.valid.perplexity:.2f}  "
-              f"test {result.test.perplexity:.2f}")  # fmt: skip
+        report["train"] = {
+            k: getattr(result, k)
+            for k in (
+                "stop",
+                "steps",
+                "tokens",
+                "train_seconds",
+                "eval_seconds",
+                "tokens_per_s",
+                "parameters",
+            )
+        }
+        print(
+            f"trained {args.preset} on {args.corpus} for {result.train_seconds / 60:.1f} min "
+            f"(+{result.eval_seconds / 60:.1f} min validation), {result.tokens:,} tokens, "
+            f"{result.tokens_per_s:,.0f} tokens/s, stop: {result.stop}"
+        )
+        print(
+            f"best checkpoint, whole splits: valid {result.valid.perplexity:.2f}  "
+            f"test {result.test.perplexity:.2f}"
+        )
     else:
         model_dir = args.model
     model = load(model_dir)
@@ -78,10 +101,14 @@ def main() -> None:
         ngram_s = time.perf_counter() - t0
     dynamic = None if args.dynamic == "none" else args.dynamic
     t0 = time.perf_counter()
-    results = run_methods(model, corpus, "test", args.cache, dynamic, ngram, args.tune_tokens,
-                          limit=args.limit_tokens)  # fmt: skip
-    scope = (f"first {args.limit_tokens:,} tokens of valid and test" if args.limit_tokens
-             else "whole valid and test splits")  # fmt: skip
+    results = run_methods(
+        model, corpus, "test", args.cache, dynamic, ngram, args.tune_tokens, limit=args.limit_tokens
+    )
+    scope = (
+        f"first {args.limit_tokens:,} tokens of valid and test"
+        if args.limit_tokens
+        else "whole valid and test splits"
+    )
     print(f"\nevaluation-time methods on the {scope}; every setting tuned on valid only")
     if ngram is not None:
         print(f"({args.ngram}-gram built from train in {ngram_s:.1f} s)")
@@ -90,10 +117,14 @@ def main() -> None:
     for r in results:
         gain = static.report_ppl - r.report_ppl
         settings = ", ".join(f"{k}={v}" for k, v in r.params.items())
-        print(f"{r.method:<22} {r.valid_ppl:>8.2f} {r.report_ppl:>8.2f} "
-              f"{gain:>+9.2f}  {r.extra_seconds:>8.1f}  {settings}")  # fmt: skip
-    print(f"(the static row's seconds are its own scoring time; all methods: "
-          f"{time.perf_counter() - t0:.0f} s)")  # fmt: skip
+        print(
+            f"{r.method:<22} {r.valid_ppl:>8.2f} {r.report_ppl:>8.2f} "
+            f"{gain:>+9.2f}  {r.extra_seconds:>8.1f}  {settings}"
+        )
+    print(
+        f"(the static row's seconds are its own scoring time; all methods: "
+        f"{time.perf_counter() - t0:.0f} s)"
+    )
     report.update(scope=scope, methods=[r.to_json() for r in results])
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

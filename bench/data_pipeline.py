@@ -26,15 +26,23 @@ print(json.dumps({"seconds": time.perf_counter() - t, "tokens": n,
 
 
 def measure(spec: str, cache: bool, env: dict) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, spec, "1" if cache else "0"],
-                         env=env, check=True, capture_output=True, text=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, spec, "1" if cache else "0"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out)
 
 
 def baseline_mb(env: dict) -> float:
     code = "import resource, seqlm.data; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)"
-    return float(subprocess.run([sys.executable, "-c", code], env=env, check=True,
-                                capture_output=True, text=True).stdout)  # fmt: skip
+    return float(
+        subprocess.run(
+            [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+        ).stdout
+    )
 
 
 def main() -> None:
@@ -49,16 +57,20 @@ def main() -> None:
                 f.write(text)
         base = baseline_mb(env)
         print(f"interpreter + seqlm.data baseline: {base:.0f} MB")
-        print(f"{'file':<16}{'MB':>8}{'tokens':>12}{'s':>8}{'MB/s':>8}{'Mtok/s':>8}"
-              f"{'peak MB':>9}{'x text':>8}{'reload s':>10}")  # fmt: skip
+        print(
+            f"{'file':<16}{'MB':>8}{'tokens':>12}{'s':>8}{'MB/s':>8}{'Mtok/s':>8}"
+            f"{'peak MB':>9}{'x text':>8}{'reload s':>10}"
+        )
         for name, path in [("ptb train", ptb), ("ptb x20", big)]:
             mb = path.stat().st_size / 1e6
             cold = measure(str(path), cache=True, env=env)
             warm = measure(str(path), cache=True, env=env)
             extra = cold["peak_mb"] - base
-            print(f"{name:<16}{mb:>8.1f}{cold['tokens']:>12,}{cold['seconds']:>8.2f}"
-                  f"{mb / cold['seconds']:>8.1f}{cold['tokens'] / cold['seconds'] / 1e6:>8.2f}"
-                  f"{extra:>9.0f}{extra / mb:>8.2f}{warm['seconds']:>10.3f}")  # fmt: skip
+            print(
+                f"{name:<16}{mb:>8.1f}{cold['tokens']:>12,}{cold['seconds']:>8.2f}"
+                f"{mb / cold['seconds']:>8.1f}{cold['tokens'] / cold['seconds'] / 1e6:>8.2f}"
+                f"{extra:>9.0f}{extra / mb:>8.2f}{warm['seconds']:>10.3f}"
+            )
 
 
 if __name__ == "__main__":

@@ -55,23 +55,35 @@ def main() -> None:
     if args.lstm:
         lstm = load_model(args.lstm)
     else:
-        config = ModelConfig(kind="lstm", vocab_size=len(corpus.vocab), embed=650, hidden=650,
-                             layers=2, adaptive_cutoffs=[2000, 6000])  # fmt: skip
+        config = ModelConfig(
+            kind="lstm",
+            vocab_size=len(corpus.vocab),
+            embed=650,
+            hidden=650,
+            layers=2,
+            adaptive_cutoffs=[2000, 6000],
+        )
         lstm = RecurrentLM(config, corpus.vocab, "fused")
         lstm.reset_parameters(0)
     ngram = NgramLM.train(corpus["train"], corpus.vocab, 5)
     prompt = corpus.vocab.encode("the company said".split())
     test = corpus["test"]
-    print(f"threads {torch.get_num_threads()}; {args.tokens} tokens generated, "
-          f"{len(test):,} scored; median of {args.rounds}")  # fmt: skip
+    print(
+        f"threads {torch.get_num_threads()}; {args.tokens} tokens generated, "
+        f"{len(test):,} scored; median of {args.rounds}"
+    )
     print(f"{'model':<32} {'generate tok/s':>15} {'score tok/s':>13}")
-    arms = (("LSTM 2x650 (adaptive), fp32", lstm, "fp32"),
-            ("LSTM 2x650 (adaptive), bf16", lstm, "bf16"), ("5-gram (modified KN)", ngram, None))  # fmt: skip
+    arms = (
+        ("LSTM 2x650 (adaptive), fp32", lstm, "fp32"),
+        ("LSTM 2x650 (adaptive), bf16", lstm, "bf16"),
+        ("5-gram (modified KN)", ngram, None),
+    )
     for name, model, precision in arms:
         if precision:
             model.set_generation_precision(precision)
-        gen = timed(lambda m=model: list(sample(m, prompt, args.tokens, 1.0, 50, None, seed=0)),
-                    args.rounds)  # fmt: skip
+        gen = timed(
+            lambda m=model: list(sample(m, prompt, args.tokens, 1.0, 50, None, seed=0)), args.rounds
+        )
         line = f"{name:<32} {args.tokens / gen:>15,.0f}"
         if precision != "bf16":  # scoring runs the sequence kernel in fp32 either way
             score = timed(lambda m=model: m.log_probs(test), args.rounds)

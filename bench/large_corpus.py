@@ -70,8 +70,10 @@ def main() -> None:
     data = Path(os.environ.get("SEQLM_DATA", Path(__file__).resolve().parents[2] / "shared/data"))
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "SEQLM_CACHE": str(Path(tmp) / "cache")}
-        print(f"{'train tokens':>14} {'text MB':>8} {'RssAnon when ready':>19} "
-              f"{'peak RSS training':>18} {'s':>6}")  # fmt: skip
+        print(
+            f"{'train tokens':>14} {'text MB':>8} {'RssAnon when ready':>19} "
+            f"{'peak RSS training':>18} {'s':>6}"
+        )
         for repeats in (11, 108):
             corpus = make_corpus(Path(tmp) / f"ptb_x{repeats}", data / "ptb", repeats)
             mb = (corpus / "train.txt").stat().st_size / 1e6
@@ -84,14 +86,26 @@ def main() -> None:
                 ],
                 env=env,
                 check=True,
-            )  # fmt: skip  (builds the cache)
-            runs = [json.loads(subprocess.run(
-                [sys.executable, "-c", STATUS + CHILD, str(corpus), str(args.steps)], env=env,
-                check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
-                for _ in range(args.runs)]  # fmt: skip
+            )  # builds the cache
+            runs = [
+                json.loads(
+                    subprocess.run(
+                        [sys.executable, "-c", STATUS + CHILD, str(corpus), str(args.steps)],
+                        env=env,
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                    )
+                    .stdout.strip()
+                    .splitlines()[-1]
+                )
+                for _ in range(args.runs)
+            ]
             med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-            print(f"{med['train_tokens']:>14,.0f} {mb:>8.0f} {med['ready_mb']:>16.0f} MB "
-                  f"{med['peak_mb']:>15.0f} MB {med['seconds']:>6.1f}")  # fmt: skip
+            print(
+                f"{med['train_tokens']:>14,.0f} {mb:>8.0f} {med['ready_mb']:>16.0f} MB "
+                f"{med['peak_mb']:>15.0f} MB {med['seconds']:>6.1f}"
+            )
             (corpus / "train.txt").unlink()
 
 

@@ -14,8 +14,10 @@ import json
 import subprocess
 import sys
 
-KENLM = {3: {"valid": 157.77, "test": 148.28, "lmplz_s": 1.3},
-         5: {"valid": 148.01, "test": 141.19, "lmplz_s": 3.3}}  # fmt: skip
+KENLM = {
+    3: {"valid": 157.77, "test": 148.28, "lmplz_s": 1.3},
+    5: {"valid": 148.01, "test": 141.19, "lmplz_s": 3.3},
+}
 
 CHILD = r"""
 import json, math, resource, sys, tempfile, time
@@ -65,8 +67,9 @@ print(json.dumps({"fit_s": fit, "train_sentences": len(train),
 
 
 def run(code: str, *args: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True,
-                         text=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -74,16 +77,20 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, nargs="+", default=[3, 5])
     args = parser.parse_args()
-    print(f"{'order':>5} {'valid':>8} {'KenLM':>8} {'test':>8} {'KenLM':>8} {'build s':>8} "
-          f"{'lmplz s':>8} {'peak MB':>8} {'write s':>8} {'read s':>7} {'Mtok/s':>7}")  # fmt: skip
+    print(
+        f"{'order':>5} {'valid':>8} {'KenLM':>8} {'test':>8} {'KenLM':>8} {'build s':>8} "
+        f"{'lmplz s':>8} {'peak MB':>8} {'write s':>8} {'read s':>7} {'Mtok/s':>7}"
+    )
     for order in args.orders:
         r = run(CHILD, str(order))
         k = KENLM.get(order, {})
-        print(f"{order:>5} {r['valid']:>8.2f} {k.get('valid', float('nan')):>8.2f} "
-              f"{r['test']:>8.2f} {k.get('test', float('nan')):>8.2f} {r['build_s']:>8.2f} "
-              f"{k.get('lmplz_s', float('nan')):>8.1f} {r['peak_mb']:>8.0f} "
-              f"{r['arpa_write_s']:>8.2f} {r['arpa_read_s']:>7.2f} "
-              f"{r['score_tok_s'] / 1e6:>7.2f}")  # fmt: skip
+        print(
+            f"{order:>5} {r['valid']:>8.2f} {k.get('valid', float('nan')):>8.2f} "
+            f"{r['test']:>8.2f} {k.get('test', float('nan')):>8.2f} {r['build_s']:>8.2f} "
+            f"{k.get('lmplz_s', float('nan')):>8.1f} {r['peak_mb']:>8.0f} "
+            f"{r['arpa_write_s']:>8.2f} {r['arpa_read_s']:>7.2f} "
+            f"{r['score_tok_s'] / 1e6:>7.2f}"
+        )
         print(f"      n-grams by order: {r['ngrams']}; ARPA {r['arpa_mb']:.0f} MB")
     try:
         import nltk  # noqa: F401
@@ -95,9 +102,11 @@ def main() -> None:
     _, files = dataset_files("ptb")
     n = run(NLTK, str(files[0]))
     ours = run(CHILD, "3")["score_tok_s"]
-    print(f"NLTK KneserNeyInterpolated(3) on {n['train_sentences']} PTB sentences: fit "
-          f"{n['fit_s']:.1f} s, scoring {n['score_tok_s']:.1f} tokens/s; seqlm 3-gram on all "
-          f"of PTB scores {ours:,.0f} tokens/s ({ours / n['score_tok_s']:,.0f}x)")  # fmt: skip
+    print(
+        f"NLTK KneserNeyInterpolated(3) on {n['train_sentences']} PTB sentences: fit "
+        f"{n['fit_s']:.1f} s, scoring {n['score_tok_s']:.1f} tokens/s; seqlm 3-gram on all "
+        f"of PTB scores {ours:,.0f} tokens/s ({ours / n['score_tok_s']:,.0f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -161,8 +161,12 @@ def tree_rss(pid: int) -> int:
 
 def run_child(code: str, *args: str) -> dict:
     """The child's JSON line, with `tree_peak`: its peak RSS with its workers, polled."""
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     peak = 0
     while proc.poll() is None:
         peak = max(peak, tree_rss(proc.pid))
@@ -178,16 +182,25 @@ def run_child(code: str, *args: str) -> dict:
 def timed(cmd: list[str], stdin=None, stdout=None) -> tuple[float, int, str]:
     """(wall seconds, peak RSS bytes, stderr) of a command, via GNU time's %M."""
     t = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M", *cmd], stdin=stdin,
-                          stdout=stdout, stderr=subprocess.PIPE, text=True, check=True)  # fmt: skip
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "MAXRSS %M", *cmd],
+        stdin=stdin,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
     wall = time.perf_counter() - t
     rss = int(re.findall(r"MAXRSS (\d+)", proc.stderr)[-1]) * 1024
     return wall, rss, proc.stderr
 
 
 def find_kenlm(hint: str | None) -> Path | None:
-    for d in [hint, os.path.dirname(shutil.which("lmplz") or ""),
-              str(Path.home() / ".cache" / "kenlm" / "bin")]:  # fmt: skip
+    for d in [
+        hint,
+        os.path.dirname(shutil.which("lmplz") or ""),
+        str(Path.home() / ".cache" / "kenlm" / "bin"),
+    ]:
         if d and (Path(d) / "lmplz").exists():
             return Path(d)
     return None
@@ -196,21 +209,34 @@ def find_kenlm(hint: str | None) -> Path | None:
 def kenlm_arm(bin_dir: Path, work: Path, order: int, memory: str, test_tokens: int) -> dict:
     arpa, binary = work / f"kenlm{order}.arpa", work / f"kenlm{order}.bin"
     with open(work / "train.txt") as src, open(arpa, "w") as dst:
-        build, peak, _ = timed([str(bin_dir / "lmplz"), "-o", str(order), "-S", memory],
-                               stdin=src, stdout=dst)  # fmt: skip
-    subprocess.run([str(bin_dir / "build_binary"), str(arpa), str(binary)], check=True,
-                   capture_output=True)  # fmt: skip
+        build, peak, _ = timed(
+            [str(bin_dir / "lmplz"), "-o", str(order), "-S", memory], stdin=src, stdout=dst
+        )
+    subprocess.run(
+        [str(bin_dir / "build_binary"), str(arpa), str(binary)], check=True, capture_output=True
+    )
     with open(os.devnull, "w") as null, open(os.devnull) as empty:
         load, _, _ = timed([str(bin_dir / "query"), "-v", "summary", str(binary)], empty, null)
     with open(work / "test.txt") as src:
         t = time.perf_counter()
-        out = subprocess.run([str(bin_dir / "query"), "-v", "summary", str(binary)], stdin=src,
-                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        out = subprocess.run(
+            [str(bin_dir / "query"), "-v", "summary", str(binary)],
+            stdin=src,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         total = time.perf_counter() - t
     ppl = float(re.findall(r"Perplexity including OOVs:\s*([\d.]+)", out)[0])
-    result = {"build_s": build, "peak": peak, "arpa_mb": arpa.stat().st_size / 1e6,
-              "model_mb": binary.stat().st_size / 1e6, "load_s": load, "ppl": ppl,
-              "score_tok_s": test_tokens / max(total - load, 1e-9)}  # fmt: skip
+    result = {
+        "build_s": build,
+        "peak": peak,
+        "arpa_mb": arpa.stat().st_size / 1e6,
+        "model_mb": binary.stat().st_size / 1e6,
+        "load_s": load,
+        "ppl": ppl,
+        "score_tok_s": test_tokens / max(total - load, 1e-9),
+    }
     arpa.unlink()
     binary.unlink()
     return result
@@ -228,34 +254,44 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     n_train, n_test = build_corpus(work, int(args.tokens))
-    print(f"corpus: {n_train:,} training tokens, {n_test:,} held-out tokens "
-          f"({time.perf_counter() - t:.0f} s to build) in {work}")  # fmt: skip
+    print(
+        f"corpus: {n_train:,} training tokens, {n_test:,} held-out tokens "
+        f"({time.perf_counter() - t:.0f} s to build) in {work}"
+    )
     kenlm = find_kenlm(args.kenlm)
     if kenlm is None:
         print("KenLM's lmplz not found (--kenlm DIR): KenLM rows skipped")
-    print(f"{'tool':<7}{'order':>5}{'build s':>9}{'peak GB':>9}{'B/token':>9}{'model MB':>10}"
-          f"{'load s':>8}{'Mtok/s':>8}{'perplexity':>12}")  # fmt: skip
+    print(
+        f"{'tool':<7}{'order':>5}{'build s':>9}{'peak GB':>9}{'B/token':>9}{'model MB':>10}"
+        f"{'load s':>8}{'Mtok/s':>8}{'perplexity':>12}"
+    )
     for order in args.orders:
         out = work / f"seqlm{order}"
         b = run_child(CHILD_BUILD, str(work), str(order), str(parse_size(args.memory)), str(out))
         s = run_child(CHILD_SCORE, str(out), str(work / "test.npy"))
         size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
-        print(f"{'seqlm':<7}{order:>5}{b['build_s']:>9.1f}{b['tree_peak'] / 1e9:>9.2f}"
-              f"{b['tree_peak'] / n_train:>9.0f}{size:>10.0f}{s['load_s']:>8.3f}"
-              f"{s['score_tok_s'] / 1e6:>8.2f}{s['ppl']:>12.4f}"
-              f"   (+{b['save_s']:.1f} s save, +{s['import_s']:.2f} s import before load; "
-              f"{s['warm_tok_s'] / 1e6:.2f}M tok/s scoring again, pages warm; "
-              f"n-grams {b['ngrams']})")  # fmt: skip
+        print(
+            f"{'seqlm':<7}{order:>5}{b['build_s']:>9.1f}{b['tree_peak'] / 1e9:>9.2f}"
+            f"{b['tree_peak'] / n_train:>9.0f}{size:>10.0f}{s['load_s']:>8.3f}"
+            f"{s['score_tok_s'] / 1e6:>8.2f}{s['ppl']:>12.4f}"
+            f"   (+{b['save_s']:.1f} s save, +{s['import_s']:.2f} s import before load; "
+            f"{s['warm_tok_s'] / 1e6:.2f}M tok/s scoring again, pages warm; "
+            f"n-grams {b['ngrams']})"
+        )
         shutil.rmtree(out)
         if kenlm is not None:
             k = kenlm_arm(kenlm, work, order, args.memory, n_test)
-            print(f"{'lmplz':<7}{order:>5}{k['build_s']:>9.1f}{k['peak'] / 1e9:>9.2f}"
-                  f"{k['peak'] / n_train:>9.0f}{k['model_mb']:>10.0f}{k['load_s']:>8.3f}"
-                  f"{k['score_tok_s'] / 1e6:>8.2f}{k['ppl']:>12.4f}"
-                  f"   (ARPA {k['arpa_mb']:.0f} MB; model = build_binary probing)")  # fmt: skip
+            print(
+                f"{'lmplz':<7}{order:>5}{k['build_s']:>9.1f}{k['peak'] / 1e9:>9.2f}"
+                f"{k['peak'] / n_train:>9.0f}{k['model_mb']:>10.0f}{k['load_s']:>8.3f}"
+                f"{k['score_tok_s'] / 1e6:>8.2f}{k['ppl']:>12.4f}"
+                f"   (ARPA {k['arpa_mb']:.0f} MB; model = build_binary probing)"
+            )
             rel = abs(s["ppl"] / k["ppl"] - 1)
-            print(f"      order {order}: build time ratio {b['build_s'] / k['build_s']:.2f}x, "
-                  f"perplexity relative difference {rel:.1e}")  # fmt: skip
+            print(
+                f"      order {order}: build time ratio {b['build_s'] / k['build_s']:.2f}x, "
+                f"perplexity relative difference {rel:.1e}"
+            )
 
 
 if __name__ == "__main__":

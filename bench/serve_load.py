@@ -45,9 +45,14 @@ def fresh_ptb_model(folder: Path) -> Path:
 
     corpus = load_corpus("ptb")
     p = PRESETS["ptb"]
-    config = ModelConfig(cell="lstm", vocab_size=len(corpus.vocab), embed=p["embed"],
-                         hidden=p["hidden"], layers=p["layers"],
-                         adaptive_cutoffs=p["adaptive_cutoffs"])  # fmt: skip
+    config = ModelConfig(
+        cell="lstm",
+        vocab_size=len(corpus.vocab),
+        embed=p["embed"],
+        hidden=p["hidden"],
+        layers=p["layers"],
+        adaptive_cutoffs=p["adaptive_cutoffs"],
+    )
     model = RecurrentLM(config, corpus.vocab)
     model.reset_parameters(0)
     return save_recurrent(model, folder / "ptb-2x650-fresh", {"corpus": corpus.spec.to_json()})
@@ -71,8 +76,21 @@ def free_port() -> int:
 
 def start_server(model: Path, port: int, threads: int) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    cmd = [sys.executable, "-m", "seqlm", "serve", str(model), "--port", str(port),
-           "--index-tokens", "0", "--queue", "256", "--threads", str(threads)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "seqlm",
+        "serve",
+        str(model),
+        "--port",
+        str(port),
+        "--index-tokens",
+        "0",
+        "--queue",
+        "256",
+        "--threads",
+        str(threads),
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -105,14 +123,23 @@ async def score_load(url: str, texts: list[str], clients: int, max_seconds: floa
         await asyncio.gather(*(client(http) for _ in range(clients)))
         wall = time.perf_counter() - start
     ms = sorted(x * 1000 for x in latencies)
-    return {"requests": len(ms), "rps": len(ms) / wall, "p50": statistics.median(ms),
-            "p99": ms[min(len(ms) - 1, int(0.99 * len(ms)))]}  # fmt: skip
+    return {
+        "requests": len(ms),
+        "rps": len(ms) / wall,
+        "p50": statistics.median(ms),
+        "p99": ms[min(len(ms) - 1, int(0.99 * len(ms)))],
+    }
 
 
 async def stream_load(url: str, streams: int, tokens: int, max_seconds: float) -> dict:
     async def one(http: httpx.AsyncClient, seed: int) -> int:
-        body = {"model": MODEL_NAME, "prompt": "the", "max_tokens": tokens, "top_k": 50,
-                "seed": seed}  # fmt: skip
+        body = {
+            "model": MODEL_NAME,
+            "prompt": "the",
+            "max_tokens": tokens,
+            "top_k": 50,
+            "seed": seed,
+        }
         got = 0
         async with http.stream("POST", url + "/generate", json=body) as r:
             async for line in r.aiter_lines():
@@ -140,11 +167,19 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=160, help="/score requests (100 tokens)")
     parser.add_argument("--stream-tokens", type=int, default=100, help="tokens per stream")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads of the server (default 1: on a shared 2-core "
-                             "machine more threads contend)")  # fmt: skip
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="generation rounds (1 stream, then all); medians reported")  # fmt: skip
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads of the server (default 1: on a shared 2-core "
+        "machine more threads contend)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="generation rounds (1 stream, then all); medians reported",
+    )
     parser.add_argument("--max-seconds", type=float, default=120, help="per phase")
     parser.add_argument("--out", help="also write the report here")
     args = parser.parse_args()
@@ -165,8 +200,9 @@ def main() -> None:
             singles, multis = [], []
             for _ in range(args.rounds):  # alternated: a shared machine's load drifts
                 singles.append(run(stream_load(url, 1, args.stream_tokens, args.max_seconds)))
-                multis.append(run(stream_load(url, args.clients, args.stream_tokens,
-                                              args.max_seconds)))  # fmt: skip
+                multis.append(
+                    run(stream_load(url, args.clients, args.stream_tokens, args.max_seconds))
+                )
             single = median_run(singles)
             multi = median_run(multis)
         finally:

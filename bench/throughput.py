@@ -68,11 +68,29 @@ def plain_loop(train, ntoken: int, steps: int) -> float:
 
 
 def seqlm_loop(corpus, backend: str, steps: int) -> float:
-    overrides = dict(model="lstm", embed=200, hidden=200, layers=2, dropout=0.2,
-                     dropout_between=0.2, dropout_embed=0.2, batch_size=20, bptt=35, variable_bptt=False,
-                     optimizer="sgd", lr=20.0, clip=0.25, max_steps=steps + WARMUP,
-                     log_every=WARMUP, checkpoint_every=10**9, eval_every=0, backend=backend,
-                     max_minutes=0, adaptive_cutoffs=[], tied=False)  # fmt: skip
+    overrides = dict(
+        model="lstm",
+        embed=200,
+        hidden=200,
+        layers=2,
+        dropout=0.2,
+        dropout_between=0.2,
+        dropout_embed=0.2,
+        batch_size=20,
+        bptt=35,
+        variable_bptt=False,
+        optimizer="sgd",
+        lr=20.0,
+        clip=0.25,
+        max_steps=steps + WARMUP,
+        log_every=WARMUP,
+        checkpoint_every=10**9,
+        eval_every=0,
+        backend=backend,
+        max_minutes=0,
+        adaptive_cutoffs=[],
+        tied=False,
+    )
     config = make_config("bench", None, overrides)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, corpus, tmp, {"corpus": "ptb"}, quiet=True)
@@ -98,13 +116,17 @@ def main() -> None:
         results["seqlm fused"].append(seqlm_loop(corpus, "fused", args.steps))
         results["seqlm reference"].append(seqlm_loop(corpus, "reference", args.steps))
     medians = {k: statistics.median(v) for k, v in results.items()}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; 2x200 LSTM, PTB, "
-          f"batch 20, bptt 35; median of {args.rounds} x {args.steps} steps")  # fmt: skip
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; 2x200 LSTM, PTB, "
+        f"batch 20, bptt 35; median of {args.rounds} x {args.steps} steps"
+    )
     for name, value in medians.items():
         print(f"{name:<18}{value:>10,.0f} tokens/s")
     print(f"fused / plain     {medians['seqlm fused'] / medians['plain loop']:.2f}x  (goal >= 1.0)")
-    print(f"reference / fused {medians['seqlm reference'] / medians['seqlm fused']:.2f}x  "
-          f"(goal >= 0.5)")  # fmt: skip
+    print(
+        f"reference / fused {medians['seqlm reference'] / medians['seqlm fused']:.2f}x  "
+        f"(goal >= 0.5)"
+    )
 
 
 if __name__ == "__main__":

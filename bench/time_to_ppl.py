@@ -146,10 +146,11 @@ def run_plain(corpus, cap_s: float, emit) -> None:
 def run_seqlm(corpus, cap_s: float, emit) -> None:
     from seqlm.train import Trainer, make_config
 
-    config = make_config("ptb", None, {"max_minutes": cap_s / 60, "eval_every": 100,
-                                       "checkpoint_every": 10**9})  # fmt: skip
+    config = make_config(
+        "ptb", None, {"max_minutes": cap_s / 60, "eval_every": 100, "checkpoint_every": 10**9}
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(config, corpus, tmp, {"corpus": "ptb"}, quiet=True)
+        trainer = Trainer(config, corpus, tmp)
         start = time.perf_counter()
         validate = trainer.validate
 
@@ -173,8 +174,12 @@ def arm_main(arm: str, cap_min: float, threads: int) -> None:
     corpus = load_corpus("ptb")
 
     def emit(wall, ppl, tokens, train_s):
-        print(json.dumps({"arm": arm, "wall": wall, "ppl": ppl, "tokens": tokens,
-                          "train_s": train_s}), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {"arm": arm, "wall": wall, "ppl": ppl, "tokens": tokens, "train_s": train_s}
+            ),
+            flush=True,
+        )
 
     (run_plain if arm == "plain" else run_seqlm)(corpus, cap_min * 60, emit)
 
@@ -192,9 +197,10 @@ def main() -> None:
     threads = torch.get_num_threads() if args.sequential else args.threads_each
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     cmd = [sys.executable, __file__, "--cap", str(args.cap), "--threads-each", str(threads)]
-    procs = {arm: subprocess.Popen([*cmd, "--arm", arm], stdout=subprocess.PIPE, text=True,
-                                   env=env)
-             for arm in (["plain"] if args.sequential else ["plain", "seqlm"])}  # fmt: skip
+    procs = {
+        arm: subprocess.Popen([*cmd, "--arm", arm], stdout=subprocess.PIPE, text=True, env=env)
+        for arm in (["plain"] if args.sequential else ["plain", "seqlm"])
+    }
     rows: dict[str, list[dict]] = {"plain": [], "seqlm": []}
     peaks: dict[str, dict[str, float]] = {}
 
@@ -213,8 +219,10 @@ def main() -> None:
 
     if args.sequential:
         collect("plain", procs["plain"])
-        collect("seqlm", subprocess.Popen([*cmd, "--arm", "seqlm"], stdout=subprocess.PIPE,
-                                          text=True, env=env))  # fmt: skip
+        collect(
+            "seqlm",
+            subprocess.Popen([*cmd, "--arm", "seqlm"], stdout=subprocess.PIPE, text=True, env=env),
+        )
     else:
         import threading
 
@@ -234,16 +242,19 @@ def report(rows: dict, peaks: dict, threads: int, cap: float) -> None:
     flops = {
         "plain": 3 * (lstm_flops(650, 650, 2, 650) + 2 * 650 * v),
         "seqlm": 3
-        * (
-            lstm_flops(650, 650, 2, 650) + adaptive_flops(650, [2000, 6000], v, corpus["train"])
-        ),  # fmt: skip
+        * (lstm_flops(650, 650, 2, 650) + adaptive_flops(650, [2000, 6000], v, corpus["train"])),
     }
-    print(f"\nPTB, {threads} thread(s) per arm, cap {cap:g} min; fp32 GEMM peak, n=2048, "
-          "GFLOP/s, measured by each arm: " + ", ".join(
-              f"{a} MKL {p['mkl']:.0f} / oneDNN {p['onednn']:.0f}" for a, p in peaks.items())
-          + "\nminutes of wall time (validation included) to reach:")  # fmt: skip
-    print(f"{'arm':<8}" + "".join(f"{'< ' + format(t, 'g'):>10}" for t in THRESHOLDS)
-          + f"{'best':>10}{'tokens/s':>10}{'GFLOP/s':>9}{'MFU':>6}")  # fmt: skip
+    print(
+        f"\nPTB, {threads} thread(s) per arm, cap {cap:g} min; fp32 GEMM peak, n=2048, "
+        "GFLOP/s, measured by each arm: "
+        + ", ".join(f"{a} MKL {p['mkl']:.0f} / oneDNN {p['onednn']:.0f}" for a, p in peaks.items())
+        + "\nminutes of wall time (validation included) to reach:"
+    )
+    print(
+        f"{'arm':<8}"
+        + "".join(f"{'< ' + format(t, 'g'):>10}" for t in THRESHOLDS)
+        + f"{'best':>10}{'tokens/s':>10}{'GFLOP/s':>9}{'MFU':>6}"
+    )
     reached = {}
     for arm, arm_rows in rows.items():
         arm_rows = [r for r in arm_rows if r["wall"] <= cap * 60]
@@ -259,8 +270,10 @@ def report(rows: dict, peaks: dict, threads: int, cap: float) -> None:
         gflops = flops[arm] * speed / 1e9
         peak = max(peaks[arm].values()) if arm in peaks else math.nan
         cells = "".join(f"{t / 60:>10.1f}" if t is not None else f"{'—':>10}" for t in times)
-        print(f"{arm:<8}{cells}{min(r['ppl'] for r in arm_rows):>10.2f}{speed:>10,.0f}"
-              f"{gflops:>9.1f}{gflops / peak:>6.0%}")  # fmt: skip
+        print(
+            f"{arm:<8}{cells}{min(r['ppl'] for r in arm_rows):>10.2f}{speed:>10,.0f}"
+            f"{gflops:>9.1f}{gflops / peak:>6.0%}"
+        )
     if len(reached) == 2:
         for t, a, b in zip(THRESHOLDS, reached["plain"], reached["seqlm"], strict=True):
             if b is not None:

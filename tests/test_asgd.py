@@ -10,10 +10,29 @@ from seqlm.train import train
 from seqlm.train.asgd import WeightAverage, should_start_averaging
 
 SMALL = "synthetic:train_tokens=12000,valid_tokens=1500,test_tokens=1500"
-TINY = dict(cell="lstm", embed=12, hidden=16, layers=2, batch_size=8, bptt=15, epochs=50,
-            eval_every=4, checkpoint_every=3, log_every=2, threads=1, seed=4, lr=20.0,
-            optimizer="ntasgd", asgd_nonmono=0, weight_drop=0.3, dropout=0.2, ar=1.0, tar=1.0,
-            variable_bptt=True, lr_by_window=True)  # fmt: skip
+TINY = dict(
+    cell="lstm",
+    embed=12,
+    hidden=16,
+    layers=2,
+    batch_size=8,
+    bptt=15,
+    epochs=50,
+    eval_every=4,
+    checkpoint_every=3,
+    log_every=2,
+    threads=1,
+    seed=4,
+    lr=20.0,
+    optimizer="ntasgd",
+    asgd_nonmono=0,
+    weight_drop=0.3,
+    dropout=0.2,
+    ar=1.0,
+    tar=1.0,
+    variable_bptt=True,
+    lr_by_window=True,
+)
 
 
 def test_switching_rule_is_awd_lstms():

@@ -62,10 +62,12 @@ def test_cache_is_a_distribution_and_matches_its_formula(corpus, cutoffs):
 def test_interpolation_is_each_model_at_the_ends_and_a_distribution(corpus):
     model, ngram = make(corpus), build(corpus, 3)
     ids = np.asarray(corpus["valid"][:40])
-    np.testing.assert_allclose(InterpolatedLM(model, ngram, 0.0).log_probs(ids),
-                               model.log_probs(ids), atol=1e-12)  # fmt: skip
-    np.testing.assert_allclose(InterpolatedLM(model, ngram, 1.0).log_probs(ids),
-                               ngram.log_probs(ids), atol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(
+        InterpolatedLM(model, ngram, 0.0).log_probs(ids), model.log_probs(ids), atol=1e-12
+    )
+    np.testing.assert_allclose(
+        InterpolatedLM(model, ngram, 1.0).log_probs(ids), ngram.log_probs(ids), atol=1e-12
+    )
     both = InterpolatedLM(model, ngram, 0.4)
     state = both.start(ids[:10])
     dist = both.next_log_probs(state)
@@ -111,12 +113,35 @@ def test_eval_cli_reports_each_method_tuned_on_valid(tmp_path, capsys):
     from seqlm.train import train
 
     small = "synthetic:train_tokens=8000,valid_tokens=800,test_tokens=800"
-    train(small, tmp_path / "m", cell="lstm", embed=12, hidden=16, layers=1, batch_size=8,
-          bptt=10, max_steps=20, threads=1, optimizer="adamw", lr=0.01)  # fmt: skip
+    train(
+        small,
+        tmp_path / "m",
+        cell="lstm",
+        embed=12,
+        hidden=16,
+        layers=1,
+        batch_size=8,
+        bptt=10,
+        max_steps=20,
+        threads=1,
+        optimizer="adamw",
+        lr=0.01,
+    )
     assert main(["eval", str(tmp_path / "m"), "--json"]) == 0
     plain = json.loads(capsys.readouterr().out)
-    argv = ["eval", str(tmp_path / "m"), "--cache", "30", "--dynamic", "sgd", "--interpolate",
-            "2", "--tune-tokens", "200", "--json"]  # fmt: skip
+    argv = [
+        "eval",
+        str(tmp_path / "m"),
+        "--cache",
+        "30",
+        "--dynamic",
+        "sgd",
+        "--interpolate",
+        "2",
+        "--tune-tokens",
+        "200",
+        "--json",
+    ]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     names = [m["method"] for m in out["methods"]]

@@ -51,8 +51,16 @@ def test_mogrifier_layer_is_its_equations(rounds):
 
 def test_mogrifier_language_model_learns_and_scores_consistently():
     corpus = load_corpus("synthetic:train_tokens=20000,valid_tokens=3000,test_tokens=3000")
-    config = ModelConfig(vocab_size=len(corpus.vocab), cell="mogrifier", embed=16, hidden=24,
-                         layers=2, mogrifier_rounds=4, weight_drop=0.2, tied=True)  # fmt: skip
+    config = ModelConfig(
+        vocab_size=len(corpus.vocab),
+        cell="mogrifier",
+        embed=16,
+        hidden=24,
+        layers=2,
+        mogrifier_rounds=4,
+        weight_drop=0.2,
+        tied=True,
+    )
     model = RecurrentLM(config, corpus.vocab)
     model.reset_parameters(3)
     ids = np.asarray(corpus["valid"][:20])

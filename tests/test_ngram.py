@@ -130,11 +130,21 @@ def naive_model(sentences, order, method, k=1.0):
     return vocab, prob
 
 
-TOY = [s.split() for s in [
-    "the cat sat on the mat", "the dog sat on the log", "a cat saw the dog",
-    "the dog saw a cat on the mat", "a dog sat", "the cat sat", "on the mat the cat sat",
-    "a log", "the mat", "the cat saw a dog on a log",
-]]  # fmt: skip
+TOY = [
+    s.split()
+    for s in [
+        "the cat sat on the mat",
+        "the dog sat on the log",
+        "a cat saw the dog",
+        "the dog saw a cat on the mat",
+        "a dog sat",
+        "the cat sat",
+        "on the mat the cat sat",
+        "a log",
+        "the mat",
+        "the cat saw a dog on a log",
+    ]
+]
 
 
 @pytest.mark.parametrize("method", ["kn", "wb", "add-k"])
@@ -192,14 +202,18 @@ def test_arpa_round_trip_and_gzip(tmp_path):
     model = NgramLM.train(corpus["train"], corpus.vocab, 4)
     model.save(tmp_path / "m")
     again = NgramLM.load(tmp_path / "m")
-    np.testing.assert_allclose(again.log_probs(corpus["test"]), model.log_probs(corpus["test"]),
-                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        again.log_probs(corpus["test"]), model.log_probs(corpus["test"]), atol=1e-6
+    )
     from seqlm.ngram import write_arpa
 
     write_arpa(model.tables, model.arpa_words(), tmp_path / "m.arpa.gz")
     gz = NgramLM.from_arpa(tmp_path / "m.arpa.gz")
-    np.testing.assert_allclose(gz.log_probs(gz.encode(corpus.vocab.decode(corpus["test"]))),
-                               model.log_probs(corpus["test"]), atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        gz.log_probs(gz.encode(corpus.vocab.decode(corpus["test"]))),
+        model.log_probs(corpus["test"]),
+        atol=1e-6,
+    )
 
 
 @pytest.mark.parametrize(

@@ -61,22 +61,37 @@ HEADER = "\\data\\\nngram 1=2\nngram 2={}\nngram 3=1\n\n\\1-grams:\n-1\ta\t0\n-1
 @pytest.mark.parametrize(
     "text, message",
     [
-        (HEADER.format(0) + "\\2-grams:\n\n\\3-grams:\n-1\ta b a\n\\end\\\n",
-         ":13: the context of 'a b a' is not in the model"),
-        (HEADER.format(0) + "\\2-grams:\n-1\ta b\t0\n\n\\3-grams:\n-1\ta b a\n\\end\\\n",
-         ":11: \\\\2-grams: header says 0, found more"),
-        (HEADER.format(1) + "\\2-grams:\n-1\ta b\t0\n\n\\3-grams:\n0.5\ta b a\n\\end\\\n",
-         ":14: positive log10 probability 0.5"),
-        (HEADER.format(1) + "\\2-grams:\n-1\ta b\t0\n-1\tb a\t0\n\n\\3-grams:\n-1\ta b a\n\\end\\\n",
-         ":12: \\\\2-grams: header says 1, found more"),
-        (HEADER.format(1) + "\\2-grams:\n-1\ta b c d\n\n\\3-grams:\n-1\ta b a\n\\end\\\n",
-         ":11: expected a 2-gram line"),
-        (HEADER.format(1) + "\\2-grams:\n-1\ta b\tnan\n\n\\3-grams:\n-1\ta b a\n\\end\\\n",
-         ":11: bad number 'nan'"),
-        (HEADER.format(1) + "\\2-grams:\n-1\ta b\t0\n\n\\3-grams:\n-1\ta b a\n\\end\\\nmore\n",
-         "text after \\\\end"),
+        (
+            HEADER.format(0) + "\\2-grams:\n\n\\3-grams:\n-1\ta b a\n\\end\\\n",
+            ":13: the context of 'a b a' is not in the model",
+        ),
+        (
+            HEADER.format(0) + "\\2-grams:\n-1\ta b\t0\n\n\\3-grams:\n-1\ta b a\n\\end\\\n",
+            ":11: \\\\2-grams: header says 0, found more",
+        ),
+        (
+            HEADER.format(1) + "\\2-grams:\n-1\ta b\t0\n\n\\3-grams:\n0.5\ta b a\n\\end\\\n",
+            ":14: positive log10 probability 0.5",
+        ),
+        (
+            HEADER.format(1)
+            + "\\2-grams:\n-1\ta b\t0\n-1\tb a\t0\n\n\\3-grams:\n-1\ta b a\n\\end\\\n",
+            ":12: \\\\2-grams: header says 1, found more",
+        ),
+        (
+            HEADER.format(1) + "\\2-grams:\n-1\ta b c d\n\n\\3-grams:\n-1\ta b a\n\\end\\\n",
+            ":11: expected a 2-gram line",
+        ),
+        (
+            HEADER.format(1) + "\\2-grams:\n-1\ta b\tnan\n\n\\3-grams:\n-1\ta b a\n\\end\\\n",
+            ":11: bad number 'nan'",
+        ),
+        (
+            HEADER.format(1) + "\\2-grams:\n-1\ta b\t0\n\n\\3-grams:\n-1\ta b a\n\\end\\\nmore\n",
+            "text after \\\\end",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_files_are_one_line_errors_with_the_line_number(tmp_path, text, message):
     (tmp_path / "bad.arpa").write_text(text)
     with pytest.raises(SeqlmError, match=message):

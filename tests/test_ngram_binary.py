@@ -67,8 +67,9 @@ def test_8_bit_quantisation_changes_perplexity_by_little(trained, tmp_path):
     approx = math.exp(-q.log_probs(ids).mean())
     assert approx != exact and abs(approx / exact - 1) < 0.005  # PTB 5-gram: 141.19 -> 141.11
     q.write_arpa(tmp_path / "q.arpa")  # still a valid ARPA
-    np.testing.assert_allclose(NgramLM.from_arpa(tmp_path / "q.arpa").log10_probs(ids),
-                               q.log10_probs(ids), atol=2e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        NgramLM.from_arpa(tmp_path / "q.arpa").log10_probs(ids), q.log10_probs(ids), atol=2e-6
+    )
 
 
 def test_quantize_keeps_few_values_exact_and_bins_many_by_population():

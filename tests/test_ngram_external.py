@@ -58,8 +58,9 @@ def test_ptb_slice_with_a_tiny_budget_equals_the_in_memory_model(
     assert not list(work.glob("run*")) and not list(work.glob("*.raw.bin"))
     spilled.save(tmp_path / "saved")  # from the mapped files
     whole.save(tmp_path / "whole")
-    assert_same_tables(NgramLM.load(tmp_path / "saved").tables,
-                       NgramLM.load(tmp_path / "whole").tables)  # fmt: skip
+    assert_same_tables(
+        NgramLM.load(tmp_path / "saved").tables, NgramLM.load(tmp_path / "whole").tables
+    )
     del spilled
     gc.collect()
     assert not work.exists()

@@ -72,8 +72,14 @@ def test_a_missing_model_is_a_one_line_error(tmp_path):
 
 
 # `head -1 test.txt | query -n ptb.o3.arpa.gz` (-n: no <s>, no </s>): KenLM's own figures
-KENLM_NO_BOS_EOS = [(-3.1073198, 1), (-2.7262075, 1), (-1.4688163, 2), (-1.067548, 3),
-                    (-4.079182, 1), (-1.9148556, 2)]  # fmt: skip
+KENLM_NO_BOS_EOS = [
+    (-3.1073198, 1),
+    (-2.7262075, 1),
+    (-1.4688163, 2),
+    (-1.067548, 3),
+    (-4.079182, 1),
+    (-1.9148556, 2),
+]
 
 
 def test_without_bos_and_eos_as_query_n(kenlm3):

@@ -38,8 +38,17 @@ def test_a_corpus_without_preset_gets_the_recipe(tmp_path, caplog):
         (tmp_path / f"{split}.txt").write_text(text)
     with caplog.at_level(logging.INFO, logger="seqlm"):
         # the recipe's sizes are overridden to keep the test fast; the rest is the recipe's
-        train(str(tmp_path), tmp_path / "run", embed=8, hidden=8, max_steps=30, eval_every=1,
-              eval_tokens=500, eval_share=0.02, threads=1)  # fmt: skip
+        train(
+            str(tmp_path),
+            tmp_path / "run",
+            embed=8,
+            hidden=8,
+            max_steps=30,
+            eval_every=1,
+            eval_tokens=500,
+            eval_share=0.02,
+            threads=1,
+        )
     assert "recipe picked" in caplog.text
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["model"]["weight_drop"] == 0.3 and config["model"]["tied"]
@@ -54,10 +63,22 @@ def test_budget_schedule_ends_the_cosine_with_the_budget(tmp_path):
     from seqlm.train import Trainer, make_config
 
     corpus = load_corpus(SMALL)
-    settings = dict(cell="lstm", embed=8, hidden=8, optimizer="adamw", lr=1e-2, warmup_steps=0,
-                    min_lr_ratio=0.0, max_steps=10_000, epochs=1000, max_minutes=10, threads=1)  # fmt: skip
-    trainer = Trainer(make_config("x", overrides={**settings, "budget_schedule": True}), corpus,
-                      tmp_path / "a")  # fmt: skip
+    settings = dict(
+        cell="lstm",
+        embed=8,
+        hidden=8,
+        optimizer="adamw",
+        lr=1e-2,
+        warmup_steps=0,
+        min_lr_ratio=0.0,
+        max_steps=10_000,
+        epochs=1000,
+        max_minutes=10,
+        threads=1,
+    )
+    trainer = Trainer(
+        make_config("x", overrides={**settings, "budget_schedule": True}), corpus, tmp_path / "a"
+    )
     trainer.progress["elapsed"] = 5 * 60.0  # half the budget, 1% of the steps
     assert trainer.lr_at(100) == pytest.approx(0.5e-2)  # cos(pi/2): halfway down
     trainer.progress["elapsed"] = 10 * 60.0
@@ -70,8 +91,19 @@ def test_budget_schedule_ends_the_cosine_with_the_budget(tmp_path):
 def test_decay_fraction_holds_the_peak_then_decays(tmp_path):
     from seqlm.train import Trainer, make_config
 
-    settings = dict(cell="lstm", embed=8, hidden=8, optimizer="adamw", lr=1e-2, warmup_steps=0,
-                    min_lr_ratio=0.0, max_steps=1000, epochs=1000, decay_fraction=0.2, threads=1)  # fmt: skip
+    settings = dict(
+        cell="lstm",
+        embed=8,
+        hidden=8,
+        optimizer="adamw",
+        lr=1e-2,
+        warmup_steps=0,
+        min_lr_ratio=0.0,
+        max_steps=1000,
+        epochs=1000,
+        decay_fraction=0.2,
+        threads=1,
+    )
     trainer = Trainer(make_config("x", overrides=settings), load_corpus(SMALL), tmp_path)
     assert trainer.lr_at(0) == trainer.lr_at(799) == 1e-2  # stable
     assert trainer.lr_at(900) == pytest.approx(0.5e-2)  # halfway through the last 20%

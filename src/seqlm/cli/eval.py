@@ -22,15 +22,29 @@ def register(commands) -> None:
         "evaluation-time methods (recurrent models; tuned on valid, reported on --split, "
         "each alone and combined)"
     )
-    methods.add_argument("--cache", type=int, metavar="W", default=0,
-                         help="neural cache over the last W hidden states (Grave et al. 2017)")  # fmt: skip
-    methods.add_argument("--dynamic", choices=["sgd", "rms"],
-                         help="dynamic evaluation (Krause et al. 2018)")  # fmt: skip
-    methods.add_argument("--interpolate", metavar="NGRAM",
-                         help="mix with an n-gram: a model directory, an ARPA file, or an order "
-                         "(built from the corpus's train split)")  # fmt: skip
-    methods.add_argument("--tune-tokens", type=int, metavar="N", default=20_000,
-                         help="validation tokens for tuning the dynamic lr (0: all)")  # fmt: skip
+    methods.add_argument(
+        "--cache",
+        type=int,
+        metavar="W",
+        default=0,
+        help="neural cache over the last W hidden states (Grave et al. 2017)",
+    )
+    methods.add_argument(
+        "--dynamic", choices=["sgd", "rms"], help="dynamic evaluation (Krause et al. 2018)"
+    )
+    methods.add_argument(
+        "--interpolate",
+        metavar="NGRAM",
+        help="mix with an n-gram: a model directory, an ARPA file, or an order "
+        "(built from the corpus's train split)",
+    )
+    methods.add_argument(
+        "--tune-tokens",
+        type=int,
+        metavar="N",
+        default=20_000,
+        help="validation tokens for tuning the dynamic lr (0: all)",
+    )
     ev.set_defaults(func=run)
 
 
@@ -82,16 +96,29 @@ def run_methods(args: argparse.Namespace, model, corpus) -> None:
             if args.interpolate.isdigit()
             else load(args.interpolate)
         )
-    results = evaluate_methods(model, corpus, args.split, args.cache, args.dynamic, ngram,
-                               args.tune_tokens)  # fmt: skip
-    lines = [f"{model.kind} on {corpus.name}: hyperparameters tuned on valid, never on "
-             f"{args.split}" if args.split != "valid" else
-             f"{model.kind} on {corpus.name}: tuned AND reported on valid (optimistic)",
-             f"{'method':<22} {'valid ppl':>10} {args.split + ' ppl':>10} {'extra s':>8}  settings"]  # fmt: skip
+    results = evaluate_methods(
+        model, corpus, args.split, args.cache, args.dynamic, ngram, args.tune_tokens
+    )
+    lines = [
+        f"{model.kind} on {corpus.name}: hyperparameters tuned on valid, never on {args.split}"
+        if args.split != "valid"
+        else f"{model.kind} on {corpus.name}: tuned AND reported on valid (optimistic)",
+        f"{'method':<22} {'valid ppl':>10} {args.split + ' ppl':>10} {'extra s':>8}  settings",
+    ]
     for r in results:
         settings = ", ".join(f"{k}={v}" for k, v in r.params.items())
-        lines.append(f"{r.method:<22} {r.valid_ppl:>10.2f} {r.report_ppl:>10.2f} "
-                     f"{r.extra_seconds:>8.1f}  {settings}")  # fmt: skip
-    emit(args, {"model_path": str(args.model), "corpus": corpus.name, "split": args.split,
-                "tuned_on": "valid", "methods": [r.to_json() for r in results]},
-         "\n".join(lines))  # fmt: skip
+        lines.append(
+            f"{r.method:<22} {r.valid_ppl:>10.2f} {r.report_ppl:>10.2f} "
+            f"{r.extra_seconds:>8.1f}  {settings}"
+        )
+    emit(
+        args,
+        {
+            "model_path": str(args.model),
+            "corpus": corpus.name,
+            "split": args.split,
+            "tuned_on": "valid",
+            "methods": [r.to_json() for r in results],
+        },
+        "\n".join(lines),
+    )

@@ -44,8 +44,12 @@ def register(commands) -> None:
         type=_counts,
         help="lmplz --prune: drop n-grams seen at most N times, per order (e.g. 0,1,1)",
     )
-    train.add_argument("--workers", type=int, metavar="N",
-                       help="processes counting chunks in parallel (default: up to 2)")  # fmt: skip
+    train.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes counting chunks in parallel (default: up to 2)",
+    )
     train.add_argument("--tmp", metavar="DIR", help="where chunked counting spills its runs")
     _storage_flags(train)
     train.set_defaults(func=run_train)
@@ -83,8 +87,9 @@ def run_train(args: argparse.Namespace) -> None:
     from seqlm.ngram import build
 
     corpus = load_corpus(corpus_spec(args))
-    model = build(corpus, args.order, args.smoothing, args.k, args.memory, args.prune,
-                  args.workers, args.tmp)  # fmt: skip
+    model = build(
+        corpus, args.order, args.smoothing, args.k, args.memory, args.prune, args.workers, args.tmp
+    )
     model.save(args.out, arpa=args.arpa, quantize=args.quantize)
     valid = evaluate(model, corpus, "valid")
     seconds, counts = model.info["train_seconds"], model.info["ngrams"]

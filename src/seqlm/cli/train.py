@@ -62,8 +62,10 @@ def run(args: argparse.Namespace) -> None:
         f"{result.train_seconds / 60:.1f} min ({result.tokens_per_s:,.0f} tokens/s)",
     ]
     wall = result.train_seconds + result.eval_seconds
-    lines.append(f"validation took {result.eval_seconds:.0f} s, {result.eval_seconds / max(wall, 1e-9):.0%} "
-                 "of the wall time; the figures below score the best checkpoint on whole splits")  # fmt: skip
+    lines.append(
+        f"validation took {result.eval_seconds:.0f} s, {result.eval_seconds / max(wall, 1e-9):.0%} "
+        "of the wall time; the figures below score the best checkpoint on whole splits"
+    )
     for r in (result.valid, result.test):
         extra = f", {r.bits_per_char:.4f} bits/char" if r.bits_per_char is not None else ""
         floor = f" (floor {r.floor_perplexity:.3f})" if r.floor_perplexity is not None else ""

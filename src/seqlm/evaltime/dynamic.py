@@ -31,8 +31,16 @@ METHODS = ("sgd", "rms")
 def _adaptable_copy(model):
     """A copy in training mode (cuDNN's backward needs it) with every dropout off."""
     clone = copy.deepcopy(model)
-    clone.config = replace(clone.config, dropout=0.0, dropout_embed=0.0, dropout_between=0.0,
-                           dropout_words=0.0, weight_drop=0.0, ar=0.0, tar=0.0)  # fmt: skip
+    clone.config = replace(
+        clone.config,
+        dropout=0.0,
+        dropout_embed=0.0,
+        dropout_between=0.0,
+        dropout_words=0.0,
+        weight_drop=0.0,
+        ar=0.0,
+        tar=0.0,
+    )
     for layer in clone.layers:
         layer.weight_drop = 0.0
     return clone.train()

@@ -52,8 +52,10 @@ def ppl(log_probs: np.ndarray) -> float:
 def tune_cache(lp: np.ndarray, hiddens, ids: np.ndarray, window: int) -> tuple[dict, float]:
     """(θ, λ) minimising validation loss on a grid; returns them and that loss."""
     per_theta = cache_log_probs(hiddens, ids, window, list(THETAS))
-    loss, theta, lam = min((float(-mix(lp, per_theta[i], lam).mean()), theta, lam)
-                           for (i, theta), lam in itertools.product(enumerate(THETAS), LAMBDAS))  # fmt: skip
+    loss, theta, lam = min(
+        (float(-mix(lp, per_theta[i], lam).mean()), theta, lam)
+        for (i, theta), lam in itertools.product(enumerate(THETAS), LAMBDAS)
+    )
     return {"window": window, "theta": theta, "lambda": lam}, loss
 
 
@@ -61,8 +63,10 @@ def with_cache(scored: dict, ids: dict, window: int) -> tuple[dict, dict, float]
     """Tune (θ, λ) on validation, apply to every split: (params, log-probs, seconds)."""
     t0 = time.perf_counter()
     params, _ = tune_cache(*scored["valid"], ids["valid"], window)
-    out = {s: mix(lp, cache_log_probs(h, ids[s], window, [params["theta"]])[0], params["lambda"])
-           for s, (lp, h) in scored.items()}  # fmt: skip
+    out = {
+        s: mix(lp, cache_log_probs(h, ids[s], window, [params["theta"]])[0], params["lambda"])
+        for s, (lp, h) in scored.items()
+    }
     return params, out, round(time.perf_counter() - t0, 2)
 
 
@@ -86,8 +90,9 @@ def run_methods(
     start = time.perf_counter()
     static = {s: score_with_features(model, ids[s]) for s in ids}
     static_s = time.perf_counter() - start
-    results = [MethodResult("static", {}, "-", ppl(static["valid"][0]), ppl(static[split][0]),
-                            split)]  # fmt: skip
+    results = [
+        MethodResult("static", {}, "-", ppl(static["valid"][0]), ppl(static[split][0]), split)
+    ]
     # per split, the model scores and top-layer features the next stage builds on
     stages: dict[str, dict] = {s: {"lp": static[s][0], "h": static[s][1]} for s in ids}
     combined: list[str] = []
@@ -96,36 +101,71 @@ def run_methods(
     if dynamic:
         t0 = time.perf_counter()
         probe = ids["valid"][:tune_tokens] if tune_tokens else ids["valid"]
-        losses = {lr: -dynamic_log_probs(model, probe, dynamic, lr, decay, segment).mean()
-                  for lr in DYNAMIC_LRS[dynamic]}  # fmt: skip
+        losses = {
+            lr: -dynamic_log_probs(model, probe, dynamic, lr, decay, segment).mean()
+            for lr in DYNAMIC_LRS[dynamic]
+        }
         lr = min(losses, key=losses.get)
-        log.info("dynamic evaluation (%s): lr %g chosen on %d validation tokens (%s)", dynamic,
-                 lr, len(probe), ", ".join(f"{k:g}: {math.exp(v):.2f}" for k, v in losses.items()))  # fmt: skip
+        log.info(
+            "dynamic evaluation (%s): lr %g chosen on %d validation tokens (%s)",
+            dynamic,
+            lr,
+            len(probe),
+            ", ".join(f"{k:g}: {math.exp(v):.2f}" for k, v in losses.items()),
+        )
         for s in ids:
             lp, h = dynamic_log_probs(model, ids[s], dynamic, lr, decay, segment, True)
             stages[s] = {"lp": lp, "h": h}
         extra += time.perf_counter() - t0
-        params = {"method": dynamic, "lr": lr, "decay": decay, "segment": segment,
-                  "lr_tuned_on_tokens": len(probe)}  # fmt: skip
-        results.append(MethodResult("dynamic", params, "valid", ppl(stages["valid"]["lp"]),
-                                    ppl(stages[split]["lp"]), split, round(extra, 2)))  # fmt: skip
+        params = {
+            "method": dynamic,
+            "lr": lr,
+            "decay": decay,
+            "segment": segment,
+            "lr_tuned_on_tokens": len(probe),
+        }
+        results.append(
+            MethodResult(
+                "dynamic",
+                params,
+                "valid",
+                ppl(stages["valid"]["lp"]),
+                ppl(stages[split]["lp"]),
+                split,
+                round(extra, 2),
+            )
+        )
         combined.append("dynamic")
 
     if cache:
-        params, out, seconds = with_cache({s: (static[s][0], static[s][1]) for s in ids}, ids,
-                                          cache)  # fmt: skip
-        results.append(MethodResult("cache", params, "valid", ppl(out["valid"]), ppl(out[split]),
-                                    split, seconds))  # fmt: skip
+        params, out, seconds = with_cache(
+            {s: (static[s][0], static[s][1]) for s in ids}, ids, cache
+        )
+        results.append(
+            MethodResult(
+                "cache", params, "valid", ppl(out["valid"]), ppl(out[split]), split, seconds
+            )
+        )
         if dynamic:  # the cache again, on the adapting model's scores and features
-            params, out, seconds = with_cache({s: (stages[s]["lp"], stages[s]["h"]) for s in ids},
-                                              ids, cache)  # fmt: skip
+            params, out, seconds = with_cache(
+                {s: (stages[s]["lp"], stages[s]["h"]) for s in ids}, ids, cache
+            )
         extra += seconds
         combined.append("cache")
         for s in ids:
             stages[s]["lp"] = out[s]
         if dynamic:
-            results.append(MethodResult("dynamic+cache", params, "valid", ppl(out["valid"]),
-                                        ppl(out[split]), split, round(extra, 2)))  # fmt: skip
+            results.append(
+                MethodResult(
+                    "dynamic+cache",
+                    params,
+                    "valid",
+                    ppl(out["valid"]),
+                    ppl(out[split]),
+                    split,
+                    round(extra, 2),
+                )
+            )
 
     if ngram is not None:
         t0 = time.perf_counter()
@@ -133,15 +173,31 @@ def run_methods(
         ng_s = time.perf_counter() - t0
         weight, _ = best_weight(static["valid"][0], ng["valid"])
         alone = {s: mix(static[s][0], ng[s], weight) for s in ids}
-        results.append(MethodResult("ngram", {"order": ngram.order, "weight": weight}, "valid",
-                                    ppl(alone["valid"]), ppl(alone[split]), split,
-                                    round(ng_s, 2)))  # fmt: skip
+        results.append(
+            MethodResult(
+                "ngram",
+                {"order": ngram.order, "weight": weight},
+                "valid",
+                ppl(alone["valid"]),
+                ppl(alone[split]),
+                split,
+                round(ng_s, 2),
+            )
+        )
         if combined:
             weight, _ = best_weight(stages["valid"]["lp"], ng["valid"])
             out = {s: mix(stages[s]["lp"], ng[s], weight) for s in ids}
             combined.append("ngram")
-            results.append(MethodResult("+".join(combined), {"ngram_weight": weight}, "valid",
-                                        ppl(out["valid"]), ppl(out[split]), split,
-                                        round(extra + ng_s, 2)))  # fmt: skip
+            results.append(
+                MethodResult(
+                    "+".join(combined),
+                    {"ngram_weight": weight},
+                    "valid",
+                    ppl(out["valid"]),
+                    ppl(out[split]),
+                    split,
+                    round(extra + ng_s, 2),
+                )
+            )
     results[0].extra_seconds = round(static_s, 2)  # the static row: its own time
     return results

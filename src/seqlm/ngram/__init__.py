@@ -7,5 +7,13 @@ from seqlm.ngram.kenlm_api import Model
 from seqlm.ngram.model import NgramLM, convert
 from seqlm.ngram.smoothing import SMOOTHINGS, NgramTables
 
-__all__ = ["SMOOTHINGS", "Model", "NgramLM", "NgramTables", "build", "convert", "read_arpa",
-           "write_arpa"]
+__all__ = [
+    "SMOOTHINGS",
+    "Model",
+    "NgramLM",
+    "NgramTables",
+    "build",
+    "convert",
+    "read_arpa",
+    "write_arpa",
+]

@@ -241,8 +241,9 @@ class _Section:
                 except ValueError:
                     ok = False
                 if not ok:
-                    raise self.lines.error(f"bad number {v.decode('utf-8', 'replace')!r}",
-                                           int(lineno[i]))  # fmt: skip
+                    raise self.lines.error(
+                        f"bad number {v.decode('utf-8', 'replace')!r}", int(lineno[i])
+                    )
         return out
 
     def _store(self, key, prob, back) -> None:

@@ -83,8 +83,11 @@ def _save_array(path: Path, array, dtype=None) -> None:
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
-            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-                      "shape": (len(array),)}  # fmt: skip
+            header = {
+                "descr": np.lib.format.dtype_to_descr(dtype),
+                "fortran_order": False,
+                "shape": (len(array),),
+            }
             np.lib.format.write_array_header_1_0(f, header)
             for lo in range(0, len(array), BLOCK):
                 block = read_block(array, lo, min(lo + BLOCK, len(array)))

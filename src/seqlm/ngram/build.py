@@ -31,8 +31,17 @@ def build(
     if not isinstance(corpus, Corpus):
         corpus = load_corpus(corpus)
     start = time.perf_counter()
-    model = NgramLM.train(corpus["train"], corpus.vocab, order, smoothing, k, memory=memory,
-                          prune=prune, workers=workers, workdir=workdir)  # fmt: skip
+    model = NgramLM.train(
+        corpus["train"],
+        corpus.vocab,
+        order,
+        smoothing,
+        k,
+        memory=memory,
+        prune=prune,
+        workers=workers,
+        workdir=workdir,
+    )
     model.info["train_seconds"] = round(time.perf_counter() - start, 3)
     if corpus.spec is not None:
         model.info["corpus"] = corpus.spec.to_json()

@@ -106,7 +106,7 @@ def count_ngrams(ids: np.ndarray, order: int, eos: int, bos: int) -> list[OrderC
             unigram,
             np.zeros(base, np.int64),
             np.arange(base) == bos,
-        )  # fmt: skip
+        )
     ]
     index = tokens.copy()  # index of the (n-1)-gram ending at each position (-1: none)
     for n in range(2, order + 1):
@@ -173,10 +173,13 @@ def _last_in_suffix_order(counts: list[OrderCounts], first_seen: np.ndarray) -> 
         if m == order:  # only the rows whose last word has the top rank can come last
             index = _top_last_word(c.keys, base, first_seen)
         else:
-            index = np.concatenate([
-                np.flatnonzero(read_block(c.bos_initial, lo, min(lo + BLOCK, len(c.keys)))) + lo
-                for lo in range(0, len(c.keys), BLOCK)
-            ] + [np.zeros(0, np.int64)])  # fmt: skip
+            index = np.concatenate(
+                [
+                    np.flatnonzero(read_block(c.bos_initial, lo, min(lo + BLOCK, len(c.keys)))) + lo
+                    for lo in range(0, len(c.keys), BLOCK)
+                ]
+                + [np.zeros(0, np.int64)]
+            )
         if len(index):
             rows.append([m, index, index])
     for step in range(order):  # step 0: the last word

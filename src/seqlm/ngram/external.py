@@ -171,8 +171,14 @@ def merge_runs(runs: list[str], out: Path, record: bool = False) -> OrderCounts:
     `record`: write `{run}.global.npy`, the merged index of each of a run's keys."""
     columns = [{name: _load(Path(f"{r}.{name}.npy")) for name, _ in FIELDS} for r in runs]
     files = {name: open(f"{out}.{name}.bin", "wb") for name, _ in FIELDS}  # noqa: SIM115
-    where = [_NpyAppender(Path(f"{r}.global.npy"), len(c["keys"])) for r, c in zip(
-        runs, columns, strict=True)] if record else []  # fmt: skip
+    where = (
+        [
+            _NpyAppender(Path(f"{r}.global.npy"), len(c["keys"]))
+            for r, c in zip(runs, columns, strict=True)
+        ]
+        if record
+        else []
+    )
     at = [0] * len(columns)
     total = 0
     while any(p < len(c["keys"]) for p, c in zip(at, columns, strict=True)):
@@ -252,7 +258,7 @@ def count_ngrams_bounded(
                 unigram,
                 np.zeros(base, np.int64),
                 np.arange(base) == bos,
-            )  # fmt: skip
+            )
         ]
         for n in range(2, order + 1):
             tasks = [(s, e, n, str(workdir / f"run{n}.{i}")) for i, (s, e) in enumerate(bounds)]

@@ -374,8 +374,9 @@ def _append_unigram(tables: NgramTables) -> NgramTables:
         keys.append(prefix * new + remap(k % old))
     prob0 = np.insert(tables.log10_prob[0], old - 1, -np.inf)
     back0 = np.insert(tables.log10_backoff[0], old - 1, 0.0)
-    return NgramTables(new, keys, [prob0, *tables.log10_prob[1:]],
-                       [back0, *tables.log10_backoff[1:]])  # fmt: skip
+    return NgramTables(
+        new, keys, [prob0, *tables.log10_prob[1:]], [back0, *tables.log10_backoff[1:]]
+    )
 
 
 def convert(

@@ -238,8 +238,9 @@ class FusedLayer(nn.Module):
             hx = (state[0][None].to(x.dtype), state[1][None].to(x.dtype))
             out, h, c = _VF.lstm(x, hx, weights, True, 1, 0.0, True, False, False)
             return out, (h[0], c[0])
-        out, h = self.FUNCTIONS[self.kind](x, state[None].to(x.dtype), weights, True, 1, 0.0, True,
-                                           False, False)  # fmt: skip
+        out, h = self.FUNCTIONS[self.kind](
+            x, state[None].to(x.dtype), weights, True, 1, 0.0, True, False, False
+        )
         return out, h[0]
 
     def _one_step(self, x: Tensor, state):

@@ -52,8 +52,10 @@ class ModelConfig:
     def check_cutoffs(self) -> None:
         cutoffs = self.adaptive_cutoffs
         if any(c < 1 for c in cutoffs) or any(b <= a for a, b in pairwise(cutoffs)):
-            raise SeqlmError("setting adaptive_cutoffs (--adaptive-cutoffs) must increase from "
-                             f"1 up, got {cutoffs!r}")  # fmt: skip
+            raise SeqlmError(
+                "setting adaptive_cutoffs (--adaptive-cutoffs) must increase from "
+                f"1 up, got {cutoffs!r}"
+            )
         if cutoffs and self.tied:
             raise SeqlmError("tied embeddings and the adaptive softmax do not combine")
 
@@ -61,8 +63,10 @@ class ModelConfig:
         check(self)
         self.check_cutoffs()
         if self.adaptive_cutoffs and self.adaptive_cutoffs[-1] >= self.vocab_size:
-            raise SeqlmError(f"adaptive softmax cutoffs must lie inside the vocabulary "
-                             f"({self.vocab_size} tokens)")  # fmt: skip
+            raise SeqlmError(
+                f"adaptive softmax cutoffs must lie inside the vocabulary "
+                f"({self.vocab_size} tokens)"
+            )
         if self.tied and self.last_hidden not in (0, self.embed):
             raise SeqlmError("--tied: the last layer has --embed units (leave --last-hidden 0)")
 

@@ -53,8 +53,12 @@ class LowPrecisionStep:
         for i, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
             layer_state = state[i]
             h_prev = layer_state[0] if self.kind == "lstm" else layer_state
-            x, s, _ = cell_update(self.kind, self._linear(x, w_ih, b_ih),
-                               self._linear(h_prev, w_hh, b_hh), layer_state)  # fmt: skip
+            x, s, _ = cell_update(
+                self.kind,
+                self._linear(x, w_ih, b_ih),
+                self._linear(h_prev, w_hh, b_hh),
+                layer_state,
+            )
             new_state.append(s)
         return new_state, self._log_probs(x)[0]
 

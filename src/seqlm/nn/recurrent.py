@@ -70,8 +70,9 @@ class RecurrentLM(nn.Module, LanguageModel):
         )
         out = sizes[-1]
         if c.adaptive_cutoffs:
-            self.decoder = nn.AdaptiveLogSoftmaxWithLoss(out, c.vocab_size, c.adaptive_cutoffs,
-                                                         div_value=4.0)  # fmt: skip
+            self.decoder = nn.AdaptiveLogSoftmaxWithLoss(
+                out, c.vocab_size, c.adaptive_cutoffs, div_value=4.0
+            )
         else:
             self.decoder = nn.Linear(out, c.vocab_size)
             if c.tied:
@@ -96,13 +97,17 @@ class RecurrentLM(nn.Module, LanguageModel):
         mine = self.canonical_state()
         if set(state) != set(mine):
             missing, extra = sorted(set(mine) - set(state)), sorted(set(state) - set(mine))
-            raise SeqlmError(f"checkpoint does not match the model (missing {missing[:3]}, "
-                             f"unexpected {extra[:3]})")  # fmt: skip
+            raise SeqlmError(
+                f"checkpoint does not match the model (missing {missing[:3]}, "
+                f"unexpected {extra[:3]})"
+            )
         with torch.no_grad():
             for name, tensor in mine.items():
                 if tensor.shape != state[name].shape:
-                    raise SeqlmError(f"checkpoint tensor {name} has shape "
-                                     f"{tuple(state[name].shape)}, the model {tuple(tensor.shape)}")  # fmt: skip
+                    raise SeqlmError(
+                        f"checkpoint tensor {name} has shape "
+                        f"{tuple(state[name].shape)}, the model {tuple(tensor.shape)}"
+                    )
                 tensor.copy_(state[name])
 
     def reset_parameters(self, seed: int) -> None:
@@ -163,8 +168,7 @@ class RecurrentLM(nn.Module, LanguageModel):
         """The same state cut from the graph (the edge of a truncated-BPTT window)."""
         if state is None:
             return None
-        return [tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach()
-                for s in state]  # fmt: skip
+        return [tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach() for s in state]
 
     # -- forward ------------------------------------------------------------------------
     def features(self, ids: Tensor, state=None, return_gates: bool = False):
@@ -227,8 +231,13 @@ class RecurrentLM(nn.Module, LanguageModel):
 
     # -- the common LanguageModel interface ---------------------------------------------
     @torch.inference_mode()
-    def log_probs(self, ids: np.ndarray, window: int = 1024, streams: int = 1,
-                  progress: Callable[[int], object] | None = None) -> np.ndarray:  # fmt: skip
+    def log_probs(
+        self,
+        ids: np.ndarray,
+        window: int = 1024,
+        streams: int = 1,
+        progress: Callable[[int], object] | None = None,
+    ) -> np.ndarray:
         """ln P of every token. With one stream the state is carried across the whole text
         (batch 1: exact, what `seqlm eval` reports); `streams` > 1 cuts it into that many
         contiguous pieces read side by side, each from a fresh state (pytorch/examples
@@ -326,8 +335,12 @@ class RecurrentLM(nn.Module, LanguageModel):
             ids = torch.as_tensor(np.stack(windows[i : i + chunk]).T, device=self.device)
             state = None
             if start is not None:
-                state = self.unflatten_state([t.expand(ids.shape[1], *t.shape[1:]).contiguous()
-                                              for t in self.flatten_state(start)])  # fmt: skip
+                state = self.unflatten_state(
+                    [
+                        t.expand(ids.shape[1], *t.shape[1:]).contiguous()
+                        for t in self.flatten_state(start)
+                    ]
+                )
             x, _ = self.features(ids, state)
             lp = self.log_softmax(x[-1:])[0]
             tgt = torch.as_tensor(np.asarray(targets[i : i + chunk]), device=self.device)

@@ -5,5 +5,12 @@ from seqlm.train.resumable import resume_config
 from seqlm.train.run import TrainResult, train
 from seqlm.train.trainer import Trainer
 
-__all__ = ["PRESETS", "TrainConfig", "TrainResult", "Trainer", "make_config", "resume_config",
-           "train"]
+__all__ = [
+    "PRESETS",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "make_config",
+    "resume_config",
+    "train",
+]

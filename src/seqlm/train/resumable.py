@@ -53,10 +53,13 @@ def save_resumable(trainer: Trainer) -> None:
     if trainer.device.type == "cuda":
         tensors["rng.cuda"] = torch.cuda.get_rng_state(trainer.device)
     groups = [{k: v for k, v in g.items() if k != "params"} for g in opt["param_groups"]]
-    meta = {"progress": trainer.progress, "param_groups": groups, "world_size": trainer.world.size,
-            "scaler": trainer.scaler.state_dict() if trainer.scaler.is_enabled() else None}  # fmt: skip
-    save_tensors(trainer.out / "trainer.safetensors", tensors,
-                 {"trainer": json.dumps(meta)})  # fmt: skip
+    meta = {
+        "progress": trainer.progress,
+        "param_groups": groups,
+        "world_size": trainer.world.size,
+        "scaler": trainer.scaler.state_dict() if trainer.scaler.is_enabled() else None,
+    }
+    save_tensors(trainer.out / "trainer.safetensors", tensors, {"trainer": json.dumps(meta)})
     atomic_write_text(trainer.out / "trainer.json", json.dumps(meta["progress"], indent=2))
     if not (trainer.out / "model.safetensors").exists():  # nothing evaluated yet
         save_recurrent(trainer.model, trainer.out, trainer._config_extra())

@@ -38,8 +38,9 @@ class RunDirectory:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise SeqlmError(f"{self.path} is locked by PID {holder} (another seqlm run is "
-                             "training there)") from None  # fmt: skip
+            raise SeqlmError(
+                f"{self.path} is locked by PID {holder} (another seqlm run is training there)"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock = fd
@@ -63,8 +64,10 @@ class RunDirectory:
             return
         if (self.path / "trainer.safetensors").exists():
             self.release()
-            raise SeqlmError(f"{self.path} already holds a training run: resume it or choose "
-                             "another output directory")  # fmt: skip
+            raise SeqlmError(
+                f"{self.path} already holds a training run: resume it or choose "
+                "another output directory"
+            )
         for stale in ("metrics.jsonl", "trainer.json", "model.safetensors"):
             (self.path / stale).unlink(missing_ok=True)  # a claim that never checkpointed
         write_config()

@@ -87,23 +87,34 @@ class Trainer:
         decay, no_decay = [], []
         for name, p in self.model.named_parameters():
             (no_decay if "bias" in name or "embedding" in name else decay).append(p)
-        groups = [{"params": decay, "weight_decay": config.weight_decay},
-                  {"params": no_decay, "weight_decay": 0.0}]  # fmt: skip
+        groups = [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
         if config.optimizer in ("sgd", "ntasgd"):
             self.optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
         else:
             self.optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         self.progress = {
-            "step": 0, "epoch": 0, "window": 0, "tokens": 0, "elapsed": 0.0,
-            "best_valid": None, "bad_evals": 0, "sgd_lr": config.lr, "history": [], "eval_s": 0.0,
-        }  # fmt: skip
+            "step": 0,
+            "epoch": 0,
+            "window": 0,
+            "tokens": 0,
+            "elapsed": 0.0,
+            "best_valid": None,
+            "bad_evals": 0,
+            "sgd_lr": config.lr,
+            "history": [],
+            "eval_s": 0.0,
+        }
         self.hidden = None
         self.finite = torch.ones((), dtype=torch.bool, device=self.device)  # no NaN loss yet
         self.rundir = RunDirectory(self.out)
         if self.world.main:  # config.json first: the directory always says what it holds
-            self.rundir.claim(lambda: write_model_config(self.out, self.model,
-                                                         self._config_extra()), resume)  # fmt: skip
+            self.rundir.claim(
+                lambda: write_model_config(self.out, self.model, self._config_extra()), resume
+            )
         self.average: WeightAverage | None = None  # NT-ASGD, once averaging has started
         try:
             if resume:
@@ -166,10 +177,15 @@ class Trainer:
         if not bad:
             return
         kept = (self.out / "trainer.safetensors").exists()
-        where = (f"the last good checkpoint in {self.out} is kept (--resume retries from it)"
-                 if kept else "no checkpoint had been written yet")  # fmt: skip
-        raise SeqlmError(f"training loss became nan at step {self.progress['step']} or before; "
-                         f"stopped; {where}; try a lower --lr or --clip")  # fmt: skip
+        where = (
+            f"the last good checkpoint in {self.out} is kept (--resume retries from it)"
+            if kept
+            else "no checkpoint had been written yet"
+        )
+        raise SeqlmError(
+            f"training loss became nan at step {self.progress['step']} or before; "
+            f"stopped; {where}; try a lower --lr or --clip"
+        )
 
     def save_resumable(self) -> None:
         """Every rank calls this (the hidden states and RNGs are gathered); rank 0 writes.
@@ -189,17 +205,33 @@ class Trainer:
         valid = self.corpus["valid"]
         if self.config.eval_tokens:  # a fixed prefix: checks stay comparable with each other
             valid = valid[: self.config.eval_tokens]
-        with tqdm(total=len(valid), unit="tok", unit_scale=True, desc="validate", leave=False,
-                  disable=not self.progress_bar or None, dynamic_ncols=True) as bar:  # fmt: skip
-            log_probs = self.model.log_probs(valid, streams=self.config.eval_streams,
-                                             progress=bar.update)  # fmt: skip
+        with tqdm(
+            total=len(valid),
+            unit="tok",
+            unit_scale=True,
+            desc="validate",
+            leave=False,
+            disable=not self.progress_bar or None,
+            dynamic_ncols=True,
+        ) as bar:
+            log_probs = self.model.log_probs(
+                valid, streams=self.config.eval_streams, progress=bar.update
+            )
         result = summarize(log_probs, self.corpus.level)
         ppl = result["perplexity"]
         p = self.progress
-        row = {"type": "valid", "step": p["step"], "epoch": p["epoch"], "tokens": p["tokens"],
-               "wall": round(p["elapsed"], 2), "eval_s": round(p["eval_s"], 2), "valid_ppl": ppl,
-               "valid_nats": result["nats_per_token"],
-               "streams": self.config.eval_streams, "valid_tokens": len(valid)}  # fmt: skip
+        row = {
+            "type": "valid",
+            "step": p["step"],
+            "epoch": p["epoch"],
+            "tokens": p["tokens"],
+            "wall": round(p["elapsed"], 2),
+            "eval_s": round(p["eval_s"], 2),
+            "valid_ppl": ppl,
+            "valid_nats": result["nats_per_token"],
+            "streams": self.config.eval_streams,
+            "valid_tokens": len(valid),
+        }
         self.log_row(row)
         earlier = [h["valid_ppl"] for h in p["history"] if h["valid_ppl"] is not None]
         p["history"].append({k: row[k] for k in ("step", "tokens", "wall", "eval_s", "valid_ppl")})
@@ -212,12 +244,20 @@ class Trainer:
             p["bad_evals"] += 1
             if self.config.optimizer == "sgd" and not self.config.decay_after_epoch:
                 p["sgd_lr"] /= self.config.lr_decay
-        if (self.config.optimizer == "ntasgd" and self.average is None and ppl is not None
-                and should_start_averaging(earlier, ppl, self.config.asgd_nonmono)):  # fmt: skip
+        if (
+            self.config.optimizer == "ntasgd"
+            and self.average is None
+            and ppl is not None
+            and should_start_averaging(earlier, ppl, self.config.asgd_nonmono)
+        ):
             self.average = WeightAverage(list(self.model.parameters()))
             p["average_from_step"] = p["step"]
-            log.info("NT-ASGD: validation %.2f is worse than %d checks ago; averaging from "
-                     "step %d", ppl, self.config.asgd_nonmono, p["step"])  # fmt: skip
+            log.info(
+                "NT-ASGD: validation %.2f is worse than %d checks ago; averaging from step %d",
+                ppl,
+                self.config.asgd_nonmono,
+                p["step"],
+            )
         return ppl
 
     def log_row(self, row: dict) -> None:
@@ -242,8 +282,7 @@ class Trainer:
 
         # Ctrl-C and SIGTERM (schedulers, `docker stop`, `kill`) both save and stop
         previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
-        autocast = (torch.autocast(self.device.type, dtype=self.amp) if self.amp
-                    else nullcontext())  # fmt: skip
+        autocast = torch.autocast(self.device.type, dtype=self.amp) if self.amp else nullcontext()
         bar = self._bar()
         loss_sum = torch.zeros((), device=self.device)
         loss_count, tokens_at_log, clock = 0, p["tokens"], time.perf_counter()
@@ -264,7 +303,9 @@ class Trainer:
                     inputs = inputs.to(self.device, non_blocking=True)
                     targets = targets.to(self.device, non_blocking=True)
                     with autocast:
-                        loss, hidden = self.step_model(inputs, targets, RecurrentLM.detach_state(self.hidden))
+                        loss, hidden = self.step_model(
+                            inputs, targets, RecurrentLM.detach_state(self.hidden)
+                        )
                     self.scaler.scale(loss).backward()
                     self.scaler.unscale_(self.optimizer)
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip)
@@ -283,8 +324,9 @@ class Trainer:
                     now = time.perf_counter()
                     step_seconds, clock = now - clock, now
                     p["elapsed"] += step_seconds
-                    done = {"tok": inputs.numel() * self.world.size, "s": step_seconds,
-                            "step": 1}[self.bar_unit]  # fmt: skip
+                    done = {"tok": inputs.numel() * self.world.size, "s": step_seconds, "step": 1}[
+                        self.bar_unit
+                    ]
                     bar.update(min(done, max(bar.total - bar.n, 0)))  # the last step overshoots
                     if p["step"] % c.log_every == 0:
                         self.check_finite()
@@ -293,12 +335,25 @@ class Trainer:
                             p["elapsed"] - wall_at_log, 1e-9
                         )
                         ppl = math.exp(min(mean, 50))
-                        self.log_row({"type": "train", "step": p["step"], "epoch": p["epoch"],
-                                      "tokens": p["tokens"], "wall": round(p["elapsed"], 2),
-                                      "loss": round(mean, 5), "ppl": round(ppl, 3), "lr": lr,
-                                      "tokens_per_s": round(speed, 1)})  # fmt: skip
-                        bar.set_postfix(loss=f"{mean:.3f}", ppl=f"{ppl:.1f}",
-                                        tok_s=f"{speed:,.0f}", lr=f"{lr:.2g}")  # fmt: skip
+                        self.log_row(
+                            {
+                                "type": "train",
+                                "step": p["step"],
+                                "epoch": p["epoch"],
+                                "tokens": p["tokens"],
+                                "wall": round(p["elapsed"], 2),
+                                "loss": round(mean, 5),
+                                "ppl": round(ppl, 3),
+                                "lr": lr,
+                                "tokens_per_s": round(speed, 1),
+                            }
+                        )
+                        bar.set_postfix(
+                            loss=f"{mean:.3f}",
+                            ppl=f"{ppl:.1f}",
+                            tok_s=f"{speed:,.0f}",
+                            lr=f"{lr:.2g}",
+                        )
                         loss_sum.zero_()
                         loss_count, tokens_at_log, wall_at_log = 0, p["tokens"], p["elapsed"]
                     if self._validation_due():
@@ -334,23 +389,41 @@ class Trainer:
             self.rundir.release()
             if self.writer is not None:
                 self.writer.close()
-        return {"stop": stop, "steps": p["step"], "tokens": p["tokens"],
-                "train_seconds": round(p["elapsed"], 2), "eval_seconds": round(p["eval_s"], 2),
-                "best_valid_ppl": p["best_valid"],
-                "tokens_per_s": round(p["tokens"] / max(p["elapsed"], 1e-9), 1)}  # fmt: skip
+        return {
+            "stop": stop,
+            "steps": p["step"],
+            "tokens": p["tokens"],
+            "train_seconds": round(p["elapsed"], 2),
+            "eval_seconds": round(p["eval_s"], 2),
+            "best_valid_ppl": p["best_valid"],
+            "tokens_per_s": round(p["tokens"] / max(p["elapsed"], 1e-9), 1),
+        }
 
     def _bar(self) -> tqdm:
         """A bar whose total is the budget that will stop the run: tokens, time or steps."""
         c, p = self.config, self.progress
-        options = {"disable": not self.progress_bar or None, "dynamic_ncols": True,
-                   "desc": f"train {c.model.cell}"}  # fmt: skip
+        options = {
+            "disable": not self.progress_bar or None,
+            "dynamic_ncols": True,
+            "desc": f"train {c.model.cell}",
+        }
         self.bar_unit = "tok" if c.max_tokens else "s" if c.max_minutes else "step"
         if c.max_tokens:
-            return tqdm(total=c.max_tokens, initial=min(p["tokens"], c.max_tokens), unit="tok",
-                        unit_scale=True, **options)  # fmt: skip
+            return tqdm(
+                total=c.max_tokens,
+                initial=min(p["tokens"], c.max_tokens),
+                unit="tok",
+                unit_scale=True,
+                **options,
+            )
         if c.max_minutes:
-            return tqdm(total=round(c.max_minutes * 60, 1), initial=round(p["elapsed"], 1),
-                        unit="s", unit_scale=True, **options)  # fmt: skip
+            return tqdm(
+                total=round(c.max_minutes * 60, 1),
+                initial=round(p["elapsed"], 1),
+                unit="s",
+                unit_scale=True,
+                **options,
+            )
         return tqdm(total=self.total_steps, initial=p["step"], unit="step", **options)
 
     def _within_eval_share(self) -> bool:
