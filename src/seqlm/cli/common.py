@@ -104,7 +104,9 @@ def add_setting_flags(parser: argparse.ArgumentParser, cls: type) -> list[str]:
         flags = ["--" + field.name.replace("_", "-")]
         if meta.get("alias"):
             flags.append("--" + meta["alias"])
-        options: dict = {"dest": field.name, "default": None, "help": meta["help"]}
+        default = field.default if field.default is not dataclasses.MISSING else None
+        shown = f" (default {default})" if default not in (None, False, "") else ""
+        options: dict = {"dest": field.name, "default": None, "help": meta["help"] + shown}
         if kind is bool:
             options["action"] = argparse.BooleanOptionalAction
         else:

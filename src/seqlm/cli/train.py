@@ -25,7 +25,9 @@ def register(commands) -> None:
         help="train an RNN, LSTM or GRU language model",
         description="Train a recurrent LM with truncated BPTT. Defaults come from the corpus "
         "(ptb, tinyshakespeare, synthetic presets) or --preset, then --config FILE.toml, then "
-        "the flags below. Checkpoints are atomic; Ctrl-C saves; --resume DIR continues exactly.",
+        "the flags below; the defaults shown are the settings' own, which a preset (or, for a "
+        "corpus without one, a recipe picked from its size and the budget) replaces. "
+        "Checkpoints are atomic; Ctrl-C or SIGTERM saves; --resume DIR continues exactly.",
     )
     tr.add_argument("--out", metavar="DIR", help="model directory to write")
     tr.add_argument("--resume", metavar="DIR", help="continue the run in DIR where it stopped")
