@@ -28,3 +28,17 @@ def write(path: Path, text: str | bytes) -> Path:
     else:
         path.write_text(text, encoding="utf-8")
     return path
+
+
+def bounded(n: int):
+    """Hypothesis settings for CI: n examples, derandomized (every run checks the same
+    cases), no deadline, no example database."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=n,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )

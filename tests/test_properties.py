@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write
-from hypothesis import HealthCheck, example, given, settings
+from conftest import bounded, write
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from seqlm.data import EOS, UNK, Vocab, detokenize, load_corpus, tokenize
@@ -21,16 +21,6 @@ from seqlm.data.synthetic import SyntheticConfig
 from seqlm.data.text import read_chunks
 from seqlm.errors import SeqlmError
 from seqlm.train.config import TrainConfig, make_config
-
-
-def bounded(n: int):
-    return settings(
-        max_examples=n,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture],
-    )
 
 
 # -- tokenizers ----------------------------------------------------------------------

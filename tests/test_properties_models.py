@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from conftest import bounded
+from hypothesis import given
 from hypothesis import strategies as st
 
 import seqlm
@@ -21,16 +22,6 @@ from seqlm.errors import SeqlmError
 from seqlm.ngram import NgramLM, read_arpa
 
 SMALL = "synthetic:train_tokens=3000,valid_tokens=500,test_tokens=500"
-
-
-def bounded(n: int):
-    return settings(
-        max_examples=n,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture],
-    )
 
 
 @pytest.fixture(scope="module")

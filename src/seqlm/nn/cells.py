@@ -151,6 +151,16 @@ def cell_update(
     return h, h, {"reset_gate": reset_gate, "update_gate": update_gate, "candidate": candidate}
 
 
+def layer_result(outputs: list[Tensor], state, recorded: list[dict] | None):
+    """outputs (T, B, H), final state[, every recorded activation stacked over time]."""
+    out = torch.stack(outputs)
+    if recorded is None:
+        return out, state
+    gates = {name: torch.stack([a[name] for a in recorded]) for name in (recorded[:1] or [{}])[0]}
+    gates["hidden"] = out
+    return out, state, gates
+
+
 class ReferenceLayer(nn.Module):
     """Runs a cell over a sequence (time-major), one matrix product for all inputs.
     `weight_drop`: DropConnect on W_hh in training, one mask per forward (AWD-LSTM)."""
@@ -176,16 +186,7 @@ class ReferenceLayer(nn.Module):
             outputs.append(h)
             if return_gates:  # kept for the probes; the equations never see this
                 recorded.append(activations)
-        out = torch.stack(outputs)  # (T, B, H)
-        if not return_gates:
-            return out, state
-        gates = (
-            {name: torch.stack([a[name] for a in recorded]) for name in recorded[0]}
-            if recorded
-            else {}
-        )
-        gates["hidden"] = out
-        return out, state, gates
+        return layer_result(outputs, state, recorded if return_gates else None)
 
     @property
     def weights(self) -> dict[str, Tensor]:

@@ -21,7 +21,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from seqlm.nn.cells import RecurrentCell
+from seqlm.nn.cells import RecurrentCell, layer_result
 from seqlm.nn.regularize import drop_weights
 
 
@@ -65,12 +65,7 @@ class MogrifierLayer(nn.Module):
             outputs.append(h)
             if return_gates:
                 recorded.append(activations)
-        out = torch.stack(outputs)
-        if not return_gates:
-            return out, state
-        gates = {k: torch.stack([a[k] for a in recorded]) for k in recorded[0]} if recorded else {}
-        gates["hidden"] = out
-        return out, state, gates
+        return layer_result(outputs, state, recorded if return_gates else None)
 
     @property
     def weights(self) -> dict[str, Tensor]:
