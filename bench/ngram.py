@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 KENLM = {
     3: {"valid": 157.77, "test": 148.28, "lmplz_s": 1.3},
     5: {"valid": 148.01, "test": 141.19, "lmplz_s": 3.3},
 }
+
+# the project's data beside the checkout unless $SEQLM_DATA says otherwise
+os.environ.setdefault("SEQLM_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 CHILD = r"""
 import json, math, resource, sys, tempfile, time
@@ -49,9 +54,6 @@ NLTK = r"""
 import json, sys, time
 from nltk.lm import KneserNeyInterpolated
 from nltk.lm.preprocessing import padded_everygram_pipeline
-
-# the project's data beside the checkout unless $SEQLM_DATA says otherwise
-os.environ.setdefault("SEQLM_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 lines = [l.split() for l in open(sys.argv[1]).read().split("\n") if l.strip()]
 train, test = lines[:5000], lines[5000:5020]
 t = time.perf_counter()

@@ -37,6 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
+# the project's data beside the checkout unless $SEQLM_DATA says otherwise
+os.environ.setdefault("SEQLM_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+
 CHILD_BUILD = r"""
 import json, resource, sys, time
 import numpy as np
@@ -57,9 +60,6 @@ import json, math, sys, time
 import numpy as np
 t = time.perf_counter()
 from seqlm.ngram import NgramLM
-
-# the project's data beside the checkout unless $SEQLM_DATA says otherwise
-os.environ.setdefault("SEQLM_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 imports = time.perf_counter() - t
 t = time.perf_counter(); model = NgramLM.load(sys.argv[1]); load = time.perf_counter() - t
 test = np.load(sys.argv[2])
