@@ -8,14 +8,15 @@
     ng = seqlm.ngram.build(corpus, order=5)    # then ng.save("runs/5gram")
 
 `train` and `evaluate` are bound here (they share their names with modules, whose import
-would otherwise replace them); the other names are imported on first use.
+would otherwise replace them); the other names are imported on first use, so `import
+seqlm` and the CLI's start do not load torch.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 
+from seqlm.lazy import lazy_exports
 from seqlm.version import __version__
 
 logging.getLogger("seqlm").addHandler(logging.NullHandler())  # silent unless the app asks
@@ -38,10 +39,12 @@ __all__ = [*_EXPORTS, "evaluate", "ngram", "train", "__version__"]
 from seqlm.evaluate import evaluate  # noqa: E402
 from seqlm.train.run import train  # noqa: E402
 
+_lazy = lazy_exports(__name__, _EXPORTS)
+
 
 def __getattr__(name: str):
-    if name == "ngram":
-        return importlib.import_module("seqlm.ngram")
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'seqlm' has no attribute {name!r}")
+    if name == "ngram":  # the subpackage: importing it binds it here for good
+        import seqlm.ngram
+
+        return seqlm.ngram
+    return _lazy(name)

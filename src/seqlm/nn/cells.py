@@ -89,6 +89,16 @@ class RecurrentCell(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
+    @property
+    def weights(self) -> dict[str, Tensor]:
+        """The stacked parameters under torch.nn's names: the checkpoint layout."""
+        return {
+            "weight_ih": self.weight_ih,
+            "weight_hh": self.weight_hh,
+            "bias_ih": self.bias_ih,
+            "bias_hh": self.bias_hh,
+        }
+
     def gate(self, name: str) -> Gate:
         k = GATES[self.kind].index(name)
         rows = slice(k * self.hidden_size, (k + 1) * self.hidden_size)
@@ -190,13 +200,7 @@ class ReferenceLayer(nn.Module):
 
     @property
     def weights(self) -> dict[str, Tensor]:
-        c = self.cell
-        return {
-            "weight_ih": c.weight_ih,
-            "weight_hh": c.weight_hh,
-            "bias_ih": c.bias_ih,
-            "bias_hh": c.bias_hh,
-        }
+        return self.cell.weights
 
 
 class FusedLayer(nn.Module):

@@ -69,11 +69,4 @@ class MogrifierLayer(nn.Module):
 
     @property
     def weights(self) -> dict[str, Tensor]:
-        c = self.cell
-        return {
-            "weight_ih": c.weight_ih,
-            "weight_hh": c.weight_hh,
-            "bias_ih": c.bias_ih,
-            "bias_hh": c.bias_hh,
-            **{f"mogrify_{k}": v for k, v in self.mogrify_weights.items()},
-        }
+        return {**self.cell.weights, **{f"mogrify_{k}": v for k, v in self.mogrify_weights.items()}}

@@ -1,16 +1,15 @@
 """Training recurrent LMs: settings, the truncated-BPTT loop, resumable checkpoints."""
 
-from seqlm.train.config import PRESETS, TrainConfig, make_config
-from seqlm.train.resumable import resume_config
-from seqlm.train.run import TrainResult, train
-from seqlm.train.trainer import Trainer
+from seqlm.lazy import lazy_exports
 
-__all__ = [
-    "PRESETS",
-    "TrainConfig",
-    "TrainResult",
-    "Trainer",
-    "make_config",
-    "resume_config",
-    "train",
-]
+_NAMES = {
+    "PRESETS": "seqlm.train.config",
+    "TrainConfig": "seqlm.train.config",
+    "make_config": "seqlm.train.config",
+    "resume_config": "seqlm.train.resumable",
+    "TrainResult": "seqlm.train.run",
+    "train": "seqlm.train.run",
+    "Trainer": "seqlm.train.trainer",
+}
+__all__ = sorted(_NAMES)
+__getattr__ = lazy_exports(__name__, _NAMES)

@@ -17,9 +17,7 @@ from seqlm.data.spec import CorpusSpec
 from seqlm.errors import SeqlmError
 from seqlm.evaluate import EvalResult, evaluate
 from seqlm.train.config import TrainConfig, make_config
-from seqlm.train.resumable import resume_config
 from seqlm.train.rundir import RunDirectory
-from seqlm.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +60,8 @@ def plan(
     if resume is not None:
         if preset or config_file:
             raise SeqlmError("resume keeps the run's settings; drop the preset/config file")
+        from seqlm.train.resumable import resume_config
+
         RunDirectory(resume).busy()
         config, spec = resume_config(resume)
         changed = sorted(set(settings) - RESUME_OVERRIDES)
@@ -103,6 +103,7 @@ def train(
     figures (None on the non-zero ranks of a distributed run)."""
     from seqlm.loading import load
     from seqlm.train.distributed import leave
+    from seqlm.train.trainer import Trainer
 
     config, corpus, out = plan(corpus, out, resume, preset, config_file, settings)
     resuming = resume is not None and (out / "trainer.safetensors").exists()
