@@ -11,6 +11,8 @@ prefix of the next order. No Python loop runs per token.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 from dataclasses import dataclass
 
@@ -26,6 +28,15 @@ def read_block(array, lo: int, hi: int) -> np.ndarray:
         offset = array.offset + lo * array.dtype.itemsize
         return np.fromfile(array.filename, dtype=array.dtype, count=hi - lo, offset=offset)
     return np.array(array[lo:hi])
+
+
+def release_freed_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc keeps them after large frees,
+    where they would count against the memory budget in the next pass)."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 @dataclass

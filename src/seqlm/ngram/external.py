@@ -30,6 +30,7 @@ import numpy as np
 from seqlm.ngram.counts import (
     OrderCounts,
     read_block,
+    release_freed_memory,
     sentence_positions,
     stable_sort,
     unique_counts,
@@ -39,7 +40,8 @@ BYTES_PER_TOKEN = 200  # counts.count_ngrams' peak per chunk token (measured on 
 # the whole in-memory path (count, estimate) per token and order: measured 195 bytes per
 # token for order 3, 321 for order 5 (1M recombined tokens, bench/ngram_scale.py)
 IN_MEMORY_BYTES_PER_TOKEN_ORDER = 70
-MERGE_BLOCK = 1 << 18
+MERGE_BLOCK = 1 << 18  # entries per run per step, at most
+MERGE_BYTES_PER_ENTRY = 128  # held per entry in a merge step (measured ~95)
 FIELDS = (("keys", np.int64), ("raw", np.int64), ("suffix", np.int64), ("bos_initial", bool))
 
 
@@ -166,9 +168,16 @@ class _NpyAppender:
         self.file.close()
 
 
-def merge_runs(runs: list[str], out: Path, record: bool = False) -> OrderCounts:
+def merge_runs(
+    runs: list[str], out: Path, record: bool = False, memory: int | None = None
+) -> OrderCounts:
     """Sorted runs with unique keys -> one sorted array of unique keys, counts summed.
-    `record`: write `{run}.global.npy`, the merged index of each of a run's keys."""
+    `record`: write `{run}.global.npy`, the merged index of each of a run's keys.
+    `memory`: a step takes fewer entries from each run so that it holds about half of it
+    (a step's entries come from every run at once)."""
+    block = MERGE_BLOCK
+    if memory is not None:
+        block = max(1 << 12, min(block, memory // 2 // (max(1, len(runs)) * MERGE_BYTES_PER_ENTRY)))
     columns = [{name: _load(Path(f"{r}.{name}.npy")) for name, _ in FIELDS} for r in runs]
     files = {name: open(f"{out}.{name}.bin", "wb") for name, _ in FIELDS}  # noqa: SIM115
     where = (
@@ -183,7 +192,7 @@ def merge_runs(runs: list[str], out: Path, record: bool = False) -> OrderCounts:
     total = 0
     while any(p < len(c["keys"]) for p, c in zip(at, columns, strict=True)):
         blocks = [
-            read_block(c["keys"], p, min(p + MERGE_BLOCK, len(c["keys"])))
+            read_block(c["keys"], p, min(p + block, len(c["keys"])))
             for p, c in zip(at, columns, strict=True)
         ]
         # keys up to the smallest last key of a run that continues are complete
@@ -263,7 +272,8 @@ def count_ngrams_bounded(
         for n in range(2, order + 1):
             tasks = [(s, e, n, str(workdir / f"run{n}.{i}")) for i, (s, e) in enumerate(bounds)]
             runs = _map(tasks, workers)
-            orders.append(merge_runs(runs, workdir / f"order{n}", record=n < order))
+            orders.append(merge_runs(runs, workdir / f"order{n}", n < order, memory))
+            release_freed_memory()
             for run in runs:  # the previous order's runs are no longer needed
                 for path in workdir.glob(_run_name(n - 1, Path(run).name) + ".*"):
                     path.unlink()

@@ -13,7 +13,10 @@ identical bit for bit; only what is held at once differs. For each order n:
 
 Probabilities and backoffs are appended to `.npy` files as they are made (contexts come in
 ascending order, so the backoffs of order n-1 are written in order too) and mapped when
-done. Reads go through `np.fromfile`, so counts on disk do not stay resident.
+done. Reads go through `np.fromfile`, so counts on disk do not stay resident. What is held
+at once: order n's adjusted counts (4 bytes per n-gram; none for the top order, whose
+counts are raw and read in blocks) and order n-1's probabilities (8 bytes per n-gram, the
+random lookups of the interpolation), plus a block's temporaries.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlm.ngram.counts import OrderCounts
+from seqlm.ngram.counts import OrderCounts, release_freed_memory
 from seqlm.ngram.counts import read_block as read
 from seqlm.ngram.prune import drop_rows, pruned_rows
 from seqlm.ngram.smoothing import NgramTables, _log10, discounts_from_coc, kn_discount_from_coc
@@ -38,6 +41,7 @@ class NpyWriter:
         self.file = open(path, "wb")  # noqa: SIM115
         header = {"descr": "<f8", "fortran_order": False, "shape": (length,)}
         np.lib.format.write_array_header_1_0(self.file, header)
+        self.data_offset = self.file.tell()
 
     def write(self, values: np.ndarray) -> None:
         self.file.write(np.ascontiguousarray(values, dtype="<f8").tobytes())
@@ -48,10 +52,13 @@ class NpyWriter:
         while self.written < end:
             self.write(np.full(min(BLOCK, end - self.written), value))
 
-    def close(self) -> np.ndarray:
+    def close_file(self) -> Path:
         self.fill_to(self.length, 0.0)
         self.file.close()
-        return np.load(self.path, mmap_mode="r")
+        return self.path
+
+    def close(self) -> np.ndarray:
+        return np.load(self.close_file(), mmap_mode="r")
 
 
 def _context_blocks(keys: np.ndarray, base: int, n: int):
@@ -78,18 +85,32 @@ def _context_blocks(keys: np.ndarray, base: int, n: int):
 
 
 def _adjusted(counts: list[OrderCounts], n: int) -> np.ndarray:
-    """Order n's adjusted counts (int64): continuation counts, raw where KenLM keeps them."""
+    """Order n < the top's adjusted counts: continuation counts, raw where KenLM keeps them.
+
+    Counted block by block over the order above's suffix links with `np.unique`, so the
+    only array of order n's length is the result (a bincount per block would allocate
+    and add a second one each time)."""
     c = counts[n - 1]
-    if n == len(counts):
-        return read(c.raw, 0, len(c.raw))
     tokens = int(np.asarray(counts[0].raw).sum())  # bounds every count
     a = np.zeros(len(c.keys), np.int32 if tokens < 2**31 else np.int64)
     upper = counts[n].suffix
     for lo in range(0, len(upper), BLOCK):
-        a += np.bincount(read(upper, lo, min(lo + BLOCK, len(upper))), minlength=len(a))
+        index, times = np.unique(read(upper, lo, min(lo + BLOCK, len(upper))), return_counts=True)
+        a[index] += times.astype(a.dtype)
     bos_initial = np.flatnonzero(read(c.bos_initial, 0, len(c.bos_initial)))
     a[bos_initial] = read(c.raw, 0, len(c.raw))[bos_initial]
     return a
+
+
+def _counts_of_counts(counts: list[OrderCounts], n: int, a_all: np.ndarray | None) -> np.ndarray:
+    """How many of order n's n-grams have adjusted count 0..4 and 5+; the top order's
+    adjusted counts are its raw counts, read in blocks rather than held."""
+    if a_all is not None:
+        return np.bincount(np.minimum(a_all, 5), minlength=6)
+    raw, coc = counts[n - 1].raw, np.zeros(6, np.int64)
+    for lo in range(0, len(raw), BLOCK):
+        coc += np.bincount(np.minimum(read(raw, lo, min(lo + BLOCK, len(raw))), 5), minlength=6)
+    return coc
 
 
 def estimate_streaming(
@@ -110,10 +131,10 @@ def estimate_streaming(
     backoff_out = None  # the writer of order n-1's backoffs
     for n in range(1, order + 1):
         c = counts[n - 1]
-        a_all = _adjusted(counts, n)
-        coc = np.bincount(np.minimum(a_all, 5), minlength=6)
-        if flushed is not None and flushed[n - 1] >= 0:  # counted with its raw count
-            f = flushed[n - 1]
+        a_all = _adjusted(counts, n) if n < order else None  # the top order's are raw
+        coc = _counts_of_counts(counts, n, a_all)
+        if flushed is not None and flushed[n - 1] >= 0 and a_all is not None:
+            f = flushed[n - 1]  # counted with its raw count
             coc[min(int(a_all[f]), 5)] -= 1
             coc[min(int(read(c.raw, f, f + 1)[0]), 5)] += 1
         t = coc[1:5].tolist()
@@ -121,10 +142,11 @@ def estimate_streaming(
         discounts.append(tuple(float(x) for x in d))
         table = np.array([0.0, *d])
         prob_out = NpyWriter(workdir / f"prob{n}.npy", len(c.keys))
-        current = np.empty(len(c.keys)) if n < order else None  # p, for the order above
+        # p, for the order above: written out as made, read back once this order is done
+        current = NpyWriter(workdir / f"p{n}.npy", len(c.keys)) if n < order else None
         for lo, hi in _context_blocks(c.keys, base, n):
             keys = read(c.keys, lo, hi)
-            a = a_all[lo:hi].astype(np.float64)
+            a = (read(c.raw, lo, hi) if a_all is None else a_all[lo:hi]).astype(np.float64)
             if n > 1:
                 ctx = keys // base
                 first_ctx = int(ctx[0])
@@ -145,7 +167,7 @@ def estimate_streaming(
                 p[base - 1] = 1.0
             prob_out.write(_log10(p))
             if current is not None:
-                current[lo:hi] = p
+                current.write(p)
             if n > 1:  # the backoffs of this block's contexts, in ascending order
                 has = np.flatnonzero(denom > 0)
                 backoff_out.fill_to(first_ctx, 0.0)
@@ -157,8 +179,12 @@ def estimate_streaming(
             backoffs.append(backoff_out.close())
         if n < order:
             backoff_out = NpyWriter(workdir / f"backoff{n}.npy", len(c.keys))
-        lower = current
         del a_all
+        lower = None  # freed before the next is read
+        release_freed_memory()
+        if current is not None:
+            lower = np.fromfile(current.close_file(), dtype="<f8", offset=current.data_offset)
+            current.path.unlink()
     backoffs.append(np.broadcast_to(np.float64(0), (len(counts[-1].keys),)))
     tables = NgramTables(base, [c.keys for c in counts], probs, backoffs, discounts)
     return drop_rows(tables, kept) if any(k is not None for k in kept) else tables
