@@ -108,3 +108,13 @@ def test_decay_fraction_holds_the_peak_then_decays(tmp_path):
     assert trainer.lr_at(0) == trainer.lr_at(799) == 1e-2  # stable
     assert trainer.lr_at(900) == pytest.approx(0.5e-2)  # halfway through the last 20%
     assert trainer.lr_at(1000) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_corpus_preset_applies_only_at_its_own_level():
+    from seqlm.train import make_config
+
+    char = make_config("tinyshakespeare", level="char", sizes=(1_000_000, 65))
+    word = make_config("tinyshakespeare", level="word", sizes=(218_000, 23_843))
+    assert char.bptt == 128 and char.model.hidden == 512  # the char-level preset
+    assert word.model.hidden == 400 and word.model.adaptive_cutoffs  # the size-fitted recipe
+    assert make_config("ptb", level="word").model.hidden == 650

@@ -275,8 +275,15 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def preset_for(corpus: str) -> dict:
+# the tokenizer each corpus's own preset was made for: at another level the corpus gets the
+# size-fitted recipe (Tiny Shakespeare's char-level preset would be a toy at word level)
+PRESET_LEVELS = {"ptb": "word", "tinyshakespeare": "char"}
+
+
+def preset_for(corpus: str, level: str | None = None) -> dict:
     name = corpus.split(":")[0]
+    if level is not None and PRESET_LEVELS.get(name, level) != level:
+        return {}
     return dict(PRESETS.get(name, {}))
 
 
@@ -304,13 +311,14 @@ def make_config(
     overrides: dict | None = None,
     preset: str | None = None,
     sizes: tuple[int, int] | None = None,
+    level: str | None = None,
 ) -> TrainConfig:
     """Preset (named, or the corpus's own), then the TOML file, then `overrides`. A corpus
     without a preset, given `sizes` (training tokens, vocabulary), gets a recipe fitted to
     them and to the budget (`seqlm.train.recipe`)."""
     if preset is not None and preset not in PRESETS:
         raise SeqlmError(f"unknown preset {preset!r} (choose {', '.join(PRESETS)})")
-    values = dict(PRESETS[preset]) if preset else preset_for(corpus)
+    values = dict(PRESETS[preset]) if preset else preset_for(corpus, level)
     file_values = load_config_file(file) if file else {}
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     if not values and sizes is not None:

@@ -82,7 +82,8 @@ def plan(
     if not isinstance(corpus, Corpus):
         corpus = load_corpus(corpus)
     sizes = (len(corpus["train"]), len(corpus.vocab))
-    config = make_config(corpus.spec.source, config_file, settings, preset, sizes)
+    level = corpus.vocab.level
+    config = make_config(corpus.spec.source, config_file, settings, preset, sizes, level)
     return config, corpus, out
 
 
