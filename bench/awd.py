@@ -84,7 +84,7 @@ def main() -> None:
         }
         print(
             f"trained {args.preset} on {args.corpus} for {result.train_seconds / 60:.1f} min "
-            f"(+{result.eval_seconds / 60:.1f} min validation), {result.tokens:,} tokens, "
+            f"(+{result.eval_seconds / 60:.1f} min validation, outside the budget), {result.tokens:,} tokens, "
             f"{result.tokens_per_s:,.0f} tokens/s, stop: {result.stop}"
         )
         print(
