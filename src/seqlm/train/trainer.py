@@ -428,11 +428,12 @@ class Trainer:
 
     def _within_eval_share(self) -> bool:
         """False when the check, costing what the last one did, would take validation past
-        --eval-share of the wall time (then it is skipped); any rank over it skips for all."""
+        --eval-share of the wall time (then it is skipped); any rank over it skips for all.
+        Room is kept for one more: the check of the last weights when the run stops."""
         c, p = self.config, self.progress
         if not c.eval_share:
             return True
-        spent = p["eval_s"] + p.get("last_eval_s", 0.0)
+        spent = p["eval_s"] + 2 * p.get("last_eval_s", 0.0)
         over = int(spent > c.eval_share * (p["elapsed"] + spent))
         return not agree(over, self.world, self.device)
 
