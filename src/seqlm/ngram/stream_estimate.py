@@ -41,7 +41,6 @@ class NpyWriter:
         self.file = open(path, "wb")  # noqa: SIM115
         header = {"descr": "<f8", "fortran_order": False, "shape": (length,)}
         np.lib.format.write_array_header_1_0(self.file, header)
-        self.data_offset = self.file.tell()
 
     def write(self, values: np.ndarray) -> None:
         self.file.write(np.ascontiguousarray(values, dtype="<f8").tobytes())
@@ -183,7 +182,7 @@ def estimate_streaming(
         lower = None  # freed before the next is read
         release_freed_memory()
         if current is not None:
-            lower = np.fromfile(current.close_file(), dtype="<f8", offset=current.data_offset)
+            lower = np.load(current.close_file())  # read into memory, not mapped
             current.path.unlink()
     backoffs.append(np.broadcast_to(np.float64(0), (len(counts[-1].keys),)))
     tables = NgramTables(base, [c.keys for c in counts], probs, backoffs, discounts)

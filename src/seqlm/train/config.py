@@ -185,7 +185,8 @@ PRESETS: dict[str, dict] = {
     # AdamW (short warm-up) held at its peak lr for 45 minutes, then a cosine down to 5%
     # over the last quarter of the 60-minute budget (warmup-stable-decay). The earlier
     # recipe's cosine ran over 9000 steps, ~1.7 h here, so the budget stopped it at ~60% of
-    # the peak lr, never annealed: the 98.5-101 plateau. Short step-matched runs (docs/awd.md)
+    # the peak lr, never annealed: the 98.5-101 plateau. Short step-matched runs
+    # (docs/results/ptb-schedule-ab.txt)
     # put WSD ahead of both a constant lr and a cosine over the whole run. Validated every
     # 200 steps on 10 streams, kept under 10% of the wall time.
     "ptb": dict(
