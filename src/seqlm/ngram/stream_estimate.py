@@ -86,9 +86,9 @@ def _context_blocks(keys: np.ndarray, base: int, n: int):
 def _adjusted(counts: list[OrderCounts], n: int) -> np.ndarray:
     """Order n < the top's adjusted counts: continuation counts, raw where KenLM keeps them.
 
-    Counted block by block over the order above's suffix links with `np.unique`, so the
-    only array of order n's length is the result (a bincount per block would allocate
-    and add a second one each time)."""
+    Counted block by block over the order above's suffix links with `np.unique`, and the
+    raw counts read back in blocks, so the only array of order n's length is the result
+    (a bincount per block, or reading the raw counts whole, would add a second one)."""
     c = counts[n - 1]
     tokens = int(np.asarray(counts[0].raw).sum())  # bounds every count
     a = np.zeros(len(c.keys), np.int32 if tokens < 2**31 else np.int64)
@@ -96,19 +96,21 @@ def _adjusted(counts: list[OrderCounts], n: int) -> np.ndarray:
     for lo in range(0, len(upper), BLOCK):
         index, times = np.unique(read(upper, lo, min(lo + BLOCK, len(upper))), return_counts=True)
         a[index] += times.astype(a.dtype)
-    bos_initial = np.flatnonzero(read(c.bos_initial, 0, len(c.bos_initial)))
-    a[bos_initial] = read(c.raw, 0, len(c.raw))[bos_initial]
+    for lo in range(0, len(a), BLOCK):  # n-grams starting with <s> keep their raw count
+        hi = min(lo + BLOCK, len(a))
+        starts = np.flatnonzero(read(c.bos_initial, lo, hi))
+        a[lo + starts] = read(c.raw, lo, hi)[starts]
     return a
 
 
 def _counts_of_counts(counts: list[OrderCounts], n: int, a_all: np.ndarray | None) -> np.ndarray:
     """How many of order n's n-grams have adjusted count 0..4 and 5+; the top order's
     adjusted counts are its raw counts, read in blocks rather than held."""
-    if a_all is not None:
-        return np.bincount(np.minimum(a_all, 5), minlength=6)
-    raw, coc = counts[n - 1].raw, np.zeros(6, np.int64)
-    for lo in range(0, len(raw), BLOCK):
-        coc += np.bincount(np.minimum(read(raw, lo, min(lo + BLOCK, len(raw))), 5), minlength=6)
+    values, coc = counts[n - 1].raw if a_all is None else a_all, np.zeros(6, np.int64)
+    for lo in range(0, len(values), BLOCK):  # no full-length temporary
+        coc += np.bincount(
+            np.minimum(read(values, lo, min(lo + BLOCK, len(values))), 5), minlength=6
+        )
     return coc
 
 
