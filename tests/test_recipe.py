@@ -118,3 +118,38 @@ def test_a_corpus_preset_applies_only_at_its_own_level():
     assert char.bptt == 128 and char.model.hidden == 512  # the char-level preset
     assert word.model.hidden == 400 and word.model.adaptive_cutoffs  # the size-fitted recipe
     assert make_config("ptb", level="word").model.hidden == 650
+
+
+def test_budget_including_validation_stops_in_wall_time(tmp_path):
+    from seqlm.train import Trainer, make_config
+
+    settings = dict(
+        cell="lstm",
+        embed=8,
+        hidden=8,
+        optimizer="adamw",
+        lr=1e-2,
+        warmup_steps=0,
+        min_lr_ratio=0.0,
+        max_steps=10_000,
+        epochs=1000,
+        max_minutes=10,
+        budget_schedule=True,
+        threads=1,
+    )
+    corpus = load_corpus(SMALL)
+    wall = Trainer(
+        make_config("x", overrides={**settings, "budget_includes_eval": True}),
+        corpus,
+        tmp_path / "a",
+    )
+    plain = Trainer(make_config("x", overrides=settings), corpus, tmp_path / "b")
+    for trainer in (wall, plain):  # 4 min trained, 0.5 min validated, the last check 0.5 min
+        trainer.progress.update(elapsed=4 * 60.0, eval_s=30.0, last_eval_s=30.0)
+    # wall: 5 of 10 minutes spent (with the reserved check): the cosine is halfway down
+    assert wall.lr_at(100) == pytest.approx(0.5e-2)
+    assert plain.lr_at(100) == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 0.4)))
+    for trainer in (wall, plain):
+        trainer.progress.update(elapsed=9 * 60.0)
+    assert wall._local_stop(False) == "budget" and plain._local_stop(False) == ""
+    assert wall.lr_at(100) == pytest.approx(0.0, abs=1e-12)

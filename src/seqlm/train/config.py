@@ -77,6 +77,11 @@ class TrainConfig:
     max_minutes: float = setting(
         0.0, "training-time budget; stops with the best checkpoint (0: none)", min=0
     )
+    budget_includes_eval: bool = setting(
+        False,
+        "--max-minutes counts validation too (wall time), keeping room for the check of "
+        "the last weights; the schedule then ends with the wall-time budget",
+    )
     patience: int = setting(0, "early stopping: evaluations without improvement (0: off)", min=0)
     eval_every: int = setting(0, "steps between validations (default: each epoch end)", min=0)
     eval_minutes: float = setting(0.0, "also validate after this many minutes of training", min=0)

@@ -21,7 +21,15 @@ from seqlm.train.rundir import RunDirectory
 
 log = logging.getLogger(__name__)
 
-RESUME_OVERRIDES = {"epochs", "max_steps", "max_minutes", "patience", "threads", "device"}
+RESUME_OVERRIDES = {
+    "epochs",
+    "max_steps",
+    "max_minutes",
+    "budget_includes_eval",
+    "patience",
+    "threads",
+    "device",
+}
 
 
 @dataclass

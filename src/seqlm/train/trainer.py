@@ -156,7 +156,7 @@ class Trainer:
         span = max(self.total_steps - c.warmup_steps, 1)
         progress = min((step - c.warmup_steps) / span, 1.0)
         if c.budget_schedule and c.max_minutes:  # the cosine ends with the time budget
-            progress = max(progress, min(self.progress["elapsed"] / (c.max_minutes * 60), 1.0))
+            progress = max(progress, min(self._budget_spent() / (c.max_minutes * 60), 1.0))
         if c.decay_fraction:  # warmup-stable-decay: the cosine only over the last part
             progress = max(0.0, progress - (1 - c.decay_fraction)) / c.decay_fraction
         return c.lr * (
@@ -437,6 +437,15 @@ class Trainer:
         over = int(spent > c.eval_share * (p["elapsed"] + spent))
         return not agree(over, self.world, self.device)
 
+    def _budget_spent(self) -> float:
+        """Seconds counted against --max-minutes: training only, or with
+        --budget-includes-eval its validation too plus one more check's worth (the check
+        of the last weights when the run stops), so the whole run keeps to the budget."""
+        p = self.progress
+        if not self.config.budget_includes_eval:
+            return p["elapsed"]
+        return p["elapsed"] + p["eval_s"] + p.get("last_eval_s", 0.0)
+
     def _validation_due(self) -> bool:
         c, p = self.config, self.progress
         if c.eval_every and p["step"] % c.eval_every == 0:
@@ -447,7 +456,8 @@ class Trainer:
         return bool(agree(int(late), self.world, self.device)) and self._within_eval_share()
 
     def _validate_untimed(self) -> None:
-        """Validation time is kept apart from training time (the budget is for training)."""
+        """Validation time is kept apart from training time (the budget is for training,
+        unless --budget-includes-eval)."""
         start = time.perf_counter()
         self.validate()
         self.model.train()
@@ -472,7 +482,7 @@ class Trainer:
             return "max_steps"
         if c.max_tokens and p["tokens"] >= c.max_tokens:
             return "max_tokens"
-        if c.max_minutes and p["elapsed"] >= c.max_minutes * 60:
+        if c.max_minutes and self._budget_spent() >= c.max_minutes * 60:
             return "budget"
         if c.patience and p["bad_evals"] >= c.patience:
             return "early_stop"
