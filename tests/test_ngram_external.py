@@ -76,3 +76,35 @@ def test_memory_sizes_parse_like_lmplz_S():
     for bad in ("", "G", "-1G", "lots"):
         with pytest.raises(SeqlmError, match="bad memory size"):
             parse_size(bad)
+
+
+@pytest.mark.parametrize("width", [1, 7, 1000, 5000])
+def test_range_by_range_counting_and_lookup_equal_numpy(tmp_path, monkeypatch, width):
+    from seqlm.ngram import partition
+
+    monkeypatch.setattr(partition, "BLOCK", 333)  # many blocks per pass
+    rng = np.random.default_rng(0)
+    table = rng.standard_normal(1000)
+    index = rng.integers(0, 1000, 4000) ** 2 // 1000  # skewed: low indices hit often
+    np.save(tmp_path / "table.npy", table)
+    np.save(tmp_path / "index.npy", index)
+    mapped_table = np.load(tmp_path / "table.npy", mmap_mode="r")
+    mapped_index = np.load(tmp_path / "index.npy", mmap_mode="r")
+
+    def double_first(counts, start):  # each range is handed over with its offset
+        if start == 0:
+            counts[0] *= 2
+
+    counts = partition.count_by_range(
+        mapped_index, 1200, width, np.int32, double_first, tmp_path / "c.npy"
+    )
+    expected = np.bincount(index, minlength=1200)
+    expected[0] *= 2
+    np.testing.assert_array_equal(counts, expected)
+    assert isinstance(counts, np.memmap) == (width < 1200)  # held when it fits
+    found = partition.gather_by_range(
+        mapped_table, mapped_index, width, tmp_path, tmp_path / "g.npy"
+    )
+    np.testing.assert_array_equal(found, table[index])
+    left = {p.name for p in tmp_path.iterdir()}  # the gather's parts are gone
+    assert left == {"index.npy", "table.npy", "g.npy"} | ({"c.npy"} if width < 1200 else set())

@@ -124,7 +124,7 @@ class NgramLM(LanguageModel):
         flushed = kenlm_flushed(counts, first_seen) if smoothing == "mkn" else None
         if bounded is not None and smoothing in ("mkn", "kn"):
             tables = estimate_streaming(
-                counts, smoothing, open_vocabulary, flushed, prune, bounded[2]
+                counts, smoothing, open_vocabulary, flushed, prune, bounded[2], bounded[0] // 4
             )
         else:
             tables = estimate(counts, smoothing, k, open_vocabulary, flushed, prune)

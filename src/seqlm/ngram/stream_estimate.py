@@ -4,19 +4,21 @@ The same arithmetic as `smoothing.estimate`, in the same order, so the tables ar
 identical bit for bit; only what is held at once differs. For each order n:
 
 1. adjusted counts: one pass over the order-(n+1) suffix links, in blocks, counting
-   left extensions into an array the size of order n (the one array of that size held);
+   left extensions into an array the size of order n;
 2. counts-of-counts from it, then the discounts;
 3. one pass over order n in blocks cut at context boundaries (the keys are sorted, so a
    context's n-grams are contiguous and each context's sums are made in one block, in
    file order, as `np.bincount` makes them): probabilities interpolated with the order
-   below (held as an array) and, per context, the backoff weight.
+   below's, looked up through each n-gram's suffix link, and per context the backoff.
 
 Probabilities and backoffs are appended to `.npy` files as they are made (contexts come in
 ascending order, so the backoffs of order n-1 are written in order too) and mapped when
-done. Reads go through `np.fromfile`, so counts on disk do not stay resident. What is held
-at once: order n's adjusted counts (4 bytes per n-gram; none for the top order, whose
-counts are raw and read in blocks) and order n-1's probabilities (8 bytes per n-gram, the
-random lookups of the interpolation), plus a block's temporaries.
+done. Reads go through `np.fromfile`, so counts on disk do not stay resident. Two arrays
+are random access: order n's adjusted counts (4 bytes per n-gram; none for the top order,
+whose counts are raw) and order n-1's probabilities (8 bytes per n-gram). Each is held
+while it fits `hold` bytes; past that it is made a range at a time (`partition.py`) into
+a file in row order, read in blocks like the counts. So the peak is bounded at any size:
+two arrays of at most `hold` bytes and a block's temporaries.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 
 from seqlm.ngram.counts import OrderCounts, release_freed_memory
 from seqlm.ngram.counts import read_block as read
+from seqlm.ngram.partition import count_by_range, gather_by_range
 from seqlm.ngram.prune import drop_rows, pruned_rows
 from seqlm.ngram.smoothing import NgramTables, _log10, discounts_from_coc, kn_discount_from_coc
 
@@ -83,24 +86,41 @@ def _context_blocks(keys: np.ndarray, base: int, n: int):
         lo = hi
 
 
-def _adjusted(counts: list[OrderCounts], n: int) -> np.ndarray:
+def _adjusted(counts: list[OrderCounts], n: int, hold: int | None, workdir: Path) -> np.ndarray:
     """Order n < the top's adjusted counts: continuation counts, raw where KenLM keeps them.
 
     Counted block by block over the order above's suffix links with `np.unique`, and the
-    raw counts read back in blocks, so the only array of order n's length is the result
-    (a bincount per block, or reading the raw counts whole, would add a second one)."""
+    raw counts read back in blocks, so the only array of order n's length is the result;
+    past `hold` bytes, that too is made a range at a time and kept on disk."""
     c = counts[n - 1]
     tokens = int(np.asarray(counts[0].raw).sum())  # bounds every count
-    a = np.zeros(len(c.keys), np.int32 if tokens < 2**31 else np.int64)
-    upper = counts[n].suffix
-    for lo in range(0, len(upper), BLOCK):
-        index, times = np.unique(read(upper, lo, min(lo + BLOCK, len(upper))), return_counts=True)
-        a[index] += times.astype(a.dtype)
-    for lo in range(0, len(a), BLOCK):  # n-grams starting with <s> keep their raw count
-        hi = min(lo + BLOCK, len(a))
-        starts = np.flatnonzero(read(c.bos_initial, lo, hi))
-        a[lo + starts] = read(c.raw, lo, hi)[starts]
-    return a
+    dtype = np.int32 if tokens < 2**31 else np.int64
+    width = len(c.keys) if hold is None else max(1, hold // np.dtype(dtype).itemsize)
+
+    def raw_after_bos(a: np.ndarray, start: int) -> None:
+        for lo in range(start, start + len(a), BLOCK):  # n-grams starting with <s>
+            hi = min(lo + BLOCK, start + len(a))
+            at = np.flatnonzero(read(c.bos_initial, lo, hi))
+            a[lo - start + at] = read(c.raw, lo, hi)[at]
+
+    out = workdir / f"adjusted{n}.npy"
+    return count_by_range(counts[n].suffix, len(c.keys), width, dtype, raw_after_bos, out)
+
+
+def _below(p: Path, suffix: np.ndarray, hold: int | None, workdir: Path, n: int):
+    """The order below's interpolated probability of each order-n n-gram's suffix, by row
+    block: from the order below held in memory when it fits `hold` bytes, else gathered a
+    range at a time into a file in row order (`partition.gather_by_range`)."""
+    length = len(np.load(p, mmap_mode="r"))
+    if hold is None or 8 * length <= hold:
+        lower = np.load(p)  # read into memory, not mapped: the lookups are random
+        p.unlink()
+        return lambda lo, hi: lower[read(suffix, lo, hi)]
+    values = gather_by_range(
+        np.load(p, mmap_mode="r"), suffix, max(1, hold // 8), workdir, workdir / f"below{n}.npy"
+    )
+    p.unlink()
+    return lambda lo, hi: read(values, lo, hi)
 
 
 def _counts_of_counts(counts: list[OrderCounts], n: int, a_all: np.ndarray | None) -> np.ndarray:
@@ -121,8 +141,11 @@ def estimate_streaming(
     flushed: list[int] | None,
     prune: list[int] | None,
     workdir: str | Path,
+    hold: int | None = None,
 ) -> NgramTables:
-    """`smoothing.estimate` for "mkn" and "kn", with the tables written under `workdir`."""
+    """`smoothing.estimate` for "mkn" and "kn", with the tables written under `workdir`;
+    `hold`: bytes each of the two arrays an order's pass looks up at random may take
+    (None: no limit), beyond which they are made a range at a time on disk."""
     workdir = Path(workdir)
     base, order = len(counts[0].keys), len(counts)
     uniform = 1.0 / (base - 1 + open_vocabulary)
@@ -132,7 +155,7 @@ def estimate_streaming(
     backoff_out = None  # the writer of order n-1's backoffs
     for n in range(1, order + 1):
         c = counts[n - 1]
-        a_all = _adjusted(counts, n) if n < order else None  # the top order's are raw
+        a_all = _adjusted(counts, n, hold, workdir) if n < order else None  # top: raw
         coc = _counts_of_counts(counts, n, a_all)
         if flushed is not None and flushed[n - 1] >= 0 and a_all is not None:
             f = flushed[n - 1]  # counted with its raw count
@@ -147,7 +170,7 @@ def estimate_streaming(
         current = NpyWriter(workdir / f"p{n}.npy", len(c.keys)) if n < order else None
         for lo, hi in _context_blocks(c.keys, base, n):
             keys = read(c.keys, lo, hi)
-            a = (read(c.raw, lo, hi) if a_all is None else a_all[lo:hi]).astype(np.float64)
+            a = read(c.raw if a_all is None else a_all, lo, hi).astype(np.float64)
             if n > 1:
                 ctx = keys // base
                 first_ctx = int(ctx[0])
@@ -162,7 +185,7 @@ def estimate_streaming(
             if kept[n - 1] is not None:
                 discount = np.where(kept[n - 1][lo:hi], discount, a)
             gamma = np.bincount(local, weights=discount, minlength=n_ctx) / safe
-            below = np.full(len(keys), uniform) if n == 1 else lower[read(c.suffix, lo, hi)]
+            below = np.full(len(keys), uniform) if n == 1 else lower(lo, hi)
             p = alpha + gamma[local] * below
             if n == 1:
                 p[base - 1] = 1.0
@@ -182,10 +205,11 @@ def estimate_streaming(
             backoff_out = NpyWriter(workdir / f"backoff{n}.npy", len(c.keys))
         del a_all
         lower = None  # freed before the next is read
+        for done in (workdir / f"adjusted{n}.npy", workdir / f"below{n}.npy"):
+            done.unlink(missing_ok=True)
         release_freed_memory()
         if current is not None:
-            lower = np.load(current.close_file())  # read into memory, not mapped
-            current.path.unlink()
+            lower = _below(current.close_file(), counts[n].suffix, hold, workdir, n + 1)
     backoffs.append(np.broadcast_to(np.float64(0), (len(counts[-1].keys),)))
     tables = NgramTables(base, [c.keys for c in counts], probs, backoffs, discounts)
     return drop_rows(tables, kept) if any(k is not None for k in kept) else tables
