@@ -181,16 +181,9 @@ def _last_in_suffix_order(counts: list[OrderCounts], first_seen: np.ndarray) -> 
     rows = []  # [m, index of the m-gram, index of the prefix whose last word comes next]
     for m in range(2, order + 1):
         c = counts[m - 1]
-        if m == order:  # only the rows whose last word has the top rank can come last
-            index = _top_last_word(c.keys, base, first_seen)
-        else:
-            index = np.concatenate(
-                [
-                    np.flatnonzero(read_block(c.bos_initial, lo, min(lo + BLOCK, len(c.keys)))) + lo
-                    for lo in range(0, len(c.keys), BLOCK)
-                ]
-                + [np.zeros(0, np.int64)]
-            )
+        # only the rows whose last word has the top rank can come last: of the top order,
+        # and of the lower orders those that start with <s>
+        index = _top_last_word(c.keys, base, first_seen, None if m == order else c.bos_initial)
         if len(index):
             rows.append([m, index, index])
     for step in range(order):  # step 0: the last word
@@ -215,12 +208,20 @@ def _last_in_suffix_order(counts: list[OrderCounts], first_seen: np.ndarray) -> 
     return rows[0][0], int(rows[0][1][0])
 
 
-def _top_last_word(keys: np.ndarray, base: int, first_seen: np.ndarray) -> np.ndarray:
-    """Indices of the n-grams whose last word has the largest rank, read in blocks."""
+def _top_last_word(
+    keys: np.ndarray, base: int, first_seen: np.ndarray, only: np.ndarray | None = None
+) -> np.ndarray:
+    """Indices of the n-grams (where `only` is set, if given) whose last word has the
+    largest rank, read in blocks: what is held is the answer, not a row per n-gram."""
     best, found = -1, []
     for lo in range(0, len(keys), BLOCK):
-        rank = first_seen[read_block(keys, lo, min(lo + BLOCK, len(keys))) % base]
+        hi = min(lo + BLOCK, len(keys))
+        rank = first_seen[read_block(keys, lo, hi) % base]
+        if only is not None:
+            rank[~read_block(only, lo, hi)] = -1
         top = int(rank.max())
+        if top < 0:
+            continue
         if top > best:
             best, found = top, []
         if top == best:
