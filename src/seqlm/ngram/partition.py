@@ -104,7 +104,7 @@ def _blocks(length: int):
 
 
 def _write_cut(files: list, first: np.ndarray, second: np.ndarray, part: np.ndarray) -> None:
-    order = np.argsort(part, kind="stable")
+    order = np.argsort(part.astype(np.uint16), kind="stable")  # a radix sort: parts are few
     cuts = np.searchsorted(part[order], np.arange(1, len(files)))
     pairs = np.stack([first[order], second[order]], axis=1)
     for f, chunk in zip(files, np.split(pairs, cuts), strict=True):
