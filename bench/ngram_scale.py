@@ -84,8 +84,14 @@ def source_lines(data: Path) -> list[list[str]]:
 
 
 def build_corpus(work: Path, tokens: int, seed: int = 0) -> tuple[int, int]:
-    """train.npy / test.npy (ids, <eos> after each line), vocab.json, train.txt / test.txt."""
+    """train.npy / test.npy (ids, <eos> after each line), vocab.json, train.txt / test.txt;
+    kept from an earlier run in the same directory when it was made with these settings."""
     from seqlm.data.vocab import Vocab
+
+    made = work / "corpus.json"
+    wanted = {"tokens": tokens, "seed": seed}
+    if made.exists() and json.loads(made.read_text()).get("request") == wanted:
+        return tuple(json.loads(made.read_text())["sizes"])
 
     lines = source_lines(Path(os.environ["SEQLM_DATA"]))
     words = sorted({w for line in lines for w in line})
@@ -142,6 +148,7 @@ def build_corpus(work: Path, tokens: int, seed: int = 0) -> tuple[int, int]:
             for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), len(ids)], strict=True):
                 text = " ".join(names[ids[lo:hi]].tolist())
                 f.write(text.replace(" <eos> ", "\n").replace(" <eos>", "\n"))
+    made.write_text(json.dumps({"request": wanted, "sizes": [len(train), len(test)]}))
     return len(train), len(test)
 
 
@@ -248,7 +255,9 @@ def main() -> None:
     parser.add_argument("--orders", type=int, nargs="+", default=[3, 5])
     parser.add_argument("--memory", default="1G", help="seqlm budget and lmplz -S (1G)")
     parser.add_argument("--workdir", help="where the corpus and models go (default: a temp dir)")
-    parser.add_argument("--kenlm", help="directory holding lmplz, build_binary, query")
+    parser.add_argument(
+        "--kenlm", help="directory holding lmplz, build_binary, query ('none': seqlm only)"
+    )
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="ngram-scale-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -256,10 +265,10 @@ def main() -> None:
     n_train, n_test = build_corpus(work, int(args.tokens))
     print(
         f"corpus: {n_train:,} training tokens, {n_test:,} held-out tokens "
-        f"({time.perf_counter() - t:.0f} s to build) in {work}"
+        f"({time.perf_counter() - t:.0f} s to build or reuse) in {work}"
     )
-    kenlm = find_kenlm(args.kenlm)
-    if kenlm is None:
+    kenlm = None if args.kenlm == "none" else find_kenlm(args.kenlm)
+    if kenlm is None and args.kenlm != "none":
         print("KenLM's lmplz not found (--kenlm DIR): KenLM rows skipped")
     print(
         f"{'tool':<7}{'order':>5}{'build s':>9}{'peak GB':>9}{'B/token':>9}{'model MB':>10}"
