@@ -19,7 +19,12 @@ def trained():
     return NgramLM.train(corpus["train"], corpus.vocab, 4), corpus
 
 
-def test_binary_directory_is_mapped_and_scores_like_the_trained_model(trained, tmp_path):
+def test_binary_directory_is_mapped_and_scores_like_the_trained_model(
+    trained, tmp_path, monkeypatch
+):
+    from seqlm.ngram import counts
+
+    monkeypatch.setattr(counts, "FENCED_FROM", 0)  # the fenced search at this small size
     model, corpus = trained
     model.save(tmp_path / "m")
     assert not (tmp_path / "m" / "model.arpa").exists()
@@ -27,8 +32,14 @@ def test_binary_directory_is_mapped_and_scores_like_the_trained_model(trained, t
     assert config["format_version"] == 2 and config["storage"] == "npy"
     again = load_model(tmp_path / "m")
     assert isinstance(again.tables.keys[-1], np.memmap)  # pages load on demand
+    assert [len(f) for f in again.tables.fences] == [-(-len(k) // 256) for k in model.tables.keys]
     ids = corpus["test"]
     np.testing.assert_allclose(again.log10_probs(ids), model.log10_probs(ids), atol=2e-6)
+    for path in (tmp_path / "m").glob("*.fence.npy"):  # a directory without fences
+        path.unlink()
+    plain = load_model(tmp_path / "m")
+    assert plain.tables.fences == []
+    np.testing.assert_array_equal(plain.log10_probs(ids), again.log10_probs(ids))
     state = again.start(ids[:5])
     np.testing.assert_allclose(again.next_log_probs(state), model.next_log_probs(state), atol=5e-6)
 
@@ -95,3 +106,20 @@ def test_newer_or_incomplete_directories_are_one_line_errors(trained, tmp_path):
     (tmp_path / "m" / "config.json").write_text(json.dumps({**config, "format_version": 9}))
     with pytest.raises(SeqlmError, match="newer seqlm"):
         NgramLM.load(tmp_path / "m")
+
+
+@pytest.mark.parametrize("size", [0, 1, 255, 256, 257, 5000])
+def test_fenced_search_finds_each_key_and_nothing_else(size, monkeypatch):
+    from seqlm.ngram import counts
+    from seqlm.ngram.counts import fence_of, find_keys
+
+    monkeypatch.setattr(counts, "BLOCK", 512)  # the fence read in blocks
+    monkeypatch.setattr(counts, "FENCED_FROM", 0)  # used at any size
+
+    rng = np.random.default_rng(size)
+    keys = np.unique(rng.integers(0, 10 * size + 10, size))  # sorted, unique
+    wanted = rng.integers(-5, 10 * size + 20, 3000)  # present, absent, out of range
+    wanted[: len(keys)] = keys[: len(wanted)]
+    position = {int(k): i for i, k in enumerate(keys)}
+    expected = [position.get(int(w), -1) for w in wanted]
+    np.testing.assert_array_equal(find_keys(keys, wanted, fence_of(keys)), expected)

@@ -2,10 +2,12 @@
 
 A model directory holds, per order n, `ngram{n}.keys.npy` (sorted packed n-grams, the
 same keys scoring searches), `ngram{n}.prob.npy` (log10 p) and, below the highest order,
-`ngram{n}.backoff.npy`, next to `vocab.json` and `config.json`. Loading maps the files
-(`np.load(mmap_mode="r")`): nothing is read until scoring touches it, and then only the
-pages its binary searches visit, so a model of any size opens at once and several
-processes share one copy in the page cache.
+`ngram{n}.backoff.npy`, next to `vocab.json` and `config.json`; `ngram{n}.fence.npy`,
+every 256th key (1/256 of the keys), is read into memory and sends each search to the
+page that holds its key. Loading maps the other files (`np.load(mmap_mode="r")`):
+nothing is read until scoring touches it, and then only the pages its searches visit,
+so a model of any size opens at once and several processes share one copy in the page
+cache.
 
 Optional 8-bit quantisation (like KenLM's `-q 8 -b 8`): per order above the unigrams, the
 probabilities and the backoffs are cut into 256 bins holding equal numbers of values, each
@@ -22,7 +24,7 @@ import numpy as np
 
 from seqlm.errors import SeqlmError
 from seqlm.io import atomic_write
-from seqlm.ngram.counts import read_block
+from seqlm.ngram.counts import FENCE, fence_of, read_block
 from seqlm.ngram.smoothing import NgramTables
 
 QUANT_BITS = (8,)
@@ -111,6 +113,7 @@ def save_tables(tables: NgramTables, directory: Path, quantize_bits: int | None 
         raise SeqlmError(f"quantisation must be one of {QUANT_BITS} bits, got {quantize_bits}")
     for n in range(1, tables.order + 1):
         _save_array(directory / f"ngram{n}.keys.npy", tables.keys[n - 1], np.int64)
+        _save_array(directory / f"ngram{n}.fence.npy", fence_of(tables.keys[n - 1]))
         columns = [("prob", tables.log10_prob[n - 1])]
         if n < tables.order:
             columns.append(("backoff", tables.log10_backoff[n - 1]))
@@ -145,9 +148,11 @@ def load_tables(directory: Path, order: int, base: int, mmap: bool = True) -> Ng
             return Quantized(values, load(f"ngram{n}.{name}.centers.npy"))
         return values
 
-    keys, probs, backs = [], [], []
+    keys, probs, backs, fences = [], [], [], []
     for n in range(1, order + 1):
         keys.append(load(f"ngram{n}.keys.npy"))
+        if (directory / f"ngram{n}.fence.npy").exists():  # older directories lack it
+            fences.append(np.load(directory / f"ngram{n}.fence.npy", allow_pickle=False))
         probs.append(column(n, "prob"))
         if n < order:
             backs.append(column(n, "backoff"))
@@ -156,7 +161,11 @@ def load_tables(directory: Path, order: int, base: int, mmap: bool = True) -> Ng
     backs.append(np.broadcast_to(np.float32(0), (len(keys[-1]),)))
     if len(keys[0]) != base:
         raise SeqlmError(f"{directory}: {len(keys[0])} unigrams, the vocabulary has {base - 1}")
-    return NgramTables(base, keys, probs, backs)
+    if len(fences) != order or any(
+        len(f) != -(-len(k) // FENCE) for f, k in zip(fences, keys, strict=False)
+    ):
+        fences = []  # none, or not these keys': searched without
+    return NgramTables(base, keys, probs, backs, fences=fences)
 
 
 def tables_nbytes(tables: NgramTables) -> int:

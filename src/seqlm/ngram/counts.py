@@ -133,17 +133,55 @@ def count_ngrams(ids: np.ndarray, order: int, eos: int, bos: int) -> list[OrderC
     return orders
 
 
-def find_keys(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+def find_keys(keys: np.ndarray, wanted: np.ndarray, fence: np.ndarray | None = None) -> np.ndarray:
     """Index of each wanted key in the sorted `keys`, -1 where absent. The queries are
     sorted first: consecutive binary searches then touch the same cache lines (and pages
-    of a mapped file), twice as fast on large tables."""
+    of a mapped file), twice as fast on large tables. With `fence` (`fence_of(keys)`, held
+    in memory) each search ends inside one run of FENCE keys: one or two pages of a mapped
+    table per query instead of one per level of a binary search."""
     order = np.argsort(wanted)
-    at = np.searchsorted(keys, wanted[order])
+    wanted = wanted[order]
+    if fence is not None and len(keys) >= FENCED_FROM:
+        at = _search_fenced(keys, fence, wanted)
+    else:
+        at = np.searchsorted(keys, wanted)
     hit = at < len(keys)
-    hit[hit] = keys[at[hit]] == wanted[order][hit]
+    hit[hit] = keys[at[hit]] == wanted[hit]
     out = np.full(len(wanted), -1, np.int64)
     out[order[hit]] = at[hit]
     return out
+
+
+FENCE = 256  # keys per fence entry: 2 KB of a keys file, within one or two pages
+# Below this many keys a plain binary search is as fast (measured here: equal at 30M keys,
+# 2.6x slower at 79M); the tests lower it to run the fenced search on small tables.
+FENCED_FROM = 1 << 25
+
+
+def fence_of(keys: np.ndarray) -> np.ndarray:
+    """Every FENCE-th key, read in blocks (BLOCK is a multiple of FENCE)."""
+    parts = [
+        read_block(keys, lo, min(lo + BLOCK, len(keys)))[::FENCE]
+        for lo in range(0, len(keys), BLOCK)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def _search_fenced(keys: np.ndarray, fence: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """np.searchsorted(keys, wanted) for sorted unique keys: the fence names each query's
+    run of FENCE keys, then a vectorised bisection closes the run in log2(FENCE) + 1 steps."""
+    if not len(keys):
+        return np.zeros(len(wanted), np.int64)
+    lo = np.maximum(np.searchsorted(fence, wanted, side="right") - 1, 0) * FENCE
+    hi = np.minimum(lo + FENCE, len(keys))
+    last = len(keys) - 1
+    for _ in range(FENCE.bit_length()):
+        mid = (lo + hi) // 2
+        less = keys[np.minimum(mid, last)] < wanted
+        open_ = lo < hi
+        lo = np.where(open_ & less, mid + 1, lo)
+        hi = np.where(open_ & ~less, mid, hi)
+    return lo
 
 
 def kenlm_flushed(counts: list[OrderCounts], first_seen: np.ndarray) -> list[int]:

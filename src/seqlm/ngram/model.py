@@ -147,7 +147,8 @@ class NgramLM(LanguageModel):
             prev = np.concatenate([[-1], found[-1][:-1]])
             cand = np.flatnonzero((prev >= 0) & (position + 2 >= n) & (tokens != self.bos))
             if len(cand):
-                index[cand] = find_keys(t.keys[n - 1], prev[cand] * base + tokens[cand])
+                fence = t.fences[n - 1] if t.fences else None
+                index[cand] = find_keys(t.keys[n - 1], prev[cand] * base + tokens[cand], fence)
             found.append(index)
         return found
 
