@@ -11,6 +11,20 @@ from seqlm.train import train
 from seqlm.train.recipe import auto_recipe
 
 SMALL = "synthetic:train_tokens=12000,valid_tokens=3000,test_tokens=1500"
+# a tiny AdamW model under a 10-minute budget, for the tests of the schedule and the stop
+BUDGETED = dict(
+    cell="lstm",
+    embed=8,
+    hidden=8,
+    optimizer="adamw",
+    lr=1e-2,
+    warmup_steps=0,
+    min_lr_ratio=0.0,
+    max_steps=10_000,
+    epochs=1000,
+    max_minutes=10,
+    threads=1,
+)
 
 
 def test_recipe_follows_corpus_size_and_budget(caplog):
@@ -63,19 +77,7 @@ def test_budget_schedule_ends_the_cosine_with_the_budget(tmp_path):
     from seqlm.train import Trainer, make_config
 
     corpus = load_corpus(SMALL)
-    settings = dict(
-        cell="lstm",
-        embed=8,
-        hidden=8,
-        optimizer="adamw",
-        lr=1e-2,
-        warmup_steps=0,
-        min_lr_ratio=0.0,
-        max_steps=10_000,
-        epochs=1000,
-        max_minutes=10,
-        threads=1,
-    )
+    settings = BUDGETED
     trainer = Trainer(
         make_config("x", overrides={**settings, "budget_schedule": True}), corpus, tmp_path / "a"
     )
@@ -123,20 +125,7 @@ def test_a_corpus_preset_applies_only_at_its_own_level():
 def test_budget_including_validation_stops_in_wall_time(tmp_path):
     from seqlm.train import Trainer, make_config
 
-    settings = dict(
-        cell="lstm",
-        embed=8,
-        hidden=8,
-        optimizer="adamw",
-        lr=1e-2,
-        warmup_steps=0,
-        min_lr_ratio=0.0,
-        max_steps=10_000,
-        epochs=1000,
-        max_minutes=10,
-        budget_schedule=True,
-        threads=1,
-    )
+    settings = {**BUDGETED, "budget_schedule": True}
     corpus = load_corpus(SMALL)
     wall = Trainer(
         make_config("x", overrides={**settings, "budget_includes_eval": True}),
