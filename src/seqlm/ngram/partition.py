@@ -40,7 +40,7 @@ def count_by_range(
     `finish(counts, start)` edits each range before it is kept. One range: the array in
     memory; more: written to `out` (.npy) and returned mapped."""
     ranges = range(0, max(length, 1), max(width, 1))
-    writer = None if len(ranges) == 1 else _Npy(out, dtype, length)
+    writer = None if len(ranges) == 1 else NpyWriter(out, length, dtype)
     for start in ranges:
         stop = length if writer is None else min(start + width, length)
         counts = np.zeros(stop - start, dtype)
@@ -88,7 +88,7 @@ def gather_by_range(
     finally:
         for f in files:
             f.close()
-    writer = _Npy(out, np.float64, rows)
+    writer = NpyWriter(out, rows)
     for k, part in enumerate(placed):  # every row is in its range's file once
         result = np.empty(min(width, rows - k * width))
         for pairs in _pairs(part):
@@ -119,18 +119,28 @@ def _pairs(path: Path):
         yield np.fromfile(path, np.int64, count=2 * (hi - lo), offset=16 * lo).reshape(-1, 2)
 
 
-class _Npy:
-    """A 1-D .npy file of known length, written front to back."""
+class NpyWriter:
+    """A 1-D .npy file of known length, written front to back, block by block."""
 
-    def __init__(self, path: Path, dtype, length: int):
-        self.path, self.dtype = path, np.dtype(dtype)
+    def __init__(self, path: Path, length: int, dtype=np.float64):
+        self.path, self.length, self.written, self.dtype = path, length, 0, np.dtype(dtype)
         self.file = open(path, "wb")  # noqa: SIM115
         header = {"descr": self.dtype.str, "fortran_order": False, "shape": (length,)}
         np.lib.format.write_array_header_1_0(self.file, header)
 
     def write(self, values: np.ndarray) -> None:
         self.file.write(np.ascontiguousarray(values, dtype=self.dtype).tobytes())
+        self.written += len(values)
+
+    def fill_to(self, end: int, value: float) -> None:
+        """Write `value` up to position `end` (exclusive), in blocks."""
+        while self.written < end:
+            self.write(np.full(min(BLOCK, end - self.written), value))
+
+    def close_file(self) -> Path:
+        self.fill_to(self.length, 0)
+        self.file.close()
+        return self.path
 
     def close(self) -> np.ndarray:
-        self.file.close()
-        return np.load(self.path, mmap_mode="r")
+        return np.load(self.close_file(), mmap_mode="r")

@@ -29,38 +29,11 @@ import numpy as np
 
 from seqlm.ngram.counts import OrderCounts, release_freed_memory
 from seqlm.ngram.counts import read_block as read
-from seqlm.ngram.partition import count_by_range, gather_by_range
+from seqlm.ngram.partition import NpyWriter, count_by_range, gather_by_range
 from seqlm.ngram.prune import drop_rows, pruned_rows
 from seqlm.ngram.smoothing import NgramTables, _log10, discounts_from_coc, kn_discount_from_coc
 
 BLOCK = 1 << 20
-
-
-class NpyWriter:
-    """A 1-D float64 .npy file written front to back, block by block."""
-
-    def __init__(self, path: Path, length: int):
-        self.path, self.length, self.written = path, length, 0
-        self.file = open(path, "wb")  # noqa: SIM115
-        header = {"descr": "<f8", "fortran_order": False, "shape": (length,)}
-        np.lib.format.write_array_header_1_0(self.file, header)
-
-    def write(self, values: np.ndarray) -> None:
-        self.file.write(np.ascontiguousarray(values, dtype="<f8").tobytes())
-        self.written += len(values)
-
-    def fill_to(self, end: int, value: float) -> None:
-        """Write `value` up to position `end` (exclusive), in blocks."""
-        while self.written < end:
-            self.write(np.full(min(BLOCK, end - self.written), value))
-
-    def close_file(self) -> Path:
-        self.fill_to(self.length, 0.0)
-        self.file.close()
-        return self.path
-
-    def close(self) -> np.ndarray:
-        return np.load(self.close_file(), mmap_mode="r")
 
 
 def _context_blocks(keys: np.ndarray, base: int, n: int):
