@@ -31,6 +31,9 @@ from seqlm.loading import load
 from seqlm.ngram import build
 from seqlm.train import train
 
+sys.path.insert(0, str(Path(__file__).parent))
+from time_to_ppl import gemm_peak  # noqa: E402
+
 # the project's data beside the checkout unless $SEQLM_DATA says otherwise
 os.environ.setdefault("SEQLM_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -66,7 +69,14 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),
         "torch": torch.__version__,
+        # the machine's fp32 GEMM rate at these threads: hosts differ (oneDNN's AVX-512 path
+        # has measured 231 GFLOP/s per core on one and 107 on another), and tokens/s with it
+        "gemm_peak": gemm_peak(torch.get_num_threads()),
     }
+    print(
+        f"{report['threads']} threads; fp32 GEMM GFLOP/s: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in report["gemm_peak"].items())
+    )
     if args.model is None:
         result = train(
             corpus,

@@ -35,7 +35,7 @@ config = make_config("bench", None, dict(model="lstm", embed=200, hidden=200, la
     batch_size=20, bptt=35, optimizer="sgd", lr=20.0, clip=0.25, max_steps=int(sys.argv[2]),
     checkpoint_every=10**9, log_every=10**9, eval_every=0, epochs=1))
 with tempfile.TemporaryDirectory() as out:
-    trainer = Trainer(config, corpus, out, {"corpus": sys.argv[1]}, quiet=True)
+    trainer = Trainer(config, corpus, out)
     ready = status()["RssAnon"]
     trainer.validate = lambda: 0.0
     start = time.perf_counter()

@@ -93,7 +93,7 @@ def seqlm_loop(corpus, backend: str, steps: int) -> float:
     )
     config = make_config("bench", None, overrides)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(config, corpus, tmp, {"corpus": "ptb"}, quiet=True)
+        trainer = Trainer(config, corpus, tmp)
         trainer.validate = lambda: 0.0  # not part of the measurement
         trainer.run()
         rows = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").open()]
