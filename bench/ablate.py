@@ -56,9 +56,11 @@ print(json.dumps(result.to_json()))
 """
 
 
-def arm_settings(arm: str, steps: int, threads: int) -> dict:
+def arm_settings(arm: str, steps: int, threads: int, seed: int | None = None) -> dict:
+    seeded = {} if seed is None else {"seed": seed}
     return dict(
         ARMS[arm],
+        **seeded,
         max_steps=steps,
         max_minutes=0,
         budget_schedule=False,
@@ -76,6 +78,7 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--threads-each", type=int, default=1)
     parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--seed", type=int, help="another seed (default: the preset's)")
     parser.add_argument("--json", metavar="FILE", help="also write every arm's result")
     args = parser.parse_args()
     results: dict[str, dict] = {}
@@ -86,7 +89,7 @@ def main() -> None:
             batch, pending = pending[: args.parallel], pending[args.parallel :]
             procs = {}
             for arm in batch:
-                settings = arm_settings(arm, args.steps, args.threads_each)
+                settings = arm_settings(arm, args.steps, args.threads_each, args.seed)
                 cmd = [sys.executable, "-c", CHILD, source, level, f"{tmp}/{arm}"]
                 procs[arm] = (
                     subprocess.Popen(
@@ -111,6 +114,7 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> None:
     print(
         f"{args.corpus}, `ptb` preset, {args.steps} steps per arm (schedule over the steps), "
         f"{args.threads_each} thread(s) per arm, {args.parallel} arms side by side"
+        + ("" if args.seed is None else f", seed {args.seed}")
     )
     print(f"{'arm':<18}{'tokens/s':>9}{'valid':>9}{'test':>9}{'Δtest':>8}  changed")
     for arm, r in results.items():

@@ -108,6 +108,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    if args.steps < WARMUP or args.steps % WARMUP:
+        parser.error(f"--steps must be a positive multiple of {WARMUP} (seqlm logs every {WARMUP})")
     corpus = load_corpus("ptb")
     train = corpus["train"]
     results: dict[str, list[float]] = {"plain loop": [], "seqlm fused": [], "seqlm reference": []}
