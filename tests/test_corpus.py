@@ -78,6 +78,34 @@ def test_damaged_cache_entry_is_rebuilt(tmp_path):
         assert load_corpus(str(tmp_path / "c")).vocab.tokens[0] == "a"
 
 
+@pytest.mark.parametrize("scan_bytes", [4, 12, 1 << 25])
+def test_cache_verifies_block_by_block(tmp_path, monkeypatch, scan_bytes):
+    """The entry is checked a block at a time (pages handed back as it goes): blocks of
+    one id, of a few ids not a page, or the whole array give the same verdicts."""
+    from seqlm.data import cache
+
+    monkeypatch.setattr(cache, "SCAN_BYTES", scan_bytes)
+    monkeypatch.setenv("SEQLM_CACHE", str(tmp_path / "cache"))
+    for split in ("train", "valid", "test"):
+        write(tmp_path / "c" / f"{split}.txt", "a b c a b d\n" * 50)
+    expected = np.array(load_corpus(str(tmp_path / "c"))["train"])
+    again = load_corpus(str(tmp_path / "c"))  # verified, not rebuilt
+    assert isinstance(again["train"], np.memmap)
+    assert np.array_equal(again["train"], expected)
+    (train,) = cache_root().glob("*/train.npy")
+    ids = np.load(train)
+    ids[-1] = ids[0] if ids[-1] != ids[0] else ids[1]  # still in range: only the hash sees it
+    np.save(train, ids)
+    with pytest.warns(UserWarning, match="modified train array"):
+        assert np.array_equal(load_corpus(str(tmp_path / "c"))["train"], expected)
+    (train,) = cache_root().glob("*/train.npy")
+    ids = np.load(train)
+    ids[len(ids) // 2] = 10_000  # out of range in a middle block
+    np.save(train, ids)
+    with pytest.warns(UserWarning, match="ids out of their range"):
+        load_corpus(str(tmp_path / "c"))
+
+
 def test_unknown_things_are_named(tmp_path):
     with pytest.raises(SeqlmError, match="no such file, directory or dataset"):
         load_corpus("ptbb")
