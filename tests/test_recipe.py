@@ -93,19 +93,7 @@ def test_budget_schedule_ends_the_cosine_with_the_budget(tmp_path):
 def test_decay_fraction_holds_the_peak_then_decays(tmp_path):
     from seqlm.train import Trainer, make_config
 
-    settings = dict(
-        cell="lstm",
-        embed=8,
-        hidden=8,
-        optimizer="adamw",
-        lr=1e-2,
-        warmup_steps=0,
-        min_lr_ratio=0.0,
-        max_steps=1000,
-        epochs=1000,
-        decay_fraction=0.2,
-        threads=1,
-    )
+    settings = dict(BUDGETED, max_steps=1000, max_minutes=0, decay_fraction=0.2)
     trainer = Trainer(make_config("x", overrides=settings), load_corpus(SMALL), tmp_path)
     assert trainer.lr_at(0) == trainer.lr_at(799) == 1e-2  # stable
     assert trainer.lr_at(900) == pytest.approx(0.5e-2)  # halfway through the last 20%

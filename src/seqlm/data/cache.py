@@ -48,15 +48,11 @@ def key_digest(key: dict) -> str:
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
-def _sha256(array: np.ndarray) -> str:
-    return hashlib.sha256(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()
-
-
 def _describe(array: np.ndarray, ids: bool) -> dict:
-    info = {"dtype": array.dtype.str, "shape": list(array.shape), "sha256": _sha256(array)}
+    digest, low, high = _scan(array, ids)
+    info = {"dtype": array.dtype.str, "shape": list(array.shape), "sha256": digest}
     if ids:
-        info["min"] = int(array.min()) if array.size else 0
-        info["max"] = int(array.max()) if array.size else -1
+        info["min"], info["max"] = low, high
     return info
 
 
@@ -129,11 +125,10 @@ def _load_array(folder: Path, name: str, info: dict, vocab_size: int | None) -> 
 SCAN_BYTES = 1 << 25
 
 
-def _scan(array: np.memmap, ids: bool) -> tuple[str, int, int]:
-    """SHA-256 (and for ids, min and max) of a mapped array, a block at a time, each
-    block's pages handed back once read: verifying would otherwise bring the whole file
-    into this process's resident set (400 MB at 100M tokens). The kernel keeps them
-    cached for training."""
+def _scan(array: np.ndarray, ids: bool) -> tuple[str, int, int]:
+    """SHA-256 (and for ids, min and max) of an array, a block at a time; a mapped one's
+    pages are handed back once read: verifying would otherwise bring the whole file into
+    this process's resident set (400 MB at 100M tokens). The kernel keeps them cached."""
     flat, h = array.reshape(-1), hashlib.sha256()
     step = max(1, SCAN_BYTES // max(1, array.itemsize))
     lows, highs = [], []
@@ -147,7 +142,7 @@ def _scan(array: np.memmap, ids: bool) -> tuple[str, int, int]:
     return h.hexdigest(), min(lows, default=0), max(highs, default=-1)
 
 
-def _release(array: np.memmap, start: int, length: int) -> None:
+def _release(array: np.ndarray, start: int, length: int) -> None:
     """madvise(DONTNEED) the pages of `length` bytes from `start` of the data (numpy maps
     the file from the allocation boundary below the .npy header)."""
     if not isinstance(array.base, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED"):
