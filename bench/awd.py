@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from seqlm.data import load_corpus
-from seqlm.evaltime.tune import run_methods
+from seqlm.evaluate.tune import run_methods
 from seqlm.loading import load
 from seqlm.ngram import build
 from seqlm.train import train

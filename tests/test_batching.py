@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from seqlm.data.batching import Streams, TBPTTBatches, batchify
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 
 def test_batchify_lays_contiguous_streams_side_by_side():

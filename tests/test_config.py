@@ -3,7 +3,7 @@ import math
 import pytest
 from conftest import write
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.train.config import PRESETS, TrainConfig, make_config
 
 

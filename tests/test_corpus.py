@@ -7,7 +7,7 @@ from conftest import write
 from seqlm.data import EOS, UNK, load_corpus
 from seqlm.data import corpus as corpus_module
 from seqlm.data.corpus import cache_root
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 
 def test_ptb_matches_its_published_size(data_dir):

@@ -7,7 +7,7 @@ import pytest
 
 from seqlm.data import download as dl
 from seqlm.data import load_corpus
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 
 @pytest.fixture

@@ -7,14 +7,9 @@ import pytest
 import torch
 
 from seqlm.data import load_corpus
-from seqlm.evaltime import (
-    CachedLM,
-    InterpolatedLM,
-    best_weight,
-    cached_log_probs,
-    dynamic_log_probs,
-    score_with_features,
-)
+from seqlm.evaluate.cache import CachedLM, cached_log_probs, score_with_features
+from seqlm.evaluate.dynamic import dynamic_log_probs
+from seqlm.evaluate.interpolate import InterpolatedLM, best_weight
 from seqlm.ngram import build
 from seqlm.nn import ModelConfig, RecurrentLM
 

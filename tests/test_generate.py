@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from seqlm.data import load_corpus
-from seqlm.errors import SeqlmError
 from seqlm.generate import filter_log_probs, sample
+from seqlm.io import SeqlmError
 from seqlm.ngram import NgramLM
 
 

@@ -8,8 +8,8 @@ import pytest
 
 from seqlm.data import EOS, load_corpus
 from seqlm.data.vocab import VocabBuilder
-from seqlm.errors import SeqlmError
 from seqlm.evaluate import evaluate
+from seqlm.io import SeqlmError
 from seqlm.ngram import NgramLM, arpa_read, read_arpa, write_arpa
 
 

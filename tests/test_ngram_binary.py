@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from seqlm.data import load_corpus
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.loading import load_model
 from seqlm.ngram import NgramLM, convert
 from seqlm.ngram.binary import quantize

@@ -5,7 +5,7 @@ import pytest
 
 from seqlm.data import EOS
 from seqlm.data.vocab import VocabBuilder
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.ngram import NgramLM
 
 # `(head -2000 train.txt; echo " zyzzyva ") | lmplz -o 3 -S 100M` (PTB's <unk> renamed

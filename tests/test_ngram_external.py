@@ -67,7 +67,7 @@ def test_ptb_slice_with_a_tiny_budget_equals_the_in_memory_model(
 
 
 def test_memory_sizes_parse_like_lmplz_S():
-    from seqlm.errors import SeqlmError
+    from seqlm.io import SeqlmError
     from seqlm.ngram.external import default_memory, parse_size
 
     assert parse_size("1G") == 2**30 and parse_size("500M") == 500 * 2**20

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.ngram import Model
 
 

@@ -19,7 +19,7 @@ from seqlm.data import EOS, UNK, Vocab, detokenize, load_corpus, tokenize
 from seqlm.data.cache import cache_root
 from seqlm.data.synthetic import SyntheticConfig
 from seqlm.data.text import read_chunks
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.train.config import TrainConfig, make_config
 
 

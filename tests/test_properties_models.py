@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import seqlm
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.ngram import NgramLM, read_arpa
 
 SMALL = "synthetic:train_tokens=3000,valid_tokens=500,test_tokens=500"

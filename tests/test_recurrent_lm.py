@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from seqlm.data import load_corpus
-from seqlm.errors import SeqlmError
 from seqlm.evaluate import evaluate
+from seqlm.io import SeqlmError
 from seqlm.nn import ModelConfig, RecurrentLM
 from seqlm.nn.checkpoint import load_recurrent, save_recurrent
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from seqlm.data import load_corpus
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.nn import ModelConfig, RecurrentLM
 from seqlm.nn.cells import make_layer
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from seqlm.evaluate.significance import paired_bootstrap, rank_adjacent
 from seqlm.report.table import summary_sentences
-from seqlm.significance import paired_bootstrap, rank_adjacent
 
 
 def fake_losses(seed: int, n: int = 20_000) -> np.ndarray:

@@ -6,7 +6,7 @@ import pytest
 
 from seqlm.data import EOS, load_corpus
 from seqlm.data import synthetic as syn
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 
 def sentences(tokens):

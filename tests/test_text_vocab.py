@@ -7,7 +7,7 @@ from conftest import write
 from seqlm.data import EOS, UNK, Vocab, detokenize, tokenize
 from seqlm.data.text import read_chunks
 from seqlm.data.vocab import VocabBuilder
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 
 def test_word_tokens_close_every_line_with_eos():

@@ -14,10 +14,11 @@ seqlm` and the CLI's start do not load torch.
 
 from __future__ import annotations
 
+import importlib
 import logging
+from importlib.metadata import version
 
-from seqlm.lazy import lazy_exports
-from seqlm.version import __version__
+__version__ = version("seqlm")
 
 logging.getLogger("seqlm").addHandler(logging.NullHandler())  # silent unless the app asks
 
@@ -32,19 +33,19 @@ _EXPORTS = {
     "EvalResult": "seqlm.evaluate",
     "LanguageModel": "seqlm.interface",
     "TokenScores": "seqlm.interface",
-    "SeqlmError": "seqlm.errors",
+    "SeqlmError": "seqlm.io",
 }
 __all__ = [*_EXPORTS, "evaluate", "ngram", "train", "__version__"]
 
 from seqlm.evaluate import evaluate  # noqa: E402
 from seqlm.train.run import train  # noqa: E402
 
-_lazy = lazy_exports(__name__, _EXPORTS)
 
-
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name == "ngram":  # the subpackage: importing it binds it here for good
         import seqlm.ngram
 
         return seqlm.ngram
-    return _lazy(name)
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

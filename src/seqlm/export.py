@@ -16,9 +16,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from seqlm.errors import SeqlmError
 from seqlm.interface import LanguageModel
-from seqlm.io import atomic_write
+from seqlm.io import SeqlmError, atomic_write
 from seqlm.nn.recurrent import RecurrentLM
 
 FORMATS = ("onnx", "torchscript", "arpa")

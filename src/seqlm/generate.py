@@ -8,15 +8,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 
 from seqlm.data.text import EOS
-from seqlm.errors import SeqlmError
+from seqlm.data.vocab import Vocab
+from seqlm.io import SeqlmError
 
-if TYPE_CHECKING:
-    from seqlm.interface import LanguageModel
+
+class IncrementalModel(Protocol):
+    """What sampling needs of a model: `seqlm.LanguageModel` has it; naming the protocol
+    here keeps this module below the interface that calls it."""
+
+    vocab: Vocab
+
+    def start(self, prompt: np.ndarray | None = None) -> Any: ...
+
+    def next_log_probs(self, state: Any) -> np.ndarray: ...
+
+    def advance(self, state: Any, token: int) -> Any: ...
 
 
 def filter_log_probs(
@@ -84,14 +95,14 @@ def draw(probs: np.ndarray, rng: np.random.Generator) -> int:
     return int(cdf.searchsorted(rng.random(), side="right"))
 
 
-def hidden_token(model: LanguageModel) -> int | None:
+def hidden_token(model: IncrementalModel) -> int | None:
     """The unknown-word placeholder, if the vocabulary never saw it in training."""
     vocab = model.vocab
     return None if vocab.counts[vocab.unk_id] else vocab.unk_id
 
 
 def sample(
-    model: LanguageModel,
+    model: IncrementalModel,
     prompt: np.ndarray | None = None,
     max_tokens: int = 50,
     temperature: float = 1.0,

@@ -21,7 +21,7 @@ import numpy as np
 
 from seqlm.data.text import EOS, tokenize
 from seqlm.data.vocab import Vocab
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 
 @dataclass

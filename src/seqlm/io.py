@@ -1,4 +1,9 @@
-"""Atomic file writes: a crash mid-write leaves the old file or none, never half a file.
+"""Files and the errors a user sees.
+
+`SeqlmError` is the one exception for every problem a user can fix (bad input, missing
+data, a corrupt file); the CLI turns it into one line and exit code 2.
+
+Atomic file writes: a crash mid-write leaves the old file or none, never half a file.
 
 A write goes to a temporary ``.<name>.<pid>.<random>.tmp`` next to its target and is
 renamed over it. The PID in the name lets `sweep_stale_temporaries` remove what a killed
@@ -14,6 +19,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+
+class SeqlmError(Exception):
+    """A user-facing error: bad input, missing data, corrupt file. The message is one line."""
+
 
 # mkstemp's random part has no dots, so the PID is the second-last dotted field
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
@@ -102,7 +112,7 @@ def sweep_stale_temporaries(directory: str | os.PathLike, min_age_s: float = 600
 
 def check_writable_dir(directory: str | os.PathLike) -> Path:
     """Create `directory` if needed and prove it writable, or a one-line error."""
-    from seqlm.errors import SeqlmError
+    from seqlm.io import SeqlmError
 
     path = Path(directory)
     try:

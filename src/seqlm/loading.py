@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from seqlm.data.spec import CorpusSpec
-from seqlm.errors import SeqlmError
 from seqlm.interface import LanguageModel
+from seqlm.io import SeqlmError
 from seqlm.modeldir import read_config
 
 

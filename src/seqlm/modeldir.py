@@ -12,11 +12,10 @@ on read, so old directories load and resume unchanged.
 from __future__ import annotations
 
 import json
+from importlib.metadata import version as package_version
 from pathlib import Path
 
-from seqlm.errors import SeqlmError
-from seqlm.io import atomic_write_text
-from seqlm.version import __version__
+from seqlm.io import SeqlmError, atomic_write_text
 
 FORMAT_VERSION = 2
 _CORPUS_KEYS = ("corpus", "level", "max_vocab", "min_count", "split_fractions")
@@ -87,7 +86,7 @@ def write_config(directory: str | Path, kind: str, sections: dict) -> None:
     config = {
         "kind": kind,
         "format_version": FORMAT_VERSION,
-        "seqlm_version": __version__,
+        "seqlm_version": package_version("seqlm"),
         **sections,
     }
     atomic_write_text(Path(directory) / "config.json", json.dumps(config, indent=2))

@@ -14,7 +14,7 @@ import types
 import typing
 from typing import Any
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 
 def setting(

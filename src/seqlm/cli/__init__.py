@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from seqlm.cli import compare, data, eval, export, generate, ngram, probe, serve, train
 from seqlm.cli.common import Parser, setup_logging
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.version import __version__
 
 COMMANDS = (data, ngram, train, compare, probe, eval, export, generate, serve)

@@ -10,7 +10,7 @@ import logging
 import sys
 
 from seqlm.data.spec import CorpusSpec
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.settings import base_type
 
 CORPUS_HELP = (

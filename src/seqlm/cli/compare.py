@@ -107,8 +107,8 @@ def _run(
     args: argparse.Namespace, spec: CorpusSpec, models: str, overrides: dict | None = None
 ) -> None:
     from seqlm.compare import parse_budget, parse_models
+    from seqlm.compare.study import run_comparison
     from seqlm.data import load_corpus
-    from seqlm.study import run_comparison
 
     specs, budget = parse_models(models), parse_budget(args.budget)
     result = run_comparison(

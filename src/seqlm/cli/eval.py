@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> None:
 
 
 def run_methods(args: argparse.Namespace, model, corpus) -> None:
-    from seqlm.errors import SeqlmError
-    from seqlm.evaltime.tune import run_methods as evaluate_methods
+    from seqlm.evaluate.tune import run_methods as evaluate_methods
+    from seqlm.io import SeqlmError
     from seqlm.loading import load
     from seqlm.ngram import build
     from seqlm.nn.recurrent import RecurrentLM

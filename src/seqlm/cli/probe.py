@@ -118,7 +118,7 @@ def run_memory(args: argparse.Namespace) -> None:
 
 
 def _int_list(text: str, flag: str) -> tuple[int, ...]:
-    from seqlm.errors import SeqlmError
+    from seqlm.io import SeqlmError
 
     try:
         values = tuple(int(x) for x in text.split(","))

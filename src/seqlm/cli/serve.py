@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 log = logging.getLogger("seqlm.cli")
 

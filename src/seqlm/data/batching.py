@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 
 def stream_length(n_tokens: int, batch_size: int) -> int:

@@ -33,7 +33,7 @@ from seqlm.data.text import (
     tokenize,
 )
 from seqlm.data.vocab import Vocab, VocabBuilder
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 SPLITS = ("train", "valid", "test")
 DEFAULT_FRACTIONS = (0.9, 0.05, 0.05)

@@ -18,7 +18,7 @@ from pathlib import Path
 from platformdirs import user_cache_dir
 from tqdm import tqdm
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 
 @dataclass(frozen=True)

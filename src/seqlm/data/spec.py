@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.settings import check, setting
 
 LEVELS = ("word", "char")

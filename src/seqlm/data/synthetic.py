@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from seqlm.data.text import EOS
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 NONE, AGREEMENT, BRACKET = 0, 1, 2
 DEPENDENCY_KINDS = {AGREEMENT: "agreement", BRACKET: "bracket"}

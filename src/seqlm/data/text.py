@@ -13,7 +13,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 EOS = "<eos>"
 UNK = "<unk>"

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from seqlm.data.text import UNK, check_level, os_error
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 VOCAB_FORMAT = "seqlm-vocab"
 VOCAB_VERSION = 1

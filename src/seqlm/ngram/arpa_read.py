@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.ngram.counts import find_keys
 from seqlm.ngram.smoothing import NgramTables
 

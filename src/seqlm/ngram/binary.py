@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlm.errors import SeqlmError
-from seqlm.io import atomic_write
+from seqlm.io import SeqlmError, atomic_write
 from seqlm.ngram.counts import FENCE, fence_of, read_block
 from seqlm.ngram.smoothing import NgramTables
 

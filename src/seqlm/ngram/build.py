@@ -7,7 +7,7 @@ import time
 
 from seqlm.data.corpus import Corpus, load_corpus
 from seqlm.data.spec import CorpusSpec
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.ngram.model import NgramLM
 
 

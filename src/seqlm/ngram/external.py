@@ -55,7 +55,7 @@ def default_memory() -> int:
 
 def parse_size(text: str) -> int:
     """'1G', '500M', '64K', '123' (bytes) or '25%' (of RAM) -> bytes, for a --memory flag."""
-    from seqlm.errors import SeqlmError
+    from seqlm.io import SeqlmError
 
     text = str(text).strip().upper().removesuffix("B")
     try:

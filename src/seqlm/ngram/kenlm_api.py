@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from seqlm.data.text import EOS
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.ngram.arpa import BOS
 from seqlm.ngram.arpa import EOS as ARPA_EOS
 from seqlm.ngram.model import NgramLM

@@ -21,8 +21,8 @@ import numpy as np
 
 from seqlm.data.text import EOS, UNK
 from seqlm.data.vocab import Vocab
-from seqlm.errors import SeqlmError
 from seqlm.interface import LanguageModel
+from seqlm.io import SeqlmError
 from seqlm.ngram.arpa import BOS, read_arpa, write_arpa
 from seqlm.ngram.arpa import EOS as ARPA_EOS
 from seqlm.ngram.binary import load_tables, remove_tables, save_tables

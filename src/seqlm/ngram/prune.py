@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 
 def thresholds(prune: list[int] | None, order: int) -> list[int] | None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.ngram.counts import OrderCounts
 from seqlm.ngram.prune import drop_rows, pruned_rows
 

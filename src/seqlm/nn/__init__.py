@@ -1,6 +1,6 @@
 """Recurrent language models: cells from the equations, fused kernels, RecurrentLM."""
 
-from seqlm.lazy import lazy_exports
+import importlib
 
 _NAMES = {
     "GATES": "seqlm.nn.cells",
@@ -12,4 +12,11 @@ _NAMES = {
     "RecurrentLM": "seqlm.nn.recurrent",
 }
 __all__ = sorted(_NAMES)
-__getattr__ = lazy_exports(__name__, _NAMES)
+
+
+def __getattr__(name: str) -> object:
+    """Each name imported from its module on first use, so that importing the package
+    does not load torch."""
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,8 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from seqlm.data.vocab import Vocab
-from seqlm.errors import SeqlmError
-from seqlm.io import atomic_write
+from seqlm.io import SeqlmError, atomic_write
 from seqlm.modeldir import read_config, write_config
 from seqlm.nn.config import ModelConfig
 from seqlm.nn.recurrent import RecurrentLM

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from itertools import pairwise
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.settings import check, setting
 
 CELLS = ("rnn", "lstm", "gru", "mogrifier")

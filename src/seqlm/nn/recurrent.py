@@ -23,8 +23,8 @@ from torch import Tensor, nn
 
 from seqlm.data.text import EOS
 from seqlm.data.vocab import Vocab
-from seqlm.errors import SeqlmError
 from seqlm.interface import LanguageModel
+from seqlm.io import SeqlmError
 from seqlm.nn.cells import make_layer
 from seqlm.nn.config import ModelConfig
 from seqlm.nn.inference import LowPrecisionStep

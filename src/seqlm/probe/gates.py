@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from seqlm.data.text import EOS
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.nn.recurrent import RecurrentLM
 from seqlm.probe.gradients import reference_copy
 

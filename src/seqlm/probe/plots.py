@@ -1,6 +1,6 @@
 """Figures of the probes (PNG and SVG), one function per probe.
 
-Every model keeps one colour across figures (`seqlm.report.palette`), legends sit outside
+Every model keeps one colour across figures (`seqlm.probe.palette`), legends sit outside
 the axes, and each axis names its unit (and says "lower is better" where it applies).
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 def colour(label: str) -> str:
     """The model's colour in every figure (imported here: seqlm.report imports this module)."""
-    from seqlm.report.palette import colour as palette_colour
+    from seqlm.probe.palette import colour as palette_colour
 
     return palette_colour(label)
 
@@ -34,7 +34,7 @@ def save(fig, out: Path, name: str) -> list[str]:
     paths = [out / f"{name}.png", out / f"{name}.svg"]
     for path in paths:
         fig.savefig(path, dpi=110, bbox_inches="tight")
-    from seqlm.report.palette import figure_colours
+    from seqlm.probe.palette import figure_colours
 
     (out / f"{name}.colours.json").write_text(json.dumps(figure_colours(fig)))
     _pyplot().close(fig)

@@ -14,9 +14,8 @@ from pathlib import Path
 
 from seqlm.data.corpus import Corpus, load_corpus
 from seqlm.data.spec import CorpusSpec
-from seqlm.errors import SeqlmError
 from seqlm.interface import LanguageModel
-from seqlm.io import check_writable_dir
+from seqlm.io import SeqlmError, check_writable_dir
 
 log = logging.getLogger(__name__)
 MODEL_PROBES = ("gradients", "context", "dependency", "gates")

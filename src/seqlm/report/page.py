@@ -10,12 +10,12 @@ import platform
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 import numpy as np
 
-from seqlm.errors import SeqlmError
-from seqlm.version import __version__
+from seqlm.io import SeqlmError
 
 
 @dataclass
@@ -93,7 +93,7 @@ def table_section(ctx: ReportContext) -> Section:
 
 @register_section
 def curves_section(ctx: ReportContext) -> Section | None:
-    from seqlm.report.palette import FLOOR, colour
+    from seqlm.probe.palette import FLOOR, colour
 
     rows = ctx.result["rows"]
     neural = [r for r in rows if r["history"]]
@@ -147,7 +147,7 @@ def curves_section(ctx: ReportContext) -> Section | None:
 
 @register_section
 def loss_histogram_section(ctx: ReportContext) -> Section:
-    from seqlm.report.palette import colour
+    from seqlm.probe.palette import colour
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
@@ -213,10 +213,10 @@ def environment_section(ctx: ReportContext) -> Section:
     import torch
 
     env = {
-        "seqlm": __version__,
+        "seqlm": package_version("seqlm"),
         "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "numpy": np.__version__,
+        "torch": torch.package_version("seqlm"),
+        "numpy": np.package_version("seqlm"),
         "platform": platform.platform(),
         "cpu threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",

@@ -18,7 +18,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.serve import schemas as s
 from seqlm.serve.cells import CellIndex, gates_view, pattern_search
 from seqlm.serve.engine import Busy, Engine

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.probe.gates import inside_lstm
 from seqlm.serve.models import ServedModel
 

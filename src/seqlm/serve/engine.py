@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.serve import compute
 from seqlm.serve.models import ServedModel
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from seqlm.data.text import EOS, detokenize
-from seqlm.errors import SeqlmError
 from seqlm.interface import LanguageModel
+from seqlm.io import SeqlmError
 from seqlm.loading import load, model_config, trained_on
 
 log = logging.getLogger("seqlm.serve")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from seqlm.data.text import os_error
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.nn.config import ModelConfig
 from seqlm.settings import check, from_dict, setting
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 from seqlm.train.config import TrainConfig
 
 

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 from seqlm.data.batching import Streams
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 
 @dataclass

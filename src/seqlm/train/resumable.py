@@ -17,8 +17,7 @@ import torch
 from safetensors import safe_open
 
 from seqlm.data.spec import CorpusSpec
-from seqlm.errors import SeqlmError
-from seqlm.io import atomic_write_text
+from seqlm.io import SeqlmError, atomic_write_text
 from seqlm.modeldir import read_config
 from seqlm.nn.checkpoint import load_tensors, save_recurrent, save_tensors, write_model_config
 from seqlm.train.asgd import WeightAverage

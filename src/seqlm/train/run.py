@@ -14,8 +14,8 @@ from pathlib import Path
 
 from seqlm.data.corpus import Corpus, load_corpus
 from seqlm.data.spec import CorpusSpec
-from seqlm.errors import SeqlmError
 from seqlm.evaluate import EvalResult, evaluate
+from seqlm.io import SeqlmError
 from seqlm.train.config import TrainConfig, make_config
 from seqlm.train.rundir import RunDirectory
 

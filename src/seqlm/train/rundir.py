@@ -20,8 +20,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from seqlm.errors import SeqlmError
-from seqlm.io import atomic_write_text, check_writable_dir, sweep_stale_temporaries
+from seqlm.io import SeqlmError, atomic_write_text, check_writable_dir, sweep_stale_temporaries
 
 
 class RunDirectory:

@@ -27,8 +27,8 @@ from tqdm import tqdm
 
 from seqlm.data.batching import Streams, TBPTTBatches
 from seqlm.data.corpus import Corpus
-from seqlm.errors import SeqlmError
 from seqlm.evaluate import summarize
+from seqlm.io import SeqlmError
 from seqlm.nn.checkpoint import save_recurrent, write_model_config
 from seqlm.nn.recurrent import RecurrentLM
 from seqlm.train.asgd import WeightAverage, should_start_averaging

@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from seqlm.errors import SeqlmError
-from seqlm.evaltime.cache import cache_log_probs, mix, score_with_features
-from seqlm.evaltime.dynamic import METHODS, dynamic_log_probs
-from seqlm.evaltime.interpolate import best_weight
 from seqlm.evaluate import to_model_ids
+from seqlm.evaluate.cache import cache_log_probs, mix, score_with_features
+from seqlm.evaluate.dynamic import METHODS, dynamic_log_probs
+from seqlm.evaluate.interpolate import best_weight
+from seqlm.io import SeqlmError
 
 log = logging.getLogger(__name__)
 

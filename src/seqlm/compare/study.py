@@ -1,5 +1,5 @@
 """A comparison study, as `seqlm compare` and `seqlm demo` run it: train and rank the
-models (`seqlm.compare`), then the long-range lab (`seqlm.probe`) and the HTML report
+models (`seqlm.compare.run`), then the long-range lab (`seqlm.probe`) and the HTML report
 (`seqlm.report`). It sits above all three, so none of them imports another's caller."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlm.compare import (
+from seqlm.compare.run import (
     Budget,
     ModelSpec,
     compare,

@@ -31,12 +31,11 @@ from pathlib import Path
 import numpy as np
 
 from seqlm.data.corpus import Corpus, cache_root
-from seqlm.errors import SeqlmError
 from seqlm.evaluate import evaluate, to_model_ids
-from seqlm.io import atomic_write_text
+from seqlm.evaluate.significance import BLOCK, RESAMPLES, paired_bootstrap, rank_adjacent
+from seqlm.io import SeqlmError, atomic_write_text
 from seqlm.ngram.smoothing import SMOOTHINGS
 from seqlm.report.table import format_table, summary_sentences  # noqa: F401  (re-exported)
-from seqlm.significance import BLOCK, RESAMPLES, paired_bootstrap, rank_adjacent
 
 NEURAL = ("rnn", "lstm", "gru")
 CURVE_POINTS = 6  # validations per learning curve

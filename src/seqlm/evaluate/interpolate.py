@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqlm.errors import SeqlmError
-from seqlm.evaltime.cache import mix
+from seqlm.evaluate.cache import mix
 from seqlm.interface import LanguageModel
+from seqlm.io import SeqlmError
 
 GRID = tuple(round(x, 2) for x in np.arange(0.0, 1.0001, 0.05))
 

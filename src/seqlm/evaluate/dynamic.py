@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from seqlm.errors import SeqlmError
+from seqlm.io import SeqlmError
 
 METHODS = ("sgd", "rms")
 
