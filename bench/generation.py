@@ -56,7 +56,7 @@ def main() -> None:
         lstm = load_model(args.lstm)
     else:
         config = ModelConfig(
-            kind="lstm",
+            cell="lstm",
             vocab_size=len(corpus.vocab),
             embed=650,
             hidden=650,

@@ -157,7 +157,7 @@ def run_seqlm(corpus, cap_s: float, emit) -> None:
         def timed_validate():
             ppl = validate()
             p = trainer.progress
-            emit(time.perf_counter() - start, ppl, p["tokens"], p["elapsed"])
+            emit(time.perf_counter() - start, ppl, p.tokens, p.elapsed)
             if time.perf_counter() - start > cap_s:  # the cap is wall time, as for (a)
                 raise SystemExit
             return ppl

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from conftest import SMALL
 
 from seqlm.data import load_corpus
 from seqlm.ngram import NgramLM
@@ -12,11 +13,9 @@ from seqlm.nn.checkpoint import save_recurrent
 from seqlm.nn.config import ModelConfig
 from seqlm.nn.recurrent import RecurrentLM
 
-CORPUS = "synthetic:train_tokens=20000,valid_tokens=3000,test_tokens=3000"
-
 
 def make_models(folder: Path) -> dict[str, Path]:
-    corpus = load_corpus(CORPUS)
+    corpus = load_corpus(SMALL)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny matrices: more threads only contend
     try:

@@ -6,11 +6,11 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import MEDIUM
 
 import seqlm
 from seqlm.cli import main
 
-SMALL = "synthetic:train_tokens=30000,valid_tokens=3000,test_tokens=3000"
 SETTINGS = dict(
     cell="lstm",
     embed=16,
@@ -44,7 +44,7 @@ def cli_json(capsys, *argv) -> dict:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("api") / "lstm"
-    return out, seqlm.train(SMALL, out, **SETTINGS)
+    return out, seqlm.train(MEDIUM, out, **SETTINGS)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def text_corpus(tmp_path_factory):
 def test_train_returns_what_the_cli_prints(trained, tmp_path, capsys):
     out, result = trained
     cli = cli_json(
-        capsys, "train", "--data", SMALL, "--out", str(tmp_path / "cli"), *flags(SETTINGS)
+        capsys, "train", "--data", MEDIUM, "--out", str(tmp_path / "cli"), *flags(SETTINGS)
     )
     assert result.steps == cli["steps"] == 30 and result.tokens == cli["tokens"]
     assert result.valid.perplexity == cli["valid"]["perplexity"]
@@ -84,7 +84,7 @@ def test_perplexity_of_a_string_equals_seqlm_eval(trained, text_corpus, capsys):
 
 
 def test_ngram_build_save_load_and_eval_agree(tmp_path, text_corpus, capsys):
-    corpus = seqlm.load_corpus(SMALL)
+    corpus = seqlm.load_corpus(MEDIUM)
     ng = seqlm.ngram.build(corpus, order=3)
     ng.save(tmp_path / "ng")
     again = seqlm.load(tmp_path / "ng")
@@ -93,7 +93,7 @@ def test_ngram_build_save_load_and_eval_agree(tmp_path, text_corpus, capsys):
     assert again.perplexity(TEXT) == pytest.approx(cli["perplexity"], abs=1e-4)
     # the model remembers its corpus: eval without --data uses it
     default = cli_json(capsys, "eval", str(tmp_path / "ng"))
-    assert default["corpus"] == SMALL
+    assert default["corpus"] == MEDIUM
     assert default["perplexity"] == seqlm.evaluate(again, corpus, "test").perplexity
 
 
@@ -175,10 +175,10 @@ def test_format_1_model_directories_still_load_and_resume(trained, tmp_path, cap
 
 def test_bad_settings_are_one_line_errors(tmp_path):
     with pytest.raises(seqlm.SeqlmError, match=r"setting hidden \(--hidden\) must be >= 1"):
-        seqlm.train(SMALL, tmp_path / "x", hidden=0)
+        seqlm.train(MEDIUM, tmp_path / "x", hidden=0)
     with pytest.raises(seqlm.SeqlmError, match=r"setting hidden \(--hidden\) must be an integer"):
-        seqlm.train(SMALL, tmp_path / "x", hidden="32")
+        seqlm.train(MEDIUM, tmp_path / "x", hidden="32")
     with pytest.raises(seqlm.SeqlmError, match="unknown settings hiden"):
-        seqlm.train(SMALL, tmp_path / "x", hiden=32)
+        seqlm.train(MEDIUM, tmp_path / "x", hiden=32)
     with pytest.raises(seqlm.SeqlmError, match=r"setting clip \(--clip\) must be a finite number"):
-        seqlm.train(SMALL, tmp_path / "x", clip=float("nan"))
+        seqlm.train(MEDIUM, tmp_path / "x", clip=float("nan"))

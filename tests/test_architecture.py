@@ -64,3 +64,26 @@ def test_no_module_over_400_lines():
 def test_cli_modules_are_thin():
     for path in (SRC / "cli").glob("*.py"):
         assert len(path.read_text().splitlines()) <= 150, f"{path.name} holds more than parsing"
+
+
+def test_settings_flags_are_declared_once():
+    """Every flag of a settings dataclass comes from its field: the commands built on those
+    settings never write one again."""
+    from seqlm.compare.config import CompareConfig
+    from seqlm.evaluate.config import EvalConfig
+    from seqlm.ngram.config import NgramConfig
+    from seqlm.settings import flag_fields
+    from seqlm.train.config import TrainConfig
+
+    flags = {
+        "--" + field.name.replace("_", "-")
+        for cls in (TrainConfig, NgramConfig, EvalConfig, CompareConfig)
+        for field, _ in flag_fields(cls)
+    }
+    assert {"--hidden", "--order", "--smoothing", "--cache", "--budget"} <= flags
+    written = set()
+    for path in [SRC / "cli" / f"{name}.py" for name in ("train", "ngram", "eval", "compare")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
+                written |= {a.value for a in node.args if isinstance(a, ast.Constant)}
+    assert not flags & written, f"declared by hand as well: {sorted(flags & written)}"

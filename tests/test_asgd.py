@@ -4,12 +4,13 @@ import json
 
 import numpy as np
 import torch
+from conftest import synthetic
 from safetensors.torch import load_file
 
 from seqlm.train import train
 from seqlm.train.asgd import WeightAverage, should_start_averaging
 
-SMALL = "synthetic:train_tokens=12000,valid_tokens=1500,test_tokens=1500"
+SMALL = synthetic(12_000, 1_500, 1_500)
 TINY = dict(
     cell="lstm",
     embed=12,

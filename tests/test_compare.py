@@ -1,11 +1,10 @@
 import json
 
 import pytest
+from conftest import SMALL
 
 from seqlm.cli import main
 from seqlm.compare import Budget, parse_budget, parse_models
-
-SMALL = "synthetic:train_tokens=20000,valid_tokens=3000,test_tokens=3000"
 
 
 def run(capsys, *argv):

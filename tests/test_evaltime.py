@@ -6,19 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from seqlm.data import load_corpus
 from seqlm.evaluate.cache import CachedLM, cached_log_probs, score_with_features
 from seqlm.evaluate.dynamic import dynamic_log_probs
 from seqlm.evaluate.interpolate import InterpolatedLM, best_weight
 from seqlm.ngram import build
 from seqlm.nn import ModelConfig, RecurrentLM
 
-SMALL = "synthetic:train_tokens=20000,valid_tokens=3000,test_tokens=3000"
-
 
 @pytest.fixture(scope="module")
-def corpus():
-    return load_corpus(SMALL)
+def corpus(small_corpus):
+    return small_corpus
 
 
 def make(corpus, **kw):

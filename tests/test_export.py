@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import MINI
 
 from seqlm.cli import main
 from seqlm.data import load_corpus
@@ -12,12 +13,11 @@ from seqlm.nn import ModelConfig, RecurrentLM
 ort = pytest.importorskip(
     "onnxruntime", reason="onnxruntime not installed (pip install -e '.[test]')"
 )
-CORPUS = "synthetic:train_tokens=3000,valid_tokens=500,test_tokens=500"
 
 
 @pytest.fixture(scope="module")
 def corpus():
-    return load_corpus(CORPUS)
+    return load_corpus(MINI)
 
 
 def model_of(corpus, kind: str, tied: bool) -> RecurrentLM:
@@ -74,7 +74,7 @@ def test_cli_export(tmp_path, capsys):
             [
                 "train",
                 "--data",
-                CORPUS,
+                MINI,
                 "--out",
                 str(model_dir),
                 "--max-steps",
@@ -88,7 +88,7 @@ def test_cli_export(tmp_path, capsys):
         )
         == 0
     )
-    assert main(["ngram", "train", CORPUS, "--out", str(ngram_dir), "--json"]) == 0
+    assert main(["ngram", "train", MINI, "--out", str(ngram_dir), "--json"]) == 0
     capsys.readouterr()
     assert (
         main(["export", str(model_dir), "--format", "onnx", "--out", str(tmp_path / "a.onnx")]) == 0

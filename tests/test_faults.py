@@ -1,6 +1,8 @@
 """Faults during training: kill -9 inside a checkpoint or the corpus cache build, SIGTERM,
 two runs on one directory, NaN between log steps. The run always ends as an
-uninterrupted one would, and a directory is never left in a state no command accepts."""
+uninterrupted one would, and a directory is never left in a state no command accepts.
+Also a fast subset of the fault catalogue (tests/faults_cases.py; bench/faults.py runs
+all of it)."""
 
 import json
 import os
@@ -11,44 +13,10 @@ import textwrap
 import time
 
 import pytest
+from conftest import TINY_RUN as TINY
+from faults_cases import SIGNAL_FAULTS, cases, run_case, signal_fault
 
 from seqlm.cli import main
-
-SMALL = "synthetic:train_tokens=20000,valid_tokens=2000,test_tokens=2000"
-TINY = [
-    "--data",
-    SMALL,
-    "--cell",
-    "lstm",
-    "--embed",
-    "12",
-    "--hidden",
-    "24",
-    "--layers",
-    "1",
-    "--batch-size",
-    "8",
-    "--bptt",
-    "20",
-    "--max-steps",
-    "60",
-    "--checkpoint-every",
-    "10",
-    "--eval-every",
-    "20",
-    "--log-every",
-    "5",
-    "--threads",
-    "1",
-    "--seed",
-    "5",
-    "--optimizer",
-    "adamw",
-    "--lr",
-    "0.01",
-    "--dropout",
-    "0.1",
-]
 
 # Runs the CLI with os.replace/os.rename patched to SIGKILL the process at the N-th rename
 # whose target contains PATTERN: after the temporary file is complete, before it lands.
@@ -212,3 +180,35 @@ def test_nan_between_log_steps_never_reaches_a_checkpoint(capsys, tmp_path, monk
     monkeypatch.setattr(RecurrentLM, "loss", original)
     code, out, _ = cli(capsys, "train", "--resume", str(run_dir), "--max-steps", "15", "--json")
     assert code == 0 and json.loads(out)["steps"] == 15
+
+
+# one or two of each kind in the catalogue: those that need no trained model
+FAST_CASES = [
+    "data: not UTF-8",
+    "data: synthetic NaN",
+    "data: two split fractions",
+    "cache: ids out of range",
+    "ngram: --order 0",
+    "arpa: gzip CRC mismatch",
+    "train: --lr nan",
+    "train: --config unknown key",
+    "train: --resume missing",
+    "compare: bad budget",
+]
+
+
+def test_the_catalogue_names_each_case_once(tmp_path):
+    names = [case.name for case in cases(tmp_path)]
+    assert len(names) == len(set(names)) and set(FAST_CASES) <= set(names)
+
+
+@pytest.mark.parametrize("name", FAST_CASES)
+def test_a_case_of_the_fault_catalogue(tmp_path, name):
+    (case,) = [case for case in cases(tmp_path / "models") if case.name == name]
+    row = run_case(case, tmp_path)
+    assert row["right"], row
+
+
+def test_a_signal_fault_of_the_catalogue(tmp_path, reference):
+    row = signal_fault(tmp_path, reference[0], *SIGNAL_FAULTS[0])
+    assert row["right"] and not row["traceback"] and not row["left"], row

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from conftest import SMALL
 
 from seqlm.data import load_corpus
 from seqlm.nn import ModelConfig, RecurrentLM
-from seqlm.nn.mogrifier import MogrifierLayer
+from seqlm.nn.layers import make_layer
 
 
 def sigmoid(z):
@@ -39,7 +40,8 @@ def by_hand(layer, x, rounds):
 @pytest.mark.parametrize("rounds", [1, 2, 5])
 def test_mogrifier_layer_is_its_equations(rounds):
     torch.manual_seed(0)
-    layer = MogrifierLayer(3, 4, rounds).double().eval()
+    layer = make_layer("reference", "mogrifier", 3, 4, config=ModelConfig(mogrifier_rounds=rounds))
+    layer = layer.double().eval()
     x = torch.randn(5, 2, 3, dtype=torch.float64)
     out, (h, c) = layer(x)
     expected, h_ref, c_ref = by_hand(layer, x.numpy(), rounds)
@@ -50,7 +52,7 @@ def test_mogrifier_layer_is_its_equations(rounds):
 
 
 def test_mogrifier_language_model_learns_and_scores_consistently():
-    corpus = load_corpus("synthetic:train_tokens=20000,valid_tokens=3000,test_tokens=3000")
+    corpus = load_corpus(SMALL)
     config = ModelConfig(
         vocab_size=len(corpus.vocab),
         cell="mogrifier",

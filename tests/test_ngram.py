@@ -4,6 +4,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
+from conftest import SMALL_2K
 
 from seqlm.data import EOS, Vocab, load_corpus
 from seqlm.data.vocab import VocabBuilder
@@ -198,7 +199,7 @@ def test_maximum_likelihood_is_infinite_on_unseen_events():
 
 
 def test_arpa_round_trip_and_gzip(tmp_path):
-    corpus = load_corpus("synthetic:train_tokens=20000,valid_tokens=2000,test_tokens=2000")
+    corpus = load_corpus(SMALL_2K)
     model = NgramLM.train(corpus["train"], corpus.vocab, 4)
     model.save(tmp_path / "m")
     again = NgramLM.load(tmp_path / "m")

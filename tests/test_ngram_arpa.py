@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import SMALL_2K
 
 from seqlm.data import EOS, load_corpus
 from seqlm.data.vocab import VocabBuilder
@@ -15,7 +16,7 @@ from seqlm.ngram import NgramLM, arpa_read, read_arpa, write_arpa
 
 @pytest.fixture(scope="module")
 def model():
-    corpus = load_corpus("synthetic:train_tokens=20000,valid_tokens=2000,test_tokens=2000")
+    corpus = load_corpus(SMALL_2K)
     return NgramLM.train(corpus["train"], corpus.vocab, 4), corpus
 
 

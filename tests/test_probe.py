@@ -5,13 +5,14 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import synthetic
 
 from seqlm.data import load_corpus
 from seqlm.ngram import NgramLM
 from seqlm.nn import ModelConfig, RecurrentLM
 from seqlm.probe import context_ablation, decay_rate, dependency_scores, gradient_flow
 
-SMALL = "synthetic:train_tokens=20000,valid_tokens=4000,test_tokens=4000"
+SMALL = synthetic(20_000, 4_000, 4_000)
 
 
 @pytest.fixture(scope="module")

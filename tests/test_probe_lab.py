@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import MINI
 
 from seqlm.cli import main
 from seqlm.data import load_corpus
@@ -61,7 +62,7 @@ def test_forget_bias_is_set_on_the_lstm_layer():
 
 # -- inside the LSTM ------------------------------------------------------------------------
 def test_states_equal_a_hand_computation_from_the_weights():
-    corpus = load_corpus("synthetic:train_tokens=3000,valid_tokens=500,test_tokens=500")
+    corpus = load_corpus(MINI)
     config = ModelConfig(cell="lstm", vocab_size=len(corpus.vocab), embed=6, hidden=5, layers=2)
     model = RecurrentLM(config, corpus.vocab, "fused")
     model.reset_parameters(3)
@@ -159,7 +160,7 @@ def test_cli_memory_and_gates(tmp_path, capsys):
             [
                 "train",
                 "--data",
-                "synthetic:train_tokens=3000,valid_tokens=500,test_tokens=500",
+                MINI,
                 "--out",
                 str(model_dir),
                 "--max-steps",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import bounded
+from conftest import MINI, bounded
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,12 +21,10 @@ import seqlm
 from seqlm.io import SeqlmError
 from seqlm.ngram import NgramLM, read_arpa
 
-SMALL = "synthetic:train_tokens=3000,valid_tokens=500,test_tokens=500"
-
 
 @pytest.fixture(scope="module")
 def arpa_text(tmp_path_factory) -> str:
-    corpus = seqlm.load_corpus(SMALL)
+    corpus = seqlm.load_corpus(MINI)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # degenerate discounts on a tiny corpus
         model = seqlm.ngram.build(corpus, order=3)
@@ -39,7 +37,7 @@ def arpa_text(tmp_path_factory) -> str:
 def lstm_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("lstm") / "m"
     seqlm.train(
-        SMALL,
+        MINI,
         out,
         cell="lstm",
         embed=8,

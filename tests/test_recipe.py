@@ -5,12 +5,13 @@ import logging
 import math
 
 import pytest
+from conftest import synthetic
 
 from seqlm.data import load_corpus
 from seqlm.train import train
 from seqlm.train.recipe import auto_recipe
 
-SMALL = "synthetic:train_tokens=12000,valid_tokens=3000,test_tokens=1500"
+SMALL = synthetic(12_000, 3_000, 1_500)
 # a tiny AdamW model under a 10-minute budget, for the tests of the schedule and the stop
 BUDGETED = dict(
     cell="lstm",
@@ -81,12 +82,12 @@ def test_budget_schedule_ends_the_cosine_with_the_budget(tmp_path):
     trainer = Trainer(
         make_config("x", overrides={**settings, "budget_schedule": True}), corpus, tmp_path / "a"
     )
-    trainer.progress["elapsed"] = 5 * 60.0  # half the budget, 1% of the steps
+    trainer.progress.elapsed = 5 * 60.0  # half the budget, 1% of the steps
     assert trainer.lr_at(100) == pytest.approx(0.5e-2)  # cos(pi/2): halfway down
-    trainer.progress["elapsed"] = 10 * 60.0
+    trainer.progress.elapsed = 10 * 60.0
     assert trainer.lr_at(100) == pytest.approx(0.0, abs=1e-12)
     plain = Trainer(make_config("x", overrides=settings), corpus, tmp_path / "b")
-    plain.progress["elapsed"] = 5 * 60.0
+    plain.progress.elapsed = 5 * 60.0
     assert plain.lr_at(100) == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 0.01)))
 
 
@@ -122,11 +123,12 @@ def test_budget_including_validation_stops_in_wall_time(tmp_path):
     )
     plain = Trainer(make_config("x", overrides=settings), corpus, tmp_path / "b")
     for trainer in (wall, plain):  # 4 min trained, 0.5 min validated, the last check 0.5 min
-        trainer.progress.update(elapsed=4 * 60.0, eval_s=30.0, last_eval_s=30.0)
+        trainer.progress.elapsed, trainer.progress.eval_s = 4 * 60.0, 30.0
+        trainer.progress.last_eval_s = 30.0
     # wall: 5 of 10 minutes spent (with the reserved check): the cosine is halfway down
     assert wall.lr_at(100) == pytest.approx(0.5e-2)
     assert plain.lr_at(100) == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 0.4)))
     for trainer in (wall, plain):
-        trainer.progress.update(elapsed=9 * 60.0)
+        trainer.progress.elapsed = 9 * 60.0
     assert wall._local_stop(False) == "budget" and plain._local_stop(False) == ""
     assert wall.lr_at(100) == pytest.approx(0.0, abs=1e-12)

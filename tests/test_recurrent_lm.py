@@ -4,14 +4,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import SMALL
 
 from seqlm.data import load_corpus
 from seqlm.evaluate import evaluate
 from seqlm.io import SeqlmError
 from seqlm.nn import ModelConfig, RecurrentLM
 from seqlm.nn.checkpoint import load_recurrent, save_recurrent
-
-SMALL = "synthetic:train_tokens=20000,valid_tokens=3000,test_tokens=3000"
 
 
 @pytest.fixture(scope="module")

@@ -5,17 +5,14 @@ import pytest
 import torch
 from torch import nn
 
-from seqlm.data import load_corpus
 from seqlm.io import SeqlmError
 from seqlm.nn import ModelConfig, RecurrentLM
-from seqlm.nn.cells import make_layer
-
-SMALL = "synthetic:train_tokens=20000,valid_tokens=3000,test_tokens=3000"
+from seqlm.nn.layers import make_layer
 
 
 @pytest.fixture(scope="module")
-def corpus():
-    return load_corpus(SMALL)
+def corpus(small_corpus):
+    return small_corpus
 
 
 def make(corpus, backend="fused", **kw):

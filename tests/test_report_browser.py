@@ -10,6 +10,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import SMALL
 
 from seqlm.cli import main
 
@@ -42,7 +43,7 @@ def report(tmp_path_factory):
     code = main(
         [
             "compare",
-            "synthetic:train_tokens=20000,valid_tokens=3000,test_tokens=3000",
+            SMALL,
             "--models",
             "ngram:3,rnn,lstm",
             "--budget",

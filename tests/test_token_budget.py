@@ -1,14 +1,14 @@
 """A token budget stops training at the same place on any machine, and the schedule with it."""
 
+from conftest import SMALL_2K
+
 from seqlm.data import load_corpus
 from seqlm.data.spec import CorpusSpec
 from seqlm.train import Trainer, make_config
 
-SMALL = "synthetic:train_tokens=20000,valid_tokens=2000,test_tokens=2000"
-
 
 def test_max_tokens_stops_after_the_budget_and_ends_the_lr_schedule_there(tmp_path):
-    corpus = load_corpus(CorpusSpec(SMALL))
+    corpus = load_corpus(CorpusSpec(SMALL_2K))
     config = make_config(
         "synthetic",
         None,

@@ -8,10 +8,10 @@ import sys
 import time
 
 import pytest
+from conftest import MEDIUM as SMALL
 
 from seqlm.cli import main
 
-SMALL = "synthetic:train_tokens=30000,valid_tokens=3000,test_tokens=3000"
 TINY = [
     "--data",
     SMALL,

@@ -31,10 +31,10 @@ class StepFunction(nn.Module):
         self.model = model.eval()
 
     def state_names(self, prefix: str) -> list[str]:
-        lstm = self.model.kind == "lstm"
+        paired = self.model.paired_state  # (h, c) per layer
         names = []
         for i in range(len(self.model.layers)):
-            names += [f"{prefix}_{i}"] + ([f"{prefix.replace('h', 'c')}_{i}"] if lstm else [])
+            names += [f"{prefix}_{i}"] + ([f"{prefix.replace('h', 'c')}_{i}"] if paired else [])
         return names
 
     def zero_state(self, batch: int = 1) -> list[Tensor]:

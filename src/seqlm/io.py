@@ -1,4 +1,4 @@
-"""Files and the errors a user sees.
+"""Files, their digests and the errors a user sees.
 
 `SeqlmError` is the one exception for every problem a user can fix (bad input, missing
 data, a corrupt file); the CLI turns it into one line and exit code 2.
@@ -12,6 +12,8 @@ process left behind without touching the temporaries of writers still running.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -57,8 +59,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+def digest(data: str | bytes, length: int = 64) -> str:
+    """The SHA-256 of `data` in hex, its first `length` digits."""
+    if isinstance(data, str):
+        data = data.encode()
+    return hashlib.sha256(data).hexdigest()[:length]
+
+
+def json_digest(obj: object, length: int = 64) -> str:
+    """The digest of `obj` as JSON with sorted keys: the same for equal dicts in any order.
+    It names cache entries and model directories on disk: changing the serialisation
+    orphans them."""
+    return digest(json.dumps(obj, sort_keys=True), length)
 
 
 def pid_alive(pid: int) -> bool:

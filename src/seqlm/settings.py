@@ -1,17 +1,20 @@
 """One declaration per setting: a dataclass field carries its default, help, choices and range.
 
-The CLI builds its flags from these fields (`seqlm.cli.common.add_setting_flags`), TOML files
-and `config.json` are checked against them, and `check` validates every value in one place:
-its type, its range and that it is finite. So a setting is written once, and following
-`--hidden` from the flag to the cell is one hop: the flag sets the field, the model reads it.
+Every command's flags are made from these fields (`add_flags`, nested settings such as
+`TrainConfig.model` flattened), TOML files and `config.json` are checked against them, and
+`check` validates every value in one place: its type, its range and that it is finite. So a
+setting is written once: the CLI reads the flags that were given (`given`), the library
+builds the typed config from them, and the code that uses a setting reads its field.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import types
 import typing
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from seqlm.io import SeqlmError
@@ -28,10 +31,15 @@ def setting(
     below: float | None = None,
     flag: bool = True,
     alias: str | None = None,
+    parse: Callable[[str], Any] | None = None,
+    metavar: str | None = None,
 ) -> Any:
     """A dataclass field with what a flag, a file and the validator need to know about it.
-    `min`/`max` are inclusive bounds, `above`/`below` exclusive ones."""
+    `min`/`max` are inclusive bounds, `above`/`below` exclusive ones; `parse` reads the
+    flag's text (and a string in a file) when the value has a notation of its own (1G)."""
     meta = {
+        "parse": parse,
+        "metavar": metavar,
         "help": help,
         "choices": choices,
         "min": min,
@@ -120,6 +128,8 @@ def check(obj: Any) -> None:
         value = getattr(obj, f.name)
         if value is None and optional(f, type(obj)):
             continue
+        if f.metadata.get("parse") and isinstance(value, str):
+            value = _parsed(f, value)
         value = _coerce(f.name, value, base_type(f, type(obj)))
         setattr(obj, f.name, value)
         m = f.metadata
@@ -152,3 +162,82 @@ def from_dict(cls: type, values: dict, where: str) -> Any:
     obj = cls(**values)
     check(obj)
     return obj
+
+
+def _parsed(field: dataclasses.Field, text: str) -> Any:
+    try:
+        return field.metadata["parse"](text)
+    except (ValueError, argparse.ArgumentTypeError) as e:
+        raise SeqlmError(f"{_name(field.name)}: {e}") from None
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.replace(" ", ",").split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+def _flag_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse` as argparse wants it: a problem is a usage error (one line, exit 2)."""
+
+    def read(text: str) -> Any:
+        try:
+            return parse(text)
+        except SeqlmError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    read.__name__ = parse.__name__
+    return read
+
+
+def flag_fields(cls: type) -> Iterator[tuple[dataclasses.Field, type]]:
+    """(field, its owner) for every setting of `cls` that has a flag, nested settings
+    (a field whose type is itself a settings dataclass) flattened in place."""
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[field.name]):
+            yield from flag_fields(hints[field.name])
+        elif field.metadata.get("flag"):
+            yield field, cls
+
+
+def add_flags(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One flag per setting of `cls`, from its metadata. Defaults stay None, so that a
+    command knows which flags were given (`given`) and layers them over presets and files."""
+    for field, owner in flag_fields(cls):
+        meta = field.metadata
+        kind = base_type(field, owner)
+        flags = ["--" + field.name.replace("_", "-")]
+        if meta.get("alias"):
+            flags.append("--" + meta["alias"])
+        default = field.default if field.default is not dataclasses.MISSING else None
+        shown = f" (default {default})" if default not in (None, False, "") else ""
+        options: dict = {"dest": field.name, "default": None, "help": meta["help"] + shown}
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options["type"] = (
+                _flag_type(meta["parse"])
+                if meta.get("parse")
+                else (_int_list if kind is list else kind)
+            )
+            if meta.get("choices"):
+                options["choices"] = meta["choices"]
+            else:
+                default_metavar = {int: "N", float: "X", str: "TEXT", list: "N,N"}[kind]
+                options["metavar"] = meta.get("metavar") or default_metavar
+        parser.add_argument(*flags, **options)
+
+
+def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The settings of `cls` whose flags were given on the command line."""
+    values = {f.name: getattr(args, f.name, None) for f, _ in flag_fields(cls)}
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def from_args(cls: type, args: argparse.Namespace) -> Any:
+    """A flat settings dataclass from the flags that were given, the rest its defaults."""
+    return from_dict(cls, given(args, cls), "flags")

@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from seqlm import __version__
 from seqlm.cli import compare, data, eval, export, generate, ngram, probe, serve, train
 from seqlm.cli.common import Parser, setup_logging
 from seqlm.io import SeqlmError
-from seqlm.version import __version__
 
 COMMANDS = (data, ngram, train, compare, probe, eval, export, generate, serve)
 

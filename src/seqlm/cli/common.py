@@ -1,17 +1,15 @@
-"""What every command shares: the parser class, parent parsers, flags made from settings,
-printing results and the corpus a command's flags name."""
+"""What every command shares: the parser class, parent parsers, printing results and the
+corpus a command's flags name. Flags made from settings come from `seqlm.settings`."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
 
 from seqlm.data.spec import CorpusSpec
 from seqlm.io import SeqlmError
-from seqlm.settings import base_type
 
 CORPUS_HELP = (
     "a directory with train/valid/test.txt, a text file (split 90/5/5 at line ends), a named "
@@ -81,43 +79,6 @@ def corpus_spec(args: argparse.Namespace, default: CorpusSpec | None = None) -> 
         args.min_count if args.min_count is not None else base.min_count,
         args.split_fractions or base.split_fractions,
     )
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from None
-
-
-def add_setting_flags(parser: argparse.ArgumentParser, cls: type) -> list[str]:
-    """One flag per field of a settings dataclass, from its metadata; returns the names.
-    Defaults stay None so that a command knows which flags were given."""
-    names = []
-    for field in dataclasses.fields(cls):
-        meta = field.metadata
-        if not meta.get("flag"):
-            continue
-        kind = base_type(field, cls)
-        flags = ["--" + field.name.replace("_", "-")]
-        if meta.get("alias"):
-            flags.append("--" + meta["alias"])
-        default = field.default if field.default is not dataclasses.MISSING else None
-        shown = f" (default {default})" if default not in (None, False, "") else ""
-        options: dict = {"dest": field.name, "default": None, "help": meta["help"] + shown}
-        if kind is bool:
-            options["action"] = argparse.BooleanOptionalAction
-        else:
-            options["type"] = _int_list if kind is list else kind
-            if meta.get("choices"):
-                options["choices"] = meta["choices"]
-            else:
-                options["metavar"] = {int: "N", float: "X", str: "TEXT", list: "N,N"}[kind]
-        parser.add_argument(*flags, **options)
-        names.append(field.name)
-    return names
 
 
 def emit(args: argparse.Namespace, payload: dict, text: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from seqlm.cli.common import corpus_flags, corpus_spec, emit, json_flag
+from seqlm.evaluate.config import EvalConfig
+from seqlm.settings import add_flags, from_args
 
 
 def register(commands) -> None:
@@ -14,37 +16,12 @@ def register(commands) -> None:
         help="perplexity of any saved model on a corpus split",
         description="Perplexity (and bits/char for character models) of a saved model "
         "(n-gram or neural, or any ARPA file), counting every predicted token including <eos>. "
-        "--data defaults to the corpus the model was trained on.",
+        "--data defaults to the corpus the model was trained on. The evaluation-time "
+        "methods (--cache, --dynamic, --interpolate) are tuned on valid and reported on "
+        "--split, each alone and combined.",
     )
     ev.add_argument("model", metavar="MODEL", help="a model directory or an ARPA file")
-    ev.add_argument("--split", default="test", choices=["train", "valid", "test"])
-    methods = ev.add_argument_group(
-        "evaluation-time methods (recurrent models; tuned on valid, reported on --split, "
-        "each alone and combined)"
-    )
-    methods.add_argument(
-        "--cache",
-        type=int,
-        metavar="W",
-        default=0,
-        help="neural cache over the last W hidden states (Grave et al. 2017)",
-    )
-    methods.add_argument(
-        "--dynamic", choices=["sgd", "rms"], help="dynamic evaluation (Krause et al. 2018)"
-    )
-    methods.add_argument(
-        "--interpolate",
-        metavar="NGRAM",
-        help="mix with an n-gram: a model directory, an ARPA file, or an order "
-        "(built from the corpus's train split)",
-    )
-    methods.add_argument(
-        "--tune-tokens",
-        type=int,
-        metavar="N",
-        default=20_000,
-        help="validation tokens for tuning the dynamic lr (0: all)",
-    )
+    add_flags(ev, EvalConfig)
     ev.set_defaults(func=run)
 
 
@@ -53,15 +30,16 @@ def run(args: argparse.Namespace) -> None:
     from seqlm.evaluate import evaluate
     from seqlm.loading import load, trained_on
 
+    config = from_args(EvalConfig, args)
     model = load(args.model)
     spec = corpus_spec(args, default=trained_on(args.model))
     if spec.level is None:
         spec = spec.with_level(model.vocab.level)
     corpus = load_corpus(spec)
-    if args.cache or args.dynamic or args.interpolate:
-        return run_methods(args, model, corpus)
-    result = evaluate(model, corpus, args.split)
-    lines = [f"{result.model} on {corpus.name} {args.split}: {result.tokens:,} tokens"]
+    if config.methods:
+        return run_methods(args, config, model, corpus)
+    result = evaluate(model, corpus, config.split)
+    lines = [f"{result.model} on {corpus.name} {config.split}: {result.tokens:,} tokens"]
     if result.perplexity is None:
         lines.append(f"perplexity inf: {result.zero_probability_tokens} tokens have probability 0")
     else:
@@ -78,7 +56,7 @@ def run(args: argparse.Namespace) -> None:
     emit(args, {"model_path": str(args.model), **result.to_json()}, "\n".join(lines))
 
 
-def run_methods(args: argparse.Namespace, model, corpus) -> None:
+def run_methods(args: argparse.Namespace, config: EvalConfig, model, corpus) -> None:
     from seqlm.evaluate.tune import run_methods as evaluate_methods
     from seqlm.io import SeqlmError
     from seqlm.loading import load
@@ -87,23 +65,21 @@ def run_methods(args: argparse.Namespace, model, corpus) -> None:
 
     if not isinstance(model, RecurrentLM):
         raise SeqlmError("--cache, --dynamic and --interpolate apply to recurrent models")
-    if args.cache < 0:
-        raise SeqlmError(f"--cache must be at least 0, got {args.cache}")
     ngram = None
-    if args.interpolate:
+    if config.interpolate:
         ngram = (
-            build(corpus, int(args.interpolate))
-            if args.interpolate.isdigit()
-            else load(args.interpolate)
+            build(corpus, int(config.interpolate))
+            if config.interpolate.isdigit()
+            else load(config.interpolate)
         )
     results = evaluate_methods(
-        model, corpus, args.split, args.cache, args.dynamic, ngram, args.tune_tokens
+        model, corpus, config.split, config.cache, config.dynamic, ngram, config.tune_tokens
     )
     lines = [
-        f"{model.kind} on {corpus.name}: hyperparameters tuned on valid, never on {args.split}"
-        if args.split != "valid"
+        f"{model.kind} on {corpus.name}: hyperparameters tuned on valid, never on {config.split}"
+        if config.split != "valid"
         else f"{model.kind} on {corpus.name}: tuned AND reported on valid (optimistic)",
-        f"{'method':<22} {'valid ppl':>10} {args.split + ' ppl':>10} {'extra s':>8}  settings",
+        f"{'method':<22} {'valid ppl':>10} {config.split + ' ppl':>10} {'extra s':>8}  settings",
     ]
     for r in results:
         settings = ", ".join(f"{k}={v}" for k, v in r.params.items())
@@ -116,7 +92,7 @@ def run_methods(args: argparse.Namespace, model, corpus) -> None:
         {
             "model_path": str(args.model),
             "corpus": corpus.name,
-            "split": args.split,
+            "split": config.split,
             "tuned_on": "valid",
             "methods": [r.to_json() for r in results],
         },

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from seqlm.cli.common import corpus_flags, corpus_spec, emit, json_flag
-from seqlm.ngram.external import parse_size
-from seqlm.ngram.smoothing import SMOOTHINGS
+from seqlm.ngram.config import NgramConfig
+from seqlm.settings import add_flags, from_args
 
 
 def register(commands) -> None:
@@ -20,37 +20,8 @@ def register(commands) -> None:
         description="Count n-grams of CORPUS's training split, smooth them and write "
         "DIR/model.arpa (usable by KenLM, SRILM and ASR toolkits), vocab.json and config.json.",
     )
-    train.add_argument("--order", type=int, default=3, help="n (default 3)")
-    train.add_argument(
-        "--smoothing",
-        default="mkn",
-        choices=SMOOTHINGS,
-        help="mkn: interpolated modified Kneser-Ney as KenLM (default); kn: one discount per "
-        "order; wb: Witten-Bell; add-k; ml: maximum likelihood (unseen events get "
-        "probability 0: perplexity inf)",
-    )
-    train.add_argument("--k", type=float, default=1.0, help="k of add-k (default 1)")
     train.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
-    train.add_argument(
-        "--memory",
-        metavar="SIZE",
-        type=parse_size,
-        help="memory budget: 1G, 500M, 25%% of RAM (default a quarter of RAM); "
-        "beyond it counting spills sorted runs to disk, as lmplz -S",
-    )
-    train.add_argument(
-        "--prune",
-        metavar="N,N,...",
-        type=_counts,
-        help="lmplz --prune: drop n-grams seen at most N times, per order (e.g. 0,1,1)",
-    )
-    train.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="processes counting chunks in parallel (default: up to 2)",
-    )
-    train.add_argument("--tmp", metavar="DIR", help="where chunked counting spills its runs")
+    add_flags(train, NgramConfig)
     _storage_flags(train)
     train.set_defaults(func=run_train)
     convert = ngram.add_parser(
@@ -74,36 +45,29 @@ def _storage_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _counts(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.replace(" ", ",").split(",") if x]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected counts like 0,1,1, got {text!r}") from None
-
-
 def run_train(args: argparse.Namespace) -> None:
     from seqlm.data import load_corpus
     from seqlm.evaluate import evaluate
     from seqlm.ngram import build
 
+    config = from_args(NgramConfig, args)
+    config.validate()
     corpus = load_corpus(corpus_spec(args))
-    model = build(
-        corpus, args.order, args.smoothing, args.k, args.memory, args.prune, args.workers, args.tmp
-    )
+    model = build(corpus, config=config)
     model.save(args.out, arpa=args.arpa, quantize=args.quantize)
     valid = evaluate(model, corpus, "valid")
     seconds, counts = model.info["train_seconds"], model.info["ngrams"]
     payload = {
         "out": str(args.out),
-        "order": args.order,
-        "smoothing": args.smoothing,
+        "order": config.order,
+        "smoothing": config.smoothing,
         "ngrams": counts,
         "train_seconds": seconds,
         "valid": valid.to_json(),
     }
     ppl = valid.perplexity
     text = (
-        f"trained {args.order}-gram ({args.smoothing}) on {corpus.name} in {seconds:.2f} s: "
+        f"trained {config.order}-gram ({config.smoothing}) on {corpus.name} in {seconds:.2f} s: "
         + ", ".join(f"{n:,} {i}-grams" for i, n in enumerate(counts, 1))
         + f"\nvalid perplexity {ppl if ppl is not None else 'inf (unseen events)'}"
         + f"\nwrote {args.out} ({'ARPA and ' if args.arpa else ''}binary form)"

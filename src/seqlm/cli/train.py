@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from seqlm.cli.common import (
-    add_setting_flags,
-    corpus_flags,
-    corpus_spec,
-    emit,
-    json_flag,
-    show_progress,
-)
-from seqlm.nn.config import ModelConfig
+from seqlm.cli.common import corpus_flags, corpus_spec, emit, json_flag, show_progress
+from seqlm.io import SeqlmError
+from seqlm.settings import add_flags, given
 from seqlm.train.config import PRESETS, TrainConfig
-
-SETTINGS: list[str] = []
 
 
 def register(commands) -> None:
@@ -38,24 +30,34 @@ def register(commands) -> None:
         "Zaremba et al. 2014 small)",
     )
     tr.add_argument("--config", metavar="FILE", help="TOML file of settings ([train] table)")
-    SETTINGS[:] = add_setting_flags(tr, ModelConfig) + add_setting_flags(tr, TrainConfig)
+    add_flags(tr, TrainConfig)
     tr.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
-    from seqlm.train import train
+    from seqlm.data import load_corpus
+    from seqlm.train import make_config, train
+    from seqlm.train.run import check_new_run
 
-    settings = {name: getattr(args, name) for name in SETTINGS}
-    corpus = corpus_spec(args) if args.corpus is not None and not args.resume else args.corpus
-    result = train(
-        corpus,
-        args.out,
-        resume=args.resume,
-        preset=args.preset,
-        config_file=args.config,
-        progress=show_progress(args),
-        **settings,
-    )
+    settings = given(args, TrainConfig)
+    if args.resume:
+        result = train(
+            args.corpus,
+            args.out,
+            resume=args.resume,
+            preset=args.preset,
+            config_file=args.config,
+            progress=show_progress(args),
+            **settings,
+        )
+    else:
+        if args.corpus is None or args.out is None:
+            raise SeqlmError("seqlm train needs --data CORPUS and --out DIR (or --resume DIR)")
+        TrainConfig.from_flat(settings, "flags")  # every flag checked before any work
+        check_new_run(args.out)
+        corpus = load_corpus(corpus_spec(args))
+        config = make_config(corpus, args.config, settings, args.preset)
+        result = train(corpus, args.out, config=config, progress=show_progress(args))
     if result is None:  # a non-zero rank of a distributed run
         return
     lines = [

@@ -16,7 +16,6 @@ reading a half-written model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -29,12 +28,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
 from seqlm.data.corpus import Corpus, cache_root
 from seqlm.evaluate import evaluate, to_model_ids
 from seqlm.evaluate.significance import BLOCK, RESAMPLES, paired_bootstrap, rank_adjacent
-from seqlm.io import SeqlmError, atomic_write_text
-from seqlm.ngram.smoothing import SMOOTHINGS
+from seqlm.io import SeqlmError, atomic_write_text, json_digest
+from seqlm.ngram.smoothing import DEFAULT_SMOOTHING, SMOOTHINGS
 from seqlm.report.table import format_table, summary_sentences  # noqa: F401  (re-exported)
 
 NEURAL = ("rnn", "lstm", "gru")
@@ -46,13 +46,13 @@ log = logging.getLogger(__name__)
 class ModelSpec:
     kind: str  # "ngram" or a neural kind
     order: int = 0
-    smoothing: str = "mkn"
+    smoothing: str = DEFAULT_SMOOTHING
 
     @property
     def name(self) -> str:
         if self.kind != "ngram":
             return self.kind
-        suffix = "" if self.smoothing == "mkn" else f" {self.smoothing}"
+        suffix = "" if self.smoothing == DEFAULT_SMOOTHING else f" {self.smoothing}"
         return f"{self.order}-gram{suffix}"
 
 
@@ -63,7 +63,7 @@ def parse_models(text: str) -> list[ModelSpec]:
         if parts[0] in NEURAL and len(parts) == 1:
             specs.append(ModelSpec(parts[0]))
         elif parts[0] == "ngram" and len(parts) in (2, 3) and parts[1].isdigit():
-            smoothing = parts[2] if len(parts) == 3 else "mkn"
+            smoothing = parts[2] if len(parts) == 3 else DEFAULT_SMOOTHING
             if smoothing not in SMOOTHINGS or not 1 <= int(parts[1]) <= 10:
                 raise SeqlmError(
                     f"bad model spec {item!r} (order 1-10, smoothing one of "
@@ -128,27 +128,17 @@ def parse_budget(text: str) -> Budget:
 
 def model_dir(root: Path, corpus_key: dict, spec: ModelSpec, settings: dict) -> Path:
     """The cache key: corpus settings, model spec, budget, seed and training overrides."""
-    blob = json.dumps(
-        {"corpus": corpus_key, "spec": spec.__dict__, "settings": settings}, sort_keys=True
-    )
-    return root / f"{spec.name.replace(' ', '-')}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+    key = json_digest({"corpus": corpus_key, "spec": spec.__dict__, "settings": settings}, 10)
+    return root / f"{spec.name.replace(' ', '-')}-{key}"
 
 
 @contextmanager
 def model_lock(directory: Path):
-    """Only one process trains, replaces or loads a given model directory at a time."""
+    """Only one process trains, replaces or loads a given model directory at a time: the
+    others wait for ROOT/.NAME.lock (an OS lock, dropped when its holder dies)."""
     directory.parent.mkdir(parents=True, exist_ok=True)
-    with open(directory.parent / f".{directory.name}.lock", "w") as handle:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no lock
-            yield
-            return
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with FileLock(directory.parent / f".{directory.name}.lock"):
+        yield
 
 
 def train_or_load(
@@ -205,7 +195,7 @@ def train_or_load(
             "train_seconds": summary["train_seconds"],
             "tokens": summary["tokens"],
             "tokens_per_s": summary["tokens_per_s"],
-            "history": trainer.progress["history"],
+            "history": trainer.progress.history,
         }
     atomic_write_text(work / "compare.json", json.dumps(facts))
     old = directory.with_name(f"{directory.name}.old-{os.getpid()}")

@@ -29,7 +29,7 @@ import numpy as np
 from platformdirs import user_cache_dir
 
 from seqlm.data.vocab import Vocab
-from seqlm.io import sweep_stale_temporaries, temp_prefix
+from seqlm.io import digest, json_digest, sweep_stale_temporaries, temp_prefix
 
 CACHE_VERSION = 2
 SPLITS = ("train", "valid", "test")
@@ -44,13 +44,12 @@ def cache_root() -> Path:
 
 
 def key_digest(key: dict) -> str:
-    blob = json.dumps({"cache_version": CACHE_VERSION, **key}, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:24]
+    return json_digest({"cache_version": CACHE_VERSION, **key}, 24)
 
 
 def _describe(array: np.ndarray, ids: bool) -> dict:
-    digest, low, high = _scan(array, ids)
-    info = {"dtype": array.dtype.str, "shape": list(array.shape), "sha256": digest}
+    sha, low, high = _scan(array, ids)
+    info = {"dtype": array.dtype.str, "shape": list(array.shape), "sha256": sha}
     if ids:
         info["min"], info["max"] = low, high
     return info
@@ -58,7 +57,7 @@ def _describe(array: np.ndarray, ids: bool) -> dict:
 
 def _meta_digest(meta: dict) -> str:
     """Covers the out-of-vocabulary counts and the recorded checksums themselves."""
-    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
+    return json_digest(meta)
 
 
 def load(key: dict) -> tuple[Vocab, dict, dict, dict] | None:
@@ -88,11 +87,11 @@ def _load_verified(folder: Path, key: dict) -> tuple[Vocab, dict, dict, dict]:
         raise CacheDamaged("has an unknown format")
     if meta.pop("sha256", None) != _meta_digest(meta):
         raise CacheDamaged("has modified metadata")
-    if json.dumps(meta["key"], sort_keys=True) != json.dumps(key, sort_keys=True):
+    if json_digest(meta["key"]) != json_digest(key):
         raise CacheDamaged("belongs to other sources")
     vocab_info = meta["vocab"]
     vocab_bytes = (folder / "vocab.json").read_bytes()
-    if hashlib.sha256(vocab_bytes).hexdigest() != vocab_info["sha256"]:
+    if digest(vocab_bytes) != vocab_info["sha256"]:
         raise CacheDamaged("has a modified vocabulary")
     vocab = Vocab.load(folder / "vocab.json")
     if len(vocab) != vocab_info["size"]:
@@ -114,10 +113,10 @@ def _load_array(folder: Path, name: str, info: dict, vocab_size: int | None) -> 
     if array.dtype.str != info["dtype"] or list(array.shape) != info["shape"]:
         raise CacheDamaged(f"has a {name} array of the wrong type or length")
     ids = vocab_size is not None and array.size > 0
-    digest, low, high = _scan(array, ids)
+    sha, low, high = _scan(array, ids)
     if ids and (low < 0 or high >= vocab_size or (low, high) != (info["min"], info["max"])):
         raise CacheDamaged(f"has {name} ids out of their range")
-    if digest != info["sha256"]:
+    if sha != info["sha256"]:
         raise CacheDamaged(f"has a modified {name} array (checksum mismatch)")
     return array
 
@@ -182,7 +181,7 @@ def store(key: dict, vocab: Vocab, splits: dict, oov: dict, marks: dict) -> None
                 np.save(tmp / f"{split}.{mark}.npy", values)
                 arrays[f"{split}.{mark}"] = _describe(values, ids=False)
         vocab.save(tmp / "vocab.json")
-        vocab_sha = hashlib.sha256((tmp / "vocab.json").read_bytes()).hexdigest()
+        vocab_sha = digest((tmp / "vocab.json").read_bytes())
         meta = {
             "version": CACHE_VERSION,
             "key": key,

@@ -97,15 +97,6 @@ def _save_array(path: Path, array, dtype=None) -> None:
     atomic_write(path, write)
 
 
-def table_files(order: int) -> list[str]:
-    names = []
-    for n in range(1, order + 1):
-        names += [f"ngram{n}.keys.npy", f"ngram{n}.prob.npy"]
-        if n < order:
-            names.append(f"ngram{n}.backoff.npy")
-    return names
-
-
 def save_tables(tables: NgramTables, directory: Path, quantize_bits: int | None = None) -> dict:
     """Write the arrays; returns what config.json records about them."""
     if quantize_bits is not None and quantize_bits not in QUANT_BITS:
@@ -165,12 +156,6 @@ def load_tables(directory: Path, order: int, base: int, mmap: bool = True) -> Ng
     ):
         fences = []  # none, or not these keys': searched without
     return NgramTables(base, keys, probs, backs, fences=fences)
-
-
-def tables_nbytes(tables: NgramTables) -> int:
-    """Bytes of the model's arrays (the broadcast zero backoffs of the top order excluded)."""
-    arrays = [*tables.keys, *tables.log10_prob, *tables.log10_backoff[:-1]]
-    return int(sum(a.nbytes for a in arrays))
 
 
 def remove_tables(directory: Path) -> None:

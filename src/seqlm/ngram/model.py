@@ -15,6 +15,7 @@ import os
 import tempfile
 import warnings
 from dataclasses import dataclass, field
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +35,8 @@ from seqlm.ngram.external import (
     first_seen_bounded,
 )
 from seqlm.ngram.prune import thresholds
-from seqlm.ngram.smoothing import SMOOTHINGS, NgramTables, estimate
+from seqlm.ngram.smoothing import DEFAULT_SMOOTHING, SMOOTHINGS, NgramTables, estimate
 from seqlm.ngram.stream_estimate import estimate_streaming
-from seqlm.version import __version__
 
 LN10 = math.log(10)
 MAX_ORDER = 10
@@ -69,7 +69,7 @@ class NgramLM(LanguageModel):
         ids: np.ndarray,
         vocab: Vocab,
         order: int,
-        smoothing: str = "mkn",
+        smoothing: str = DEFAULT_SMOOTHING,
         k: float = 1.0,
         memory: int | None = None,
         workers: int | None = None,
@@ -270,7 +270,7 @@ class NgramLM(LanguageModel):
         config = {
             "kind": "ngram",
             "format_version": FORMAT_VERSION,
-            "seqlm_version": __version__,
+            "seqlm_version": package_version("seqlm"),
             "order": self.order,
             "smoothing": self.smoothing,
             "level": self.vocab.level,

@@ -28,6 +28,7 @@ from seqlm.ngram.counts import OrderCounts
 from seqlm.ngram.prune import drop_rows, pruned_rows
 
 SMOOTHINGS = ("mkn", "kn", "wb", "add-k", "ml")
+DEFAULT_SMOOTHING = SMOOTHINGS[0]  # interpolated modified Kneser-Ney, as KenLM
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # lmplz --discount_fallback
 
 
@@ -84,7 +85,7 @@ def discounts_from_coc(t: list[int], order: int) -> tuple[float, float, float]:
 
 def estimate(
     counts: list[OrderCounts],
-    method: str = "mkn",
+    method: str = DEFAULT_SMOOTHING,
     k: float = 1.0,
     open_vocabulary: bool = False,
     flushed: list[int] | None = None,

@@ -3,10 +3,15 @@
 import importlib
 
 _NAMES = {
-    "GATES": "seqlm.nn.cells",
-    "FusedLayer": "seqlm.nn.cells",
+    "GATES": "seqlm.nn.layers",
+    "CELL_TYPES": "seqlm.nn.layers",
+    "ElmanCell": "seqlm.nn.cells",
+    "GRUCell": "seqlm.nn.cells",
+    "LSTMCell": "seqlm.nn.cells",
+    "MogrifierCell": "seqlm.nn.mogrifier",
     "RecurrentCell": "seqlm.nn.cells",
-    "ReferenceLayer": "seqlm.nn.cells",
+    "RecurrentLayer": "seqlm.nn.layers",
+    "evaluating": "seqlm.nn.layers",
     "CELLS": "seqlm.nn.config",
     "ModelConfig": "seqlm.nn.config",
     "RecurrentLM": "seqlm.nn.recurrent",

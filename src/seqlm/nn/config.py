@@ -8,7 +8,16 @@ from itertools import pairwise
 from seqlm.io import SeqlmError
 from seqlm.settings import check, setting
 
-CELLS = ("rnn", "lstm", "gru", "mogrifier")
+# The one place a cell kind's name maps to its class (module:class, imported where the
+# model is built, so that reading settings does not load torch): a new cell is its class
+# and one line here.
+CELL_CLASSES = {
+    "rnn": "seqlm.nn.cells:ElmanCell",
+    "lstm": "seqlm.nn.cells:LSTMCell",
+    "gru": "seqlm.nn.cells:GRUCell",
+    "mogrifier": "seqlm.nn.mogrifier:MogrifierCell",
+}
+CELLS = tuple(CELL_CLASSES)
 
 
 @dataclass

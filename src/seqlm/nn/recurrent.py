@@ -12,7 +12,6 @@ runs them, so a checkpoint loads into either and both start from identical weigh
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,13 +24,11 @@ from seqlm.data.text import EOS
 from seqlm.data.vocab import Vocab
 from seqlm.interface import LanguageModel
 from seqlm.io import SeqlmError
-from seqlm.nn.cells import make_layer
 from seqlm.nn.config import ModelConfig
-from seqlm.nn.inference import LowPrecisionStep
-from seqlm.nn.mogrifier import MogrifierLayer
+from seqlm.nn.inference import lowered, lowered_weights
+from seqlm.nn.layers import BACKENDS, CELL_TYPES, evaluating, make_layer
 from seqlm.nn.regularize import activation_penalty, embedding_dropout, locked_dropout
 
-BACKENDS = ("fused", "reference")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
 
@@ -61,11 +58,10 @@ class RecurrentLM(nn.Module, LanguageModel):
         c = config
         self.embedding = nn.Embedding(c.vocab_size, c.embed)
         sizes = c.layer_sizes()
-        self.paired_state = c.cell in ("lstm", "mogrifier")  # (h, c) per layer
+        self.state_parts = CELL_TYPES[c.cell].state_parts  # an LSTM's: (h, c) per layer
+        self.paired_state = self.state_parts > 1
         self.layers = nn.ModuleList(
-            MogrifierLayer(sizes[i], sizes[i + 1], c.mogrifier_rounds, c.weight_drop)
-            if c.cell == "mogrifier"
-            else make_layer(backend, c.cell, sizes[i], sizes[i + 1], c.weight_drop)
+            make_layer(backend, c.cell, sizes[i], sizes[i + 1], c.weight_drop, c)
             for i in range(c.layers)
         )
         out = sizes[-1]
@@ -79,7 +75,7 @@ class RecurrentLM(nn.Module, LanguageModel):
                 self.decoder.weight = self.embedding.weight
         self.start_token = vocab.stoi.get(EOS, vocab.stoi.get("\n", 0))
         self.generation_dtype: torch.dtype | None = None  # None: the parameters' own
-        self._low_step: tuple[tuple, LowPrecisionStep] | None = None
+        self._low_step: tuple[tuple, tuple[list, nn.Module]] | None = None
 
     # -- parameters ---------------------------------------------------------------------
     def canonical_state(self) -> dict[str, Tensor]:
@@ -111,28 +107,21 @@ class RecurrentLM(nn.Module, LanguageModel):
                 tensor.copy_(state[name])
 
     def reset_parameters(self, seed: int) -> None:
-        """Deterministic initialisation, identical for both backends."""
+        """Deterministic initialisation, identical for both backends, drawn in checkpoint
+        order: embedding and decoder matrices U(−0.1, 0.1), decoder biases 0, each cell
+        its own (`RecurrentCell.reset_parameters`, biases 0, the forget gate's 1)."""
         g = torch.Generator().manual_seed(seed)
-        c = self.config
+
+        def uniform(tensor: Tensor) -> None:
+            tensor.copy_(torch.rand(tensor.shape, generator=g) * 0.2 - 0.1)
+
         with torch.no_grad():
-            for name, tensor in self.canonical_state().items():
-                if name == "embedding.weight" or name.startswith("decoder.") and tensor.dim() > 1:
-                    values = torch.rand(tensor.shape, generator=g) * 0.2 - 0.1
-                elif name.startswith("layers."):
-                    bound = 1 / math.sqrt(
-                        self.layers[int(name.split(".")[1])].weights["weight_hh"].shape[1]
-                    )
-                    values = (torch.rand(tensor.shape, generator=g) * 2 - 1) * bound
-                    if "bias" in name:
-                        values = torch.zeros(tensor.shape)
-                else:
-                    values = torch.zeros(tensor.shape)
-                tensor.copy_(values)
-            if self.paired_state:  # forget-gate bias (Jozefowicz et al. 2015)
-                for i in range(c.layers):
-                    w = self.layers[i].weights
-                    h = w["weight_hh"].shape[1]
-                    w["bias_ih"][h : 2 * h] = c.forget_bias
+            uniform(self.embedding.weight)
+            for layer in self.layers:
+                layer.cell.reset_parameters(g, forget_bias=self.config.forget_bias)
+            for name, tensor in self.decoder.named_parameters():
+                if not (self.config.tied and name == "weight"):
+                    uniform(tensor) if tensor.dim() > 1 else tensor.zero_()
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -147,21 +136,22 @@ class RecurrentLM(nn.Module, LanguageModel):
 
     def initial_state(self, batch: int = 1) -> list:
         """The zero state every sequence starts from."""
-        zeros = [torch.zeros(batch, n, device=self.device) for n in self.state_sizes()]
-        return [(h, h.clone()) if self.paired_state else h for h in zeros]
+        like = self.embedding.weight
+        return [layer.cell.zero_state(batch, like) for layer in self.layers]
 
     def flatten_state(self, state: list | None) -> list[Tensor]:
         """[h_1(, c_1), h_2(, c_2), ...]: what checkpoints and exported step functions hold."""
         if state is None:
             return []
-        return [t for s in state for t in (s if self.paired_state else (s,))]
+        return [t for s in state for t in (s if isinstance(s, tuple) else (s,))]
 
     def unflatten_state(self, flat: list[Tensor]) -> list | None:
         if not flat:
             return None
-        if not self.paired_state:
+        n = self.state_parts
+        if n == 1:
             return list(flat)
-        return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        return [tuple(flat[i : i + n]) for i in range(0, len(flat), n)]
 
     @staticmethod
     def detach_state(state: list | None) -> list | None:
@@ -195,12 +185,14 @@ class RecurrentLM(nn.Module, LanguageModel):
             new_state.append(s)
         return locked_dropout(x, c.dropout, c.variational, training), x, new_state, gates
 
-    def log_softmax(self, features: Tensor) -> Tensor:
+    def log_softmax(self, features: Tensor, decoder: nn.Module | None = None) -> Tensor:
+        """The distribution over the vocabulary; `decoder`: a low-precision copy of ours."""
+        decoder = self.decoder if decoder is None else decoder
         flat = features.reshape(-1, features.shape[-1])
         if self.config.adaptive_cutoffs:
-            out = self.decoder.log_prob(flat)
+            out = decoder.log_prob(flat)
         else:
-            out = F.log_softmax(at_least_fp32(self.decoder(flat)), dim=-1)
+            out = F.log_softmax(at_least_fp32(decoder(flat)), dim=-1)
         return out.view(*features.shape[:-1], -1)
 
     def target_log_probs(self, features: Tensor, targets: Tensor) -> Tensor:
@@ -244,8 +236,13 @@ class RecurrentLM(nn.Module, LanguageModel):
         validates with 10): several times faster, the state lost at the cuts. A stream's
         first token is predicted after an `<eos>` (a stream starts at a line boundary).
         `progress` is called with the number of tokens scored after each chunk (a bar)."""
-        was_training = self.training
-        self.eval()
+        with evaluating(self):
+            out = self._log_probs(ids, window, streams, progress)
+        if not out:
+            return np.zeros(0)
+        return torch.cat(out).T.reshape(-1)[: len(ids)].double().numpy()
+
+    def _log_probs(self, ids, window, streams, progress) -> list[Tensor]:
         ids_t = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=self.device)
         n = len(ids_t)
         streams = max(1, min(streams, n))
@@ -260,17 +257,14 @@ class RecurrentLM(nn.Module, LanguageModel):
             out.append(self.target_log_probs(x, targets[start : start + rows]).cpu())
             if progress is not None:
                 progress(min(n - start * streams, out[-1].numel()))
-        self.train(was_training)
-        if not out:
-            return np.zeros(0)
-        return torch.cat(out).T.reshape(-1)[:n].double().numpy()
+        return out
 
     @torch.inference_mode()
     def start(self, prompt: np.ndarray | None = None) -> GenerationState:
-        self.eval()
         tokens = [self.start_token] + ([] if prompt is None else np.asarray(prompt).tolist())
         ids = torch.tensor(tokens[:-1], device=self.device, dtype=torch.long)[:, None]
-        hidden = self.features(ids)[1] if len(ids) else None
+        with evaluating(self):
+            hidden = self.features(ids)[1] if len(ids) else None
         return GenerationState(hidden, tokens[-1])
 
     def set_generation_precision(self, precision: str) -> None:
@@ -279,27 +273,41 @@ class RecurrentLM(nn.Module, LanguageModel):
         2x650 LSTM on a CPU, log-probabilities within a few hundredths of a nat."""
         if precision not in PRECISIONS:
             raise SeqlmError(f"unknown precision {precision!r} (choose from fp32, bf16)")
-        if precision != "fp32" and self.kind == "mogrifier":
-            raise SeqlmError("bf16 generation is not implemented for the Mogrifier LSTM")
         self.generation_dtype = PRECISIONS[precision]
 
-    def _low_precision_step(self) -> LowPrecisionStep:
-        """The bf16 copy, rebuilt whenever a parameter has changed since it was made."""
-        key = (self.generation_dtype, self.device, *(p._version for p in self.parameters()))
+    def _low_precision_copy(self) -> tuple[list, nn.Module]:
+        """Each layer's weights and the decoder with their matrices in the generation
+        dtype, rebuilt whenever a parameter has changed since they were made."""
+        dtype = self.generation_dtype
+        key = (dtype, self.device, *(p._version for p in self.parameters()))
         if self._low_step is None or self._low_step[0] != key:
-            self._low_step = (key, LowPrecisionStep(self, self.generation_dtype))
+            layers = [lowered_weights(layer.weights, dtype) for layer in self.layers]
+            self._low_step = (key, (layers, lowered(self.decoder, dtype)))
         return self._low_step[1]
+
+    def _low_precision_step(self, token: int, state: list | None) -> tuple[list, Tensor]:
+        """The reference step on the low-precision copies (see `seqlm.nn.inference`)."""
+        layers, decoder = self._low_precision_copy()
+        x = self.embedding.weight[token][None, None]  # (1, 1, embed)
+        state = state or self.initial_state(1)
+        new_state = []
+        for layer, weights, s in zip(self.layers, layers, state, strict=True):
+            x, s = layer.reference(x, s, weights=weights)
+            new_state.append(s)
+        return new_state, self.log_softmax(x, decoder)[0, 0]
 
     @torch.inference_mode()
     def _step(self, state: GenerationState) -> tuple[list, np.ndarray]:
-        if state.cache is None and self.generation_dtype is not None:
-            hidden, log_probs = self._low_precision_step()(state.last, state.hidden)
-            state.cache = (hidden, log_probs.double().cpu().numpy())
-        if state.cache is None:  # read the pending token once, for both methods below
-            x, hidden = self.features(
-                torch.tensor([[state.last]], device=self.device), state.hidden
-            )
-            state.cache = (hidden, self.log_softmax(x)[0, 0].double().cpu().numpy())
+        if state.cache is not None:  # the pending token is read once, for both methods below
+            return state.cache
+        with evaluating(self):
+            if self.generation_dtype is not None:
+                hidden, log_probs = self._low_precision_step(state.last, state.hidden)
+            else:
+                ids = torch.tensor([[state.last]], device=self.device)
+                x, hidden = self.features(ids, state.hidden)
+                log_probs = self.log_softmax(x)[0, 0]
+        state.cache = (hidden, log_probs.double().cpu().numpy())
         return state.cache
 
     def next_log_probs(self, state: GenerationState) -> np.ndarray:
@@ -310,9 +318,10 @@ class RecurrentLM(nn.Module, LanguageModel):
         window = np.asarray(window, dtype=np.int64)
         if len(window) == 0:
             return self.start()
-        self.eval()
         ids = torch.as_tensor(window[:-1], device=self.device)[:, None]
-        return GenerationState(self.features(ids)[1] if len(ids) else None, int(window[-1]))
+        with evaluating(self):
+            hidden = self.features(ids)[1] if len(ids) else None
+        return GenerationState(hidden, int(window[-1]))
 
     @torch.inference_mode()
     def score_windows(
@@ -325,7 +334,10 @@ class RecurrentLM(nn.Module, LanguageModel):
         """ln P(target | window) for equally long windows, batched. Each window starts from
         the all-zero state, or, given `prefix`, from the state after reading the prefix (a
         state like those seen in training, where the zero state occurs once per epoch)."""
-        self.eval()
+        with evaluating(self):
+            return self._score_windows(windows, targets, chunk, prefix)
+
+    def _score_windows(self, windows, targets, chunk, prefix) -> np.ndarray:
         start = None
         if prefix is not None and len(prefix):
             ids = np.concatenate([[self.start_token], np.asarray(prefix)])
@@ -354,8 +366,7 @@ class RecurrentLM(nn.Module, LanguageModel):
         """Per layer, every step's gate activations, cell state and hidden state (T, H)."""
         if self.backend != "reference":
             raise SeqlmError("gate activations need the reference backend")
-        with torch.inference_mode():
-            self.eval()
+        with torch.inference_mode(), evaluating(self):
             ids_t = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=self.device)
             _, _, gates = self.features(ids_t[:, None], return_gates=True)
         return [{k: v[:, 0].float().cpu().numpy() for k, v in g.items()} for g in gates]

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seqlm.nn.layers import evaluating
 from seqlm.nn.recurrent import RecurrentLM
 
 
@@ -31,7 +32,12 @@ def gradient_flow(
     model: RecurrentLM, ids: np.ndarray, distance: int = 50, windows: int = 32, seed: int = 0
 ) -> dict:
     """Mean gradient norms by distance k = 0..`distance` over `windows` windows of `ids`."""
-    ref = reference_copy(model).eval()
+    ref = reference_copy(model)
+    with evaluating(ref):
+        return _gradient_flow(ref, ids, distance, windows, seed)
+
+
+def _gradient_flow(ref: RecurrentLM, ids, distance: int, windows: int, seed: int) -> dict:
     ids = np.asarray(ids, dtype=np.int64)
     length = distance + 1
     if len(ids) < length + 1:
@@ -45,14 +51,14 @@ def gradient_flow(
     x = ref.embedding(inputs).detach().requires_grad_(True)
     layer_input, hiddens, cells = x, [], []
     for layer in ref.layers:
-        cell = layer.cell
-        state = cell.initial_state(inputs.shape[1], x)
-        x_proj = layer_input @ cell.weight_ih.t() + cell.bias_ih
+        cell, weights = layer.cell, layer.weights
+        state = cell.zero_state(inputs.shape[1], x)
+        x_proj = cell.project_inputs(layer_input, weights)
         hiddens, cells = [], []
         for t in range(length):
-            h, state, _ = cell.step(x_proj[t], state)
+            h, state, _ = cell.step(x_proj[t], state, weights)
             hiddens.append(h)
-            if cell.kind == "lstm":
+            if cell.state_parts > 1:  # (h, c): the cell state too
                 cells.append(state[1])
         layer_input = torch.stack(hiddens)
     log_probs = ref.log_softmax(hiddens[-1][None])[0]

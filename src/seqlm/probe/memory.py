@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqlm.nn.cells import make_layer
+from seqlm.nn.layers import make_layer
 
 TASKS = ("adding", "copy")
 ADDING_SOLVED_MSE = 0.01
@@ -91,11 +91,8 @@ class MemoryNet(nn.Module):
         super().__init__()
         self.layer = make_layer("fused", cell, inputs, hidden)
         self.readout = nn.Linear(hidden, outputs)
-        if cell == "lstm":
-            with torch.no_grad():
-                w = self.layer.weights
-                w["bias_ih"][hidden : 2 * hidden] = forget_bias
-                w["bias_hh"][hidden : 2 * hidden] = 0.0
+        if "forget_gate" in self.layer.cell.gates:
+            self.layer.cell.forget_gate.bias = forget_bias
 
     def forward(self, x: Tensor) -> Tensor:
         return self.readout(self.layer(x)[0])

@@ -7,8 +7,9 @@ too keeps its colour from figure to figure and from run to run.
 
 from __future__ import annotations
 
-import hashlib
 import re
+
+from seqlm.io import digest
 
 FIXED = {
     "2-gram": "#bcbd22",
@@ -39,7 +40,7 @@ def colour(label: str) -> str:
     base = name.removesuffix(" (untrained)")
     if base in FIXED and name != base:  # the untrained model: its trained twin's hue
         return FIXED[base]
-    return SPARE[int(hashlib.sha256(name.encode()).hexdigest(), 16) % len(SPARE)]
+    return SPARE[int(digest(name), 16) % len(SPARE)]
 
 
 def figure_colours(fig) -> dict[str, str]:

@@ -8,7 +8,7 @@ import json
 import math
 import platform
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -54,21 +54,6 @@ def image(png: Path) -> str:
     return f'<img alt="{html.escape(png.stem)}"{extra} src="data:image/png;base64,{data}">'
 
 
-SECTIONS: list[tuple[int, Callable[[ReportContext], Section | None]]] = []
-
-
-def register_section(fn=None, *, order: int = 50):
-    """Add a section to every report (a function of the context; None leaves it out).
-    Sections appear by `order`, then by registration; the environment comes last (100)."""
-
-    def add(fn: Callable[[ReportContext], Section | None]):
-        SECTIONS.append((order, fn))
-        SECTIONS.sort(key=lambda entry: entry[0])
-        return fn
-
-    return add(fn) if fn is not None else add
-
-
 def _pyplot():
     import matplotlib
 
@@ -78,7 +63,6 @@ def _pyplot():
     return plt
 
 
-@register_section
 def table_section(ctx: ReportContext) -> Section:
     from seqlm.report.table import format_table, results_html, summary_sentences
 
@@ -91,7 +75,6 @@ def table_section(ctx: ReportContext) -> Section:
     )
 
 
-@register_section
 def curves_section(ctx: ReportContext) -> Section | None:
     from seqlm.probe.palette import FLOOR, colour
 
@@ -145,7 +128,6 @@ def curves_section(ctx: ReportContext) -> Section | None:
     return Section("Learning curves", text + img, ["learning_curves"])
 
 
-@register_section
 def loss_histogram_section(ctx: ReportContext) -> Section:
     from seqlm.probe.palette import colour
 
@@ -179,7 +161,6 @@ def loss_histogram_section(ctx: ReportContext) -> Section:
     return Section("Per-token loss", text + img, ["loss_histogram"])
 
 
-@register_section
 def samples_section(ctx: ReportContext) -> Section:
     from seqlm.data.text import detokenize
     from seqlm.generate import sample
@@ -208,15 +189,14 @@ def samples_section(ctx: ReportContext) -> Section:
     return Section("Samples (temperature 1; one seed per prompt)", "".join(parts))
 
 
-@register_section(order=100)
 def environment_section(ctx: ReportContext) -> Section:
     import torch
 
     env = {
         "seqlm": package_version("seqlm"),
         "python": sys.version.split()[0],
-        "torch": torch.package_version("seqlm"),
-        "numpy": np.package_version("seqlm"),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
         "platform": platform.platform(),
         "cpu threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
@@ -258,10 +238,20 @@ table.results td.num{text-align:right;white-space:nowrap}
 @media (max-width:600px){body{margin:1em auto}table.results{font-size:.8em}}"""
 
 
-def write_report(
-    result: dict, models: dict, losses: dict, corpus, out: str | Path, settings: dict | None = None
+CORE_SECTIONS = (table_section, curves_section, loss_histogram_section, samples_section)
+
+
+def render(
+    sections: Sequence[Callable[[ReportContext], Section | None]],
+    result: dict,
+    models: dict,
+    losses: dict,
+    corpus,
+    out: str | Path,
+    settings: dict | None = None,
 ) -> Path:
-    """Write OUT/report.html, OUT/report.json and the figures; return the page's path."""
+    """Write OUT/report.html (each of `sections` that has something to show), OUT/report.json
+    and the figures; return the page's path."""
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -271,7 +261,7 @@ def write_report(
     except OSError as e:
         raise SeqlmError(f"{out}: cannot write the report there ({e.strerror})") from None
     ctx = ReportContext(result, models, losses, corpus, out, settings or {})
-    sections = [s for s in (fn(ctx) for _, fn in SECTIONS) if s is not None]
+    sections = [s for s in (fn(ctx) for fn in sections) if s is not None]
     body = "".join(
         f'<section id="{html.escape(s.title.lower().replace(" ", "-"))}">'
         f"<h2>{html.escape(s.title)}</h2>{s.html}</section>"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from seqlm.probe import plots
 from seqlm.probe.lab import FAR, far_gap
-from seqlm.report.page import ReportContext, Section, image, register_section
+from seqlm.report.page import ReportContext, Section, image
 
 
 def _images(paths: list[str]) -> str:
@@ -37,9 +37,11 @@ def explain(measured: str, read: str, predicted: str, shown: str) -> str:
     )
 
 
-def _lab_section(key: str, title: str, plot: Callable, describe: Callable[..., str]) -> None:
-    """Register a section that draws `lab[key]` with `plot` under a text from `describe`
-    (given the results and the comparison's result)."""
+def _lab_section(
+    key: str, title: str, plot: Callable, describe: Callable[..., str]
+) -> Callable[[ReportContext], Section | None]:
+    """A section that draws `lab[key]` with `plot` under a text from `describe` (given the
+    results and the comparison's result)."""
 
     def section(ctx: ReportContext) -> Section | None:
         results = (ctx.settings.get("lab") or {}).get(key)
@@ -49,7 +51,7 @@ def _lab_section(key: str, title: str, plot: Callable, describe: Callable[..., s
         return Section(title, describe(results, ctx.result) + _images(paths), _names(paths))
 
     section.__name__ = f"{key}_section"
-    register_section(section)
+    return section
 
 
 def _e(value: object) -> str:
@@ -248,8 +250,10 @@ def _forget_bias(result: dict, _: dict) -> str:
     )
 
 
-_lab_section("gradients", "Gradient flow", plots.plot_gradient_flow, _gradients)
-_lab_section("context", "Context ablation", plots.plot_context, _context)
-_lab_section("dependency", "Long-range dependencies", plots.plot_dependency, _dependency)
-_lab_section("memory", "Memory tasks", plots.plot_memory, _memory)
-_lab_section("forget_bias", "Forget-gate bias", plots.plot_forget_bias, _forget_bias)
+LAB_SECTIONS = (
+    _lab_section("gradients", "Gradient flow", plots.plot_gradient_flow, _gradients),
+    _lab_section("context", "Context ablation", plots.plot_context, _context),
+    _lab_section("dependency", "Long-range dependencies", plots.plot_dependency, _dependency),
+    _lab_section("memory", "Memory tasks", plots.plot_memory, _memory),
+    _lab_section("forget_bias", "Forget-gate bias", plots.plot_forget_bias, _forget_bias),
+)

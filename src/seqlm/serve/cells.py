@@ -10,7 +10,6 @@ tanh(c) * 127), so a search is a scan of one array.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqlm.io import SeqlmError
+from seqlm.io import SeqlmError, digest
 from seqlm.probe.gates import inside_lstm
 from seqlm.serve.models import ServedModel
 
@@ -141,9 +140,9 @@ class CellIndex:
     @classmethod
     def build_or_load(cls, model: ServedModel, tokens: int, cache: Path) -> CellIndex:
         splits = [("train", tokens - tokens // 2), ("valid", tokens // 2)]
-        key = hashlib.sha256(
-            repr((str(model.path), _mtime(model.path), model.config.get("corpus"), splits)).encode()
-        ).hexdigest()[:16]
+        key = digest(
+            repr((str(model.path), _mtime(model.path), model.config.get("corpus"), splits)), 16
+        )
         path = cache / f"{model.name}-{key}.npz"
         if path.exists():
             with np.load(path) as f:

@@ -17,6 +17,7 @@ import torch
 
 from seqlm.generate import TextJoiner, hidden_token, pick_token
 from seqlm.interface import LanguageModel
+from seqlm.nn.layers import evaluating
 
 LN2 = math.log(2)
 
@@ -33,12 +34,12 @@ def _recurrent(lm: LanguageModel) -> bool:
 @torch.inference_mode()
 def _read_padded(lm, sequences: list[np.ndarray]) -> tuple[torch.Tensor, list[int]]:
     """Top-layer features (T, B, d) after reading each sequence from the start token."""
-    lm.eval()
     lengths = [len(s) + 1 for s in sequences]
     inputs = torch.full((max(lengths), len(sequences)), lm.start_token, dtype=torch.long)
     for b, seq in enumerate(sequences):
         inputs[1 : lengths[b], b] = torch.as_tensor(np.asarray(seq, dtype=np.int64))
-    x, _ = lm.features(inputs.to(lm.device))
+    with evaluating(lm):
+        x, _ = lm.features(inputs.to(lm.device))
     return x, lengths
 
 
@@ -195,23 +196,23 @@ def step(lm: LanguageModel, streams: list[Decoding]) -> list[str]:
 def _recurrent_step(lm, states: list) -> tuple[np.ndarray, list]:
     """One `features` step over the stacked states (a GenerationState each: the hidden
     state before its pending token `last`)."""
-    lm.eval()
     zero = lm.initial_state(1)
     layers = [
         [s.hidden[i] if s.hidden is not None else zero[i] for s in states] for i in range(len(zero))
     ]
-    lstm = lm.kind == "lstm"
+    paired = lm.paired_state  # (h, c) per layer
     stacked = [
-        (torch.cat([h for h, _ in layer]), torch.cat([c for _, c in layer]))
-        if lstm
+        tuple(torch.cat(parts) for parts in zip(*layer, strict=True))
+        if paired
         else torch.cat(layer)
         for layer in layers
     ]
     tokens = torch.tensor([[s.last for s in states]], device=lm.device)
-    x, new = lm.features(tokens, stacked)
-    dists = lm.log_softmax(x[0]).double().cpu().numpy()
+    with evaluating(lm):
+        x, new = lm.features(tokens, stacked)
+        dists = lm.log_softmax(x[0]).double().cpu().numpy()
     split = [
-        [(s[0][b : b + 1], s[1][b : b + 1]) if lstm else s[b : b + 1] for s in new]
+        [tuple(t[b : b + 1] for t in s) if paired else s[b : b + 1] for s in new]
         for b in range(len(states))
     ]
     return dists, split

@@ -39,10 +39,6 @@ class ServedModel:
     def kind(self) -> str:
         return self.lm.kind
 
-    @property
-    def is_recurrent(self) -> bool:
-        return self.lm.kind in ("rnn", "lstm", "gru")
-
     def corpus_label(self) -> str | None:
         corpus = self.config.get("corpus")
         return corpus.get("source") if isinstance(corpus, dict) else None

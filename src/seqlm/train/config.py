@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 
+from seqlm.data.corpus import Corpus
 from seqlm.data.text import os_error
 from seqlm.io import SeqlmError
 from seqlm.nn.config import ModelConfig
@@ -116,7 +118,6 @@ class TrainConfig:
         "mixed precision (auto: bf16 or fp16 on CUDA, none on CPU)",
         choices=("auto", "none", "bf16", "fp16"),
     )
-    compile: bool = setting(False, "torch.compile the model", flag=False)
     tensorboard: bool = setting(False, "also log to DIR/tensorboard")
 
     def validate(self) -> None:
@@ -136,6 +137,7 @@ class TrainConfig:
         values = {k.replace("-", "_"): v for k, v in values.items()}
         if "model" in values and isinstance(values["model"], str):  # the old name of `cell`
             values["cell"] = values.pop("model")
+        values.pop("compile", None)  # removed, never had an effect (older config.json)
         model = {k: values.pop(k) for k in list(values) if k in MODEL_FIELDS}
         config = from_dict(cls, values, where)
         config.model = from_dict(ModelConfig, model, where)
@@ -146,138 +148,16 @@ class TrainConfig:
         return {**model, **self.to_json()}
 
 
-# AWD-LSTM (Merity et al. 2017) as published, for a GPU: 3 layers 1150-1150-400 tied,
-# weight drop 0.5, locked dropout in 0.4 / between 0.25 / out 0.4, word dropout 0.1, AR 2,
-# TAR 1, NT-ASGD lr 30 (non-monotone interval 5), clip 0.25, batch 20, variable bptt 70
-# with the lr scaled by window length, weight decay 1.2e-6, 500 epochs, fp32. Expected
-# (the paper, before its fine-tuning stage): PTB valid ~61, test ~59 after 500 epochs;
-# 60.0 / 57.3 after fine-tuning. ~45-65 s per epoch on a P100-class GPU.
-AWD_LSTM = dict(
-    cell="lstm",
-    embed=400,
-    hidden=1150,
-    layers=3,
-    tied=True,
-    weight_drop=0.5,
-    dropout=0.4,
-    dropout_embed=0.4,
-    dropout_between=0.25,
-    dropout_words=0.1,
-    variational=True,
-    ar=2.0,
-    tar=1.0,
-    forget_bias=0.0,
-    optimizer="ntasgd",
-    lr=30.0,
-    asgd_nonmono=5,
-    clip=0.25,
-    batch_size=20,
-    bptt=70,
-    variable_bptt=True,
-    lr_by_window=True,
-    weight_decay=1.2e-6,
-    epochs=500,
-    eval_streams=10,
-    seed=141,
-    amp="none",
-    checkpoint_every=1000,
-)
+def _load_presets() -> dict[str, dict]:
+    """presets.toml, shipped with the package; `base` names a preset to start from."""
+    tables = tomllib.loads(resources.files(__package__).joinpath("presets.toml").read_text())
+    return {name: {**tables.get(table.get("base"), {}), **table} for name, table in tables.items()}
+
 
 # Defaults per named corpus; anything not listed keeps TrainConfig's defaults.
 PRESETS: dict[str, dict] = {
-    # PTB in an hour on two CPU cores: 2x650 LSTM, adaptive softmax (2.3x the tokens/s of
-    # a full softmax here), variational dropout plus AWD's word dropout and weight drop,
-    # AdamW (short warm-up) held at its peak lr for 45 minutes, then a cosine down to 5%
-    # over the last quarter of the 60-minute budget (warmup-stable-decay). The earlier
-    # recipe's cosine ran over 9000 steps, ~1.7 h here, so the budget stopped it at ~60% of
-    # the peak lr, never annealed: the 98.5-101 plateau. Short step-matched runs
-    # (docs/results/ptb-schedule-ab.txt)
-    # put WSD ahead of both a constant lr and a cosine over the whole run. Validated every
-    # 200 steps on 10 streams, kept under 10% of the wall time.
-    "ptb": dict(
-        cell="lstm",
-        embed=650,
-        hidden=650,
-        layers=2,
-        adaptive_cutoffs=[2000, 6000],
-        dropout=0.5,
-        dropout_embed=0.2,
-        dropout_between=0.3,
-        variational=True,
-        dropout_words=0.1,
-        weight_drop=0.2,
-        batch_size=64,
-        bptt=35,
-        variable_bptt=True,
-        optimizer="adamw",
-        lr=3e-3,
-        weight_decay=0.01,
-        warmup_steps=50,
-        clip=1.0,
-        epochs=40,
-        max_minutes=60,
-        budget_schedule=True,
-        decay_fraction=0.25,
-        eval_every=200,
-        eval_streams=10,
-        eval_share=0.1,
-    ),
-    "ptb-awd": dict(AWD_LSTM),
-    # WikiText-2 (AWD-LSTM's command): batch 80, between-layer dropout 0.2, input 0.65,
-    # 750 epochs; the paper: valid 68.6 / test 65.8 after fine-tuning.
-    "wikitext-2-awd": dict(
-        AWD_LSTM, batch_size=80, dropout_between=0.2, dropout_embed=0.65, epochs=750, seed=1882
-    ),
-    # Zaremba et al. 2014 "small": 2x200, no dropout, SGD lr 1, bptt 20, batch 20, 13
-    # epochs, lr halved each epoch after the 4th. Their loss is summed over the 20 steps
-    # of a window (and averaged over the batch); ours is the mean per token, so the same
-    # update needs lr 1 x 20 and their clip norm 5 becomes 5 / 20.
-    "ptb-small": dict(
-        cell="lstm",
-        embed=200,
-        hidden=200,
-        layers=2,
-        batch_size=20,
-        bptt=20,
-        optimizer="sgd",
-        lr=20.0,
-        clip=0.25,
-        epochs=13,
-        lr_decay=2.0,
-        decay_after_epoch=4,
-        forget_bias=0.0,
-    ),
-    "tinyshakespeare": dict(
-        cell="lstm",
-        embed=128,
-        hidden=512,
-        layers=2,
-        dropout=0.2,
-        dropout_between=0.2,
-        batch_size=64,
-        bptt=128,
-        optimizer="adamw",
-        lr=3e-3,
-        warmup_steps=100,
-        clip=1.0,
-        epochs=20,
-        max_minutes=30,
-        eval_every=300,
-    ),
-    "synthetic": dict(
-        cell="lstm",
-        embed=64,
-        hidden=128,
-        layers=1,
-        batch_size=32,
-        bptt=50,
-        optimizer="adamw",
-        lr=5e-3,
-        warmup_steps=50,
-        clip=1.0,
-        epochs=2,
-        eval_every=200,
-    ),
+    name: {k: v for k, v in values.items() if k != "base"}
+    for name, values in _load_presets().items()
 }
 
 
@@ -312,7 +192,7 @@ def load_config_file(path: str | Path) -> dict:
 
 
 def make_config(
-    corpus: str,
+    corpus: Corpus | str,
     file: str | None = None,
     overrides: dict | None = None,
     preset: str | None = None,
@@ -321,12 +201,16 @@ def make_config(
 ) -> TrainConfig:
     """Preset (named, or the corpus's own), then the TOML file, then `overrides`. A corpus
     without a preset, given `sizes` (training tokens, vocabulary), gets a recipe fitted to
-    them and to the budget (`seqlm.train.recipe`)."""
+    them and to the budget (`seqlm.train.recipe`); a loaded `Corpus` gives them itself."""
+    if isinstance(corpus, Corpus):
+        sizes = (len(corpus["train"]), len(corpus.vocab))
+        level, corpus = corpus.vocab.level, corpus.spec.source if corpus.spec else corpus.name
     if preset is not None and preset not in PRESETS:
         raise SeqlmError(f"unknown preset {preset!r} (choose {', '.join(PRESETS)})")
     values = dict(PRESETS[preset]) if preset else preset_for(corpus, level)
     file_values = load_config_file(file) if file else {}
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    TrainConfig.from_flat(given)  # the given values checked before a recipe is chosen
     if not values and sizes is not None:
         from seqlm.train.recipe import auto_recipe
 

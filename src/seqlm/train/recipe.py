@@ -1,9 +1,9 @@
 """The recipe for a corpus without a preset, from its size and the time budget.
 
-The old fallback (2x200, no dropout, SGD lr 1) was the right model for no corpus: on a
-~200K-token corpus it overfits within two epochs and ends far behind a 5-gram. What
-decides a good recipe is how many training tokens there are per parameter and how many
-tokens the budget lets the CPU read:
+One fixed model is right for no corpus (a small unregularised LSTM overfits a ~200K-token
+corpus within two epochs and ends far behind a 5-gram). What decides a good recipe is how
+many training tokens there are per parameter and how many tokens the budget lets the CPU
+read:
 
 - small corpora (< 1M tokens) need strong regularisation: a modest tied LSTM with
   AWD-style dropout (variational, word-type, weight drop) and many epochs;

@@ -55,6 +55,15 @@ class TrainResult:
         return out
 
 
+def check_new_run(out: str | Path) -> Path:
+    """`out` if a new run may start there: not busy, not holding a run already."""
+    out = Path(out)
+    RunDirectory(out).busy()
+    if (out / "trainer.safetensors").exists():
+        raise SeqlmError(f"{out} already holds a training run: resume it or choose another out")
+    return out
+
+
 def plan(
     corpus: Corpus | CorpusSpec | str | None,
     out: str | Path | None,
@@ -62,9 +71,12 @@ def plan(
     preset: str | None,
     config_file: str | None,
     settings: dict,
+    config: TrainConfig | None = None,
 ) -> tuple[TrainConfig, Corpus, Path]:
     """The settings, corpus and directory of a new or resumed run (checked, not started)."""
     settings = {k: v for k, v in settings.items() if v is not None}
+    if config is not None and (settings or preset or config_file or resume is not None):
+        raise SeqlmError("pass either config or settings (preset, config_file, flags), not both")
     if resume is not None:
         if preset or config_file:
             raise SeqlmError("resume keeps the run's settings; drop the preset/config file")
@@ -83,15 +95,13 @@ def plan(
         return config, corpus if isinstance(corpus, Corpus) else load_corpus(spec), Path(resume)
     if corpus is None or out is None:
         raise SeqlmError("training needs a corpus and an output directory (or resume=DIR)")
-    out = Path(out)
-    RunDirectory(out).busy()
-    if (out / "trainer.safetensors").exists():
-        raise SeqlmError(f"{out} already holds a training run: resume it or choose another out")
+    out = check_new_run(out)
     if not isinstance(corpus, Corpus):
         corpus = load_corpus(corpus)
-    sizes = (len(corpus["train"]), len(corpus.vocab))
-    level = corpus.vocab.level
-    config = make_config(corpus.spec.source, config_file, settings, preset, sizes, level)
+    if config is None:
+        config = make_config(corpus, config_file, settings, preset)
+    else:
+        config.validate()
     return config, corpus, out
 
 
@@ -99,6 +109,7 @@ def train(
     corpus: Corpus | CorpusSpec | str | None = None,
     out: str | Path | None = None,
     *,
+    config: TrainConfig | None = None,
     resume: str | Path | None = None,
     preset: str | None = None,
     config_file: str | None = None,
@@ -108,13 +119,14 @@ def train(
     """Train a recurrent LM, e.g. ``train(corpus, "runs/x", cell="lstm", hidden=650)``.
 
     Settings are the fields of `TrainConfig` and `ModelConfig` (the CLI's flags); the
-    corpus's preset supplies the rest. Returns the best checkpoint's valid and test
+    corpus's preset supplies the rest. `config`: a finished `TrainConfig` instead (as
+    `make_config` builds it, which is what `seqlm train` does). Returns the best checkpoint's valid and test
     figures (None on the non-zero ranks of a distributed run)."""
     from seqlm.loading import load
     from seqlm.train.distributed import leave
     from seqlm.train.trainer import Trainer
 
-    config, corpus, out = plan(corpus, out, resume, preset, config_file, settings)
+    config, corpus, out = plan(corpus, out, resume, preset, config_file, settings, config)
     resuming = resume is not None and (out / "trainer.safetensors").exists()
     if resume is not None and not resuming:
         log.info("%s has no checkpoint yet: starting its run over, with its settings", out)

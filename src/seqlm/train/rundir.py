@@ -4,9 +4,10 @@ What can go wrong without this, and what each step prevents:
 - a run killed inside its first checkpoint used to leave `trainer.safetensors` without
   `config.json`, a directory neither `--resume` nor `--out` would take: the claim writes
   config.json before any other file, so a directory always says what it holds;
-- two runs with the same `--out` used to interleave their files: an advisory lock
-  (`flock` on `DIR/.lock`, released by the kernel when the process dies, so a killed run
-  never leaves a stale lock) makes the second one stop with the holder's PID;
+- two runs with the same `--out` used to interleave their files: an OS file lock on
+  `DIR/.lock` (`filelock`; the kernel drops it when the process dies, so a killed run
+  never leaves a stale lock) makes the second one stop at once, naming the holder's PID
+  (which the holder writes to `DIR/.lock.pid`);
 - a resumed run used to repeat the metric rows written after its last checkpoint:
   `trim_metrics` drops them;
 - temporaries of killed writers are swept when the directory is opened.
@@ -14,11 +15,12 @@ What can go wrong without this, and what each step prevents:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from seqlm.io import SeqlmError, atomic_write_text, check_writable_dir, sweep_stale_temporaries
 
@@ -26,24 +28,33 @@ from seqlm.io import SeqlmError, atomic_write_text, check_writable_dir, sweep_st
 class RunDirectory:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._lock: int | None = None
+        self._lock: FileLock | None = None
 
     def lock(self) -> None:
         """Hold DIR/.lock for this process, or a one-line error naming the holder."""
         check_writable_dir(self.path)
-        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        lock = FileLock(self.path / ".lock")
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
+            lock.acquire(timeout=0)  # fail fast: never wait for another run
+        except Timeout:
             raise SeqlmError(
-                f"{self.path} is locked by PID {holder} (another seqlm run is training there)"
+                f"{self.path} is locked by PID {self._holder()} "
+                "(another seqlm run is training there)"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._lock = fd
+        try:
+            atomic_write_text(self.path / ".lock.pid", f"{os.getpid()}\n")
+        except BaseException:
+            lock.release()
+            raise
+        self._lock = lock
         sweep_stale_temporaries(self.path, min_age_s=0)
+
+    def _holder(self) -> str:
+        try:
+            text = (self.path / ".lock.pid").read_text(errors="replace")
+        except OSError:
+            return "?"
+        return (text.split() or ["?"])[0][:32]  # one line, whatever the file holds
 
     def busy(self) -> None:
         """A one-line error if another process holds the directory's lock."""
@@ -53,7 +64,8 @@ class RunDirectory:
 
     def release(self) -> None:
         if self._lock is not None:
-            os.close(self._lock)  # closing drops the flock
+            (self.path / ".lock.pid").unlink(missing_ok=True)  # before another run can lock
+            self._lock.release()
             self._lock = None
 
     def claim(self, write_config: Callable[[], None], resume: bool) -> None:

@@ -7,47 +7,60 @@ stop at the window edge. The loss is accumulated on the device and read back onl
 `log_every` steps, so the accelerator never waits for the host.
 
 A model directory holds `model.safetensors` (the best weights by validation perplexity,
-what `seqlm eval` loads) and `trainer.safetensors`, the resumable state (`resumable.py`):
-a run killed at any instant resumes from its last checkpoint and ends exactly as an
-uninterrupted run would. The directory itself is claimed and locked by `rundir.py`.
+what `seqlm eval` loads) and `trainer.safetensors`, the resumable state (its format in
+`resumable.py`): a run killed at any instant resumes from its last checkpoint and ends
+exactly as an uninterrupted run would. The directory itself is claimed and locked by
+`rundir.py`; the metrics and progress bars are `metrics.py`'s.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import signal
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
-from seqlm.data.batching import Streams, TBPTTBatches
+from seqlm.data.batching import Streams, TBPTTBatches, Window
 from seqlm.data.corpus import Corpus
 from seqlm.evaluate import summarize
 from seqlm.io import SeqlmError
 from seqlm.nn.checkpoint import save_recurrent, write_model_config
 from seqlm.nn.recurrent import RecurrentLM
-from seqlm.train.asgd import WeightAverage, should_start_averaging
+from seqlm.train.asgd import WeightAverage
 from seqlm.train.config import TrainConfig
 from seqlm.train.devices import amp_dtype, pick_device
-from seqlm.train.distributed import (
-    agree,
-    init_world,
-    shard_columns,
+from seqlm.train.distributed import agree, gather_columns, gather_cpu, init_world, shard_columns
+from seqlm.train.metrics import (
+    MetricsLog,
+    TrainInterval,
+    budget_bar,
+    summary,
+    valid_row,
+    validation_bar,
 )
-from seqlm.train.resumable import restore, save_resumable
+from seqlm.train.resumable import CHECKPOINT, Checkpoint, Progress, pack_optimizer
 from seqlm.train.rundir import RunDirectory
+from seqlm.train.schedule import (
+    Stop,
+    decay_after_epoch,
+    local_stop,
+    lr_at,
+    over_eval_share,
+    record_validation,
+    total_steps,
+    validation_late,
+)
 
 log = logging.getLogger(__name__)
 
-STOP_CODES = ["", "epochs", "max_steps", "early_stop", "budget", "interrupted", "max_tokens"]
-
 
 class Trainer:
+    """One run in one directory: `run()` trains it, from scratch or (`resume=True`) from
+    the checkpoint there. The settings are fixed once the trainer is built."""
+
     def __init__(
         self,
         config: TrainConfig,
@@ -78,36 +91,10 @@ class Trainer:
         data = shard_columns(Streams(corpus["train"], config.batch_size), self.world)
         self.batches = TBPTTBatches(data, config.bptt, config.variable_bptt, config.seed)
         self.steps_per_epoch = len(self.batches)
-        self.total_steps = config.epochs * self.steps_per_epoch
-        if config.max_steps:
-            self.total_steps = min(self.total_steps, config.max_steps)
-        if config.max_tokens:  # the schedule ends where the token budget does
-            per_step = config.batch_size * config.bptt
-            self.total_steps = min(self.total_steps, -(-config.max_tokens // per_step))
-        decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
-            (no_decay if "bias" in name or "embedding" in name else decay).append(p)
-        groups = [
-            {"params": decay, "weight_decay": config.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ]
-        if config.optimizer in ("sgd", "ntasgd"):
-            self.optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
-        else:
-            self.optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
+        self.total_steps = total_steps(config, self.steps_per_epoch)
+        self.optimizer = self._optimizer()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
-        self.progress = {
-            "step": 0,
-            "epoch": 0,
-            "window": 0,
-            "tokens": 0,
-            "elapsed": 0.0,
-            "best_valid": None,
-            "bad_evals": 0,
-            "sgd_lr": config.lr,
-            "history": [],
-            "eval_s": 0.0,
-        }
+        self.progress = Progress(sgd_lr=config.lr)
         self.hidden = None
         self.finite = torch.ones((), dtype=torch.bool, device=self.device)  # no NaN loss yet
         self.rundir = RunDirectory(self.out)
@@ -118,9 +105,9 @@ class Trainer:
         self.average: WeightAverage | None = None  # NT-ASGD, once averaging has started
         try:
             if resume:
-                restore(self)
+                self.restore()
                 if self.world.main:
-                    self.rundir.trim_metrics(self.progress["step"])
+                    self.rundir.trim_metrics(self.progress.step)
         except BaseException:
             self.rundir.release()
             raise
@@ -134,38 +121,201 @@ class Trainer:
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=bool(config.model.adaptive_cutoffs),
             )
-        self.writer = None
-        if config.tensorboard and self.world.main:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise SeqlmError("--tensorboard needs the tensorboard package") from None
-            self.writer = SummaryWriter(str(self.out / "tensorboard"))
+        self.metrics = MetricsLog(self.out, config.tensorboard, self.world.main)
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        """Weight decay on the weight matrices only, not on biases and embeddings."""
+        c, decay, no_decay = self.config, [], []
+        for name, p in self.model.named_parameters():
+            (no_decay if "bias" in name or "embedding" in name else decay).append(p)
+        groups = [
+            {"params": decay, "weight_decay": c.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        if c.optimizer in ("sgd", "ntasgd"):
+            return torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum)
+        return torch.optim.AdamW(groups, lr=c.lr, betas=(0.9, 0.99))
 
     # -- schedule -----------------------------------------------------------------------
     def lr_at(self, step: int, window: int | None = None) -> float:
-        """The lr of `step`; with --lr-by-window scaled by the window's length / bptt (AWD:
-        a short window takes a proportionally small step)."""
-        c = self.config
-        if c.lr_by_window and window is not None:
-            return self.lr_at(step) * window / c.bptt
-        if c.optimizer in ("sgd", "ntasgd"):
-            return self.progress["sgd_lr"]
-        if step < c.warmup_steps:
-            return c.lr * (step + 1) / c.warmup_steps
-        span = max(self.total_steps - c.warmup_steps, 1)
-        progress = min((step - c.warmup_steps) / span, 1.0)
-        if c.budget_schedule and c.max_minutes:  # the cosine ends with the time budget
-            progress = max(progress, min(self._budget_spent() / (c.max_minutes * 60), 1.0))
-        if c.decay_fraction:  # warmup-stable-decay: the cosine only over the last part
-            progress = max(0.0, progress - (1 - c.decay_fraction)) / c.decay_fraction
-        return c.lr * (
-            c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-        )
+        """The lr of `step` (of a window `window` tokens long): `schedule.lr_at`'s."""
+        return lr_at(self.config, self.progress, self.total_steps, step, window)
 
-    # -- checkpoints --------------------------------------------------------------------
-    def _config_extra(self) -> dict:
-        return {"corpus": self.corpus.spec.to_json(), "train": self.config.to_json()}
+    # -- the loop -----------------------------------------------------------------------
+    def run(self) -> dict:
+        """Train until a budget, the epochs, early stopping or a signal stops the run; then
+        validate the last weights and save. Returns the summary `TrainResult` reports."""
+        p = self.progress
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._interrupted = False
+        # Ctrl-C and SIGTERM (schedulers, `docker stop`, `kill`) both save and stop
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        self._autocast = (
+            torch.autocast(self.device.type, dtype=self.amp) if self.amp else nullcontext()
+        )
+        self.bar, self.bar_unit = budget_bar(self.config, p, self.total_steps, self.progress_bar)
+        self._since = TrainInterval(p, self.device)
+        self._clock = time.perf_counter()
+        stop = Stop.NONE
+        self.model.train()
+        try:
+            while stop is Stop.NONE and p.epoch < self.config.epochs:
+                stop = self._run_epoch()
+            if stop is Stop.NONE:
+                stop = Stop.EPOCHS
+            if stop is not Stop.INTERRUPTED and p.last_eval_step != p.step:
+                self._validate_untimed()  # the last weights too: with a schedule, often the best
+            self.save_resumable()
+        finally:
+            self.bar.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.rundir.release()
+            self.metrics.close()
+        return summary(p, stop.value)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._interrupted = True  # acted on after the step in flight
+
+    def _run_epoch(self) -> Stop:
+        """The rest of the current epoch, window by window, then its end."""
+        c, p = self.config, self.progress
+        for window in self.batches.epoch(p.epoch, skip=p.window):
+            self._train_step(window)
+            if p.step % c.log_every == 0:
+                self._log_train()
+            if self._validation_due():
+                self._validate_untimed()
+            if p.step % c.checkpoint_every == 0:
+                self.save_resumable()
+            stop = self._should_stop()
+            if stop is not Stop.NONE:
+                return stop
+        return self._end_epoch()
+
+    def _train_step(self, window: Window) -> None:
+        """One optimizer step on one window, from the hidden state the last one ended with."""
+        c, p = self.config, self.progress
+        if window.start == 0:
+            self.hidden = None
+        self._lr = self.lr_at(p.step, window.inputs.shape[0])
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._lr
+        inputs, targets = window.inputs, window.targets
+        if self.device.type == "cuda":  # pinned, so the copies overlap compute
+            inputs, targets = inputs.pin_memory(), targets.pin_memory()
+        inputs = inputs.to(self.device, non_blocking=True)
+        targets = targets.to(self.device, non_blocking=True)
+        with self._autocast:
+            loss, hidden = self.step_model(inputs, targets, RecurrentLM.detach_state(self.hidden))
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.average is not None:
+            self.average.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.hidden = RecurrentLM.detach_state(hidden)
+        self._since.add(loss.detach())
+        self.finite &= torch.isfinite(loss.detach())
+        tokens = inputs.numel() * self.world.size
+        p.step, p.window, p.tokens = p.step + 1, window.index + 1, p.tokens + tokens
+        now = time.perf_counter()
+        seconds, self._clock = now - self._clock, now
+        p.elapsed += seconds
+        done = {"tok": tokens, "s": seconds, "step": 1}[self.bar_unit]
+        self.bar.update(min(done, max(self.bar.total - self.bar.n, 0)))  # the last overshoots
+
+    def _log_train(self) -> None:
+        """A train row and the bar's figures, over the steps since the last row."""
+        self.check_finite()
+        row, figures = self._since.row(self.progress, self._lr)
+        self.metrics.write(row)
+        self.bar.set_postfix(**figures)
+
+    def _end_epoch(self) -> Stop:
+        """An epoch ran to its end: validate unless just done, SGD's per-epoch decay, save."""
+        c, p = self.config, self.progress
+        p.epoch, p.window = p.epoch + 1, 0
+        if p.last_eval_step != p.step and self._within_eval_share():
+            self._validate_untimed()
+        decay_after_epoch(c, p)
+        self.save_resumable()
+        return self._should_stop()
+
+    # -- validation ---------------------------------------------------------------------
+    def _validation_due(self) -> bool:
+        c, p = self.config, self.progress
+        if c.eval_every and p.step % c.eval_every == 0:
+            return self._within_eval_share()
+        if not c.eval_minutes or p.step % c.log_every:  # time is checked at log steps
+            return False
+        late = validation_late(c, p)
+        return bool(agree(int(late), self.world, self.device)) and self._within_eval_share()
+
+    def _within_eval_share(self) -> bool:
+        """False when the check, costing what the last one did, would take validation past
+        --eval-share of the wall time (then it is skipped); any rank over it skips for all.
+        Room is kept for one more: the check of the last weights when the run stops."""
+        over = over_eval_share(self.config, self.progress)
+        return not agree(int(over), self.world, self.device)
+
+    def _validate_untimed(self) -> None:
+        """Validation time is kept apart from training time (the budget is for training,
+        unless --budget-includes-eval): the step clock restarts after it."""
+        p, start = self.progress, time.perf_counter()
+        self.validate()
+        self.model.train()
+        p.last_eval_s = time.perf_counter() - start
+        p.eval_s += p.last_eval_s
+        self._clock = time.perf_counter()
+
+    def validate(self) -> float:
+        """Validation (of the averaged weights once NT-ASGD averages); the best is saved."""
+        self.check_finite(weights=True)
+        averaged = self.average.swapped_in() if self.average is not None else nullcontext()
+        with averaged:
+            return self._validate()
+
+    def _validate(self) -> float:
+        c, p = self.config, self.progress
+        valid = self.corpus["valid"]
+        if c.eval_tokens:  # a fixed prefix: checks stay comparable with each other
+            valid = valid[: c.eval_tokens]
+        with validation_bar(len(valid), self.progress_bar) as bar:
+            log_probs = self.model.log_probs(valid, streams=c.eval_streams, progress=bar.update)
+        row = valid_row(p, summarize(log_probs, self.corpus.level), c.eval_streams, len(valid))
+        ppl = row["valid_ppl"]
+        self.metrics.write(row)
+        best, start_averaging = record_validation(c, p, row, self.average is not None)
+        if best and self.world.main:
+            save_recurrent(self.model, self.out, self._config_extra())
+        if start_averaging:
+            self.average = WeightAverage(list(self.model.parameters()))
+            p.average_from_step = p.step
+            log.info(
+                "NT-ASGD: validation %.2f is worse than %d checks ago; averaging from step %d",
+                ppl,
+                c.asgd_nonmono,
+                p.step,
+            )
+        return ppl
+
+    # -- stopping -----------------------------------------------------------------------
+    def _should_stop(self) -> Stop:
+        reason = self._local_stop(self._interrupted)
+        if not self.world.active:
+            return reason
+        # Budget and Ctrl-C differ between processes: agreed on at log steps only, so the
+        # collective happens at the same step everywhere and all ranks stop together.
+        if self.progress.step % self.config.log_every:
+            return reason if reason in (Stop.MAX_STEPS, Stop.EARLY_STOP) else Stop.NONE
+        codes = list(Stop)
+        return codes[agree(codes.index(reason), self.world, self.device)]
+
+    def _local_stop(self, interrupted: bool) -> Stop:
+        return local_stop(self.config, self.progress, interrupted)
 
     def check_finite(self, weights: bool = False) -> None:
         """Stop on a non-finite loss (flagged on the device at every step, read here: one
@@ -176,314 +326,68 @@ class Trainer:
             bad = not bool(torch.stack(params).all().item())
         if not bad:
             return
-        kept = (self.out / "trainer.safetensors").exists()
         where = (
             f"the last good checkpoint in {self.out} is kept (--resume retries from it)"
-            if kept
+            if (self.out / CHECKPOINT).exists()
             else "no checkpoint had been written yet"
         )
         raise SeqlmError(
-            f"training loss became nan at step {self.progress['step']} or before; "
+            f"training loss became nan at step {self.progress.step} or before; "
             f"stopped; {where}; try a lower --lr or --clip"
         )
+
+    # -- checkpoints --------------------------------------------------------------------
+    def _config_extra(self) -> dict:
+        return {"corpus": self.corpus.spec.to_json(), "train": self.config.to_json()}
 
     def save_resumable(self) -> None:
         """Every rank calls this (the hidden states and RNGs are gathered); rank 0 writes.
         Never with non-finite weights: a checkpoint is always one worth resuming."""
         self.check_finite(weights=True)
-        save_resumable(self)
-
-    # -- evaluation ---------------------------------------------------------------------
-    def validate(self) -> float:
-        """Validation (of the averaged weights once NT-ASGD averages); the best is saved."""
-        self.check_finite(weights=True)
-        averaged = self.average.swapped_in() if self.average is not None else nullcontext()
-        with averaged:
-            return self._validate()
-
-    def _validate(self) -> float:
-        valid = self.corpus["valid"]
-        if self.config.eval_tokens:  # a fixed prefix: checks stay comparable with each other
-            valid = valid[: self.config.eval_tokens]
-        with tqdm(
-            total=len(valid),
-            unit="tok",
-            unit_scale=True,
-            desc="validate",
-            leave=False,
-            disable=not self.progress_bar or None,
-            dynamic_ncols=True,
-        ) as bar:
-            log_probs = self.model.log_probs(
-                valid, streams=self.config.eval_streams, progress=bar.update
-            )
-        result = summarize(log_probs, self.corpus.level)
-        ppl = result["perplexity"]
-        p = self.progress
-        row = {
-            "type": "valid",
-            "step": p["step"],
-            "epoch": p["epoch"],
-            "tokens": p["tokens"],
-            "wall": round(p["elapsed"], 2),
-            "eval_s": round(p["eval_s"], 2),
-            "valid_ppl": ppl,
-            "valid_nats": result["nats_per_token"],
-            "streams": self.config.eval_streams,
-            "valid_tokens": len(valid),
-        }
-        self.log_row(row)
-        earlier = [h["valid_ppl"] for h in p["history"] if h["valid_ppl"] is not None]
-        p["history"].append({k: row[k] for k in ("step", "tokens", "wall", "eval_s", "valid_ppl")})
-        p["last_eval_step"], p["last_eval_elapsed"] = p["step"], p["elapsed"]
-        if ppl is not None and (p["best_valid"] is None or ppl < p["best_valid"]):
-            p["best_valid"], p["bad_evals"] = ppl, 0
-            if self.world.main:
-                save_recurrent(self.model, self.out, self._config_extra())
-        else:
-            p["bad_evals"] += 1
-            if self.config.optimizer == "sgd" and not self.config.decay_after_epoch:
-                p["sgd_lr"] /= self.config.lr_decay
-        if (
-            self.config.optimizer == "ntasgd"
-            and self.average is None
-            and ppl is not None
-            and should_start_averaging(earlier, ppl, self.config.asgd_nonmono)
-        ):
-            self.average = WeightAverage(list(self.model.parameters()))
-            p["average_from_step"] = p["step"]
-            log.info(
-                "NT-ASGD: validation %.2f is worse than %d checks ago; averaging from step %d",
-                ppl,
-                self.config.asgd_nonmono,
-                p["step"],
-            )
-        return ppl
-
-    def log_row(self, row: dict) -> None:
+        flat = self.model.flatten_state(self.hidden)
+        hidden = [gather_columns(t, self.world, dim=0) for t in flat]
+        rngs = gather_cpu(torch.get_rng_state(), self.world, self.device)
         if not self.world.main:
             return
-        with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
-        if self.writer is not None:
-            for key, value in row.items():
-                if isinstance(value, float) and key not in ("wall",):
-                    self.writer.add_scalar(key, value, row["step"])
+        tensors = {f"model.{k}": v for k, v in self.model.canonical_state().items()}
+        optim, groups = pack_optimizer(self.optimizer.state_dict())
+        tensors.update(optim)
+        tensors.update({f"hidden.{i}": t for i, t in enumerate(hidden)})
+        if self.average is not None:
+            tensors.update(self.average.tensors())
+            self.progress.average_count = self.average.count
+        tensors["rng.cpu"] = rngs[0]
+        tensors.update({f"rng.cpu.{rank}": rng for rank, rng in enumerate(rngs[1:], 1)})
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        scaler = self.scaler.state_dict() if self.scaler.is_enabled() else None
+        Checkpoint(tensors, self.progress, groups, self.world.size, scaler).write(self.out)
+        if not (self.out / "model.safetensors").exists():  # nothing evaluated yet
+            save_recurrent(self.model, self.out, self._config_extra())
+        else:
+            write_model_config(self.out, self.model, self._config_extra())
 
-    # -- the loop -----------------------------------------------------------------------
-    def run(self) -> dict:
-        c, p = self.config, self.progress
-        self.out.mkdir(parents=True, exist_ok=True)
-        interrupted = False
-
-        def on_sigint(signum, frame):
-            nonlocal interrupted
-            interrupted = True
-
-        # Ctrl-C and SIGTERM (schedulers, `docker stop`, `kill`) both save and stop
-        previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
-        autocast = torch.autocast(self.device.type, dtype=self.amp) if self.amp else nullcontext()
-        bar = self._bar()
-        loss_sum = torch.zeros((), device=self.device)
-        loss_count, tokens_at_log, clock = 0, p["tokens"], time.perf_counter()
-        wall_at_log = p["elapsed"]
-        stop = ""
-        self.model.train()
-        try:
-            while not stop and p["epoch"] < c.epochs:
-                for window in self.batches.epoch(p["epoch"], skip=p["window"]):
-                    if window.start == 0:
-                        self.hidden = None
-                    lr = self.lr_at(p["step"], window.inputs.shape[0])
-                    for group in self.optimizer.param_groups:
-                        group["lr"] = lr
-                    inputs, targets = window.inputs, window.targets
-                    if self.device.type == "cuda":  # pinned, so the copies overlap compute
-                        inputs, targets = inputs.pin_memory(), targets.pin_memory()
-                    inputs = inputs.to(self.device, non_blocking=True)
-                    targets = targets.to(self.device, non_blocking=True)
-                    with autocast:
-                        loss, hidden = self.step_model(
-                            inputs, targets, RecurrentLM.detach_state(self.hidden)
-                        )
-                    self.scaler.scale(loss).backward()
-                    self.scaler.unscale_(self.optimizer)
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip)
-                    self.scaler.step(self.optimizer)
-                    self.scaler.update()
-                    if self.average is not None:
-                        self.average.update()
-                    self.optimizer.zero_grad(set_to_none=True)
-                    self.hidden = RecurrentLM.detach_state(hidden)
-                    loss_sum += loss.detach()
-                    self.finite &= torch.isfinite(loss.detach())
-                    loss_count += 1
-                    p["step"] += 1
-                    p["window"] = window.index + 1
-                    p["tokens"] += inputs.numel() * self.world.size
-                    now = time.perf_counter()
-                    step_seconds, clock = now - clock, now
-                    p["elapsed"] += step_seconds
-                    done = {"tok": inputs.numel() * self.world.size, "s": step_seconds, "step": 1}[
-                        self.bar_unit
-                    ]
-                    bar.update(min(done, max(bar.total - bar.n, 0)))  # the last step overshoots
-                    if p["step"] % c.log_every == 0:
-                        self.check_finite()
-                        mean = (loss_sum / loss_count).item()
-                        speed = (p["tokens"] - tokens_at_log) / max(
-                            p["elapsed"] - wall_at_log, 1e-9
-                        )
-                        ppl = math.exp(min(mean, 50))
-                        self.log_row(
-                            {
-                                "type": "train",
-                                "step": p["step"],
-                                "epoch": p["epoch"],
-                                "tokens": p["tokens"],
-                                "wall": round(p["elapsed"], 2),
-                                "loss": round(mean, 5),
-                                "ppl": round(ppl, 3),
-                                "lr": lr,
-                                "tokens_per_s": round(speed, 1),
-                            }
-                        )
-                        bar.set_postfix(
-                            loss=f"{mean:.3f}",
-                            ppl=f"{ppl:.1f}",
-                            tok_s=f"{speed:,.0f}",
-                            lr=f"{lr:.2g}",
-                        )
-                        loss_sum.zero_()
-                        loss_count, tokens_at_log, wall_at_log = 0, p["tokens"], p["elapsed"]
-                    if self._validation_due():
-                        self._validate_untimed()
-                        clock = time.perf_counter()
-                    if p["step"] % c.checkpoint_every == 0:
-                        self.save_resumable()
-                    stop = self._should_stop(interrupted)
-                    if stop:
-                        break
-                else:  # the epoch ran to its end
-                    p["epoch"] += 1
-                    p["window"] = 0
-                    if p.get("last_eval_step") != p["step"] and self._within_eval_share():
-                        self._validate_untimed()
-                        clock = time.perf_counter()
-                    if (
-                        c.optimizer == "sgd"
-                        and c.decay_after_epoch
-                        and p["epoch"] >= c.decay_after_epoch
-                    ):
-                        p["sgd_lr"] /= c.lr_decay
-                    self.save_resumable()
-                    stop = self._should_stop(interrupted)
-            stop = stop or "epochs"
-            if stop != "interrupted" and p.get("last_eval_step") != p["step"]:
-                self._validate_untimed()  # the last weights too: with a schedule, often the best
-            self.save_resumable()
-        finally:
-            bar.close()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            self.rundir.release()
-            if self.writer is not None:
-                self.writer.close()
-        return {
-            "stop": stop,
-            "steps": p["step"],
-            "tokens": p["tokens"],
-            "train_seconds": round(p["elapsed"], 2),
-            "eval_seconds": round(p["eval_s"], 2),
-            "best_valid_ppl": p["best_valid"],
-            "tokens_per_s": round(p["tokens"] / max(p["elapsed"], 1e-9), 1),
-        }
-
-    def _bar(self) -> tqdm:
-        """A bar whose total is the budget that will stop the run: tokens, time or steps."""
-        c, p = self.config, self.progress
-        options = {
-            "disable": not self.progress_bar or None,
-            "dynamic_ncols": True,
-            "desc": f"train {c.model.cell}",
-        }
-        self.bar_unit = "tok" if c.max_tokens else "s" if c.max_minutes else "step"
-        if c.max_tokens:
-            return tqdm(
-                total=c.max_tokens,
-                initial=min(p["tokens"], c.max_tokens),
-                unit="tok",
-                unit_scale=True,
-                **options,
-            )
-        if c.max_minutes:
-            return tqdm(
-                total=round(c.max_minutes * 60, 1),
-                initial=round(p["elapsed"], 1),
-                unit="s",
-                unit_scale=True,
-                **options,
-            )
-        return tqdm(total=self.total_steps, initial=p["step"], unit="step", **options)
-
-    def _within_eval_share(self) -> bool:
-        """False when the check, costing what the last one did, would take validation past
-        --eval-share of the wall time (then it is skipped); any rank over it skips for all.
-        Room is kept for one more: the check of the last weights when the run stops."""
-        c, p = self.config, self.progress
-        if not c.eval_share:
-            return True
-        spent = p["eval_s"] + 2 * p.get("last_eval_s", 0.0)
-        over = int(spent > c.eval_share * (p["elapsed"] + spent))
-        return not agree(over, self.world, self.device)
-
-    def _budget_spent(self) -> float:
-        """Seconds counted against --max-minutes: training only, or with
-        --budget-includes-eval its validation too plus one more check's worth (the check
-        of the last weights when the run stops), so the whole run keeps to the budget."""
-        p = self.progress
-        if not self.config.budget_includes_eval:
-            return p["elapsed"]
-        return p["elapsed"] + p["eval_s"] + p.get("last_eval_s", 0.0)
-
-    def _validation_due(self) -> bool:
-        c, p = self.config, self.progress
-        if c.eval_every and p["step"] % c.eval_every == 0:
-            return self._within_eval_share()
-        if not c.eval_minutes or p["step"] % c.log_every:  # time is checked at log steps
-            return False
-        late = p["elapsed"] - p.get("last_eval_elapsed", 0.0) >= c.eval_minutes * 60
-        return bool(agree(int(late), self.world, self.device)) and self._within_eval_share()
-
-    def _validate_untimed(self) -> None:
-        """Validation time is kept apart from training time (the budget is for training,
-        unless --budget-includes-eval)."""
-        start = time.perf_counter()
-        self.validate()
-        self.model.train()
-        self.progress["last_eval_s"] = time.perf_counter() - start
-        self.progress["eval_s"] += self.progress["last_eval_s"]
-
-    def _should_stop(self, interrupted: bool) -> str:
-        reason = self._local_stop(interrupted)
-        if not self.world.active:
-            return reason
-        # Budget and Ctrl-C differ between processes: agreed on at log steps only, so the
-        # collective happens at the same step everywhere and all ranks stop together.
-        if self.progress["step"] % self.config.log_every:
-            return reason if reason in ("max_steps", "early_stop") else ""
-        return STOP_CODES[agree(STOP_CODES.index(reason), self.world, self.device)]
-
-    def _local_stop(self, interrupted: bool) -> str:
-        c, p = self.config, self.progress
-        if interrupted:
-            return "interrupted"
-        if c.max_steps and p["step"] >= c.max_steps:
-            return "max_steps"
-        if c.max_tokens and p["tokens"] >= c.max_tokens:
-            return "max_tokens"
-        if c.max_minutes and self._budget_spent() >= c.max_minutes * 60:
-            return "budget"
-        if c.patience and p["bad_evals"] >= c.patience:
-            return "early_stop"
-        return ""
+    def restore(self) -> None:
+        """The run's state as the last checkpoint left it, on this rank."""
+        saved = Checkpoint.read(self.out)
+        self.model.load_canonical(saved.with_prefix("model."))
+        current = self.optimizer.state_dict()
+        self.optimizer.load_state_dict(saved.optimizer_state(current, self.device))
+        if saved.scaler and self.scaler.is_enabled():
+            self.scaler.load_state_dict(saved.scaler)
+        per_rank = self.config.batch_size // self.world.size
+        rows = slice(self.world.rank * per_rank, (self.world.rank + 1) * per_rank)
+        hidden = [h[rows].contiguous().to(self.device) for h in saved.hidden()]  # this rank's
+        self.hidden = self.model.unflatten_state(hidden)
+        rank = self.world.rank
+        rng = saved.tensors.get("rng.cpu" if rank == 0 else f"rng.cpu.{rank}")
+        if saved.world_size == self.world.size and rng is not None:
+            torch.set_rng_state(rng)
+        else:  # resumed on another number of processes: dropout masks are drawn afresh
+            torch.manual_seed(self.config.seed + rank + 7919 * saved.progress.step)
+        if "rng.cuda" in saved.tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(saved.tensors["rng.cuda"], self.device)
+        self.progress = saved.progress
+        if "average.0" in saved.tensors:
+            self.average = WeightAverage(list(self.model.parameters()))
+            self.average.load(saved.tensors, self.progress.average_count)
