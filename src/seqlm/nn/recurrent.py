@@ -26,7 +26,7 @@ from seqlm.interface import LanguageModel
 from seqlm.io import SeqlmError
 from seqlm.nn.config import ModelConfig
 from seqlm.nn.inference import lowered, lowered_weights
-from seqlm.nn.layers import BACKENDS, CELL_TYPES, evaluating, make_layer
+from seqlm.nn.layers import BACKENDS, CELL_TYPES, RecurrentLayer, evaluating
 from seqlm.nn.regularize import activation_penalty, embedding_dropout, locked_dropout
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
@@ -57,11 +57,15 @@ class RecurrentLM(nn.Module, LanguageModel):
         self.config, self.vocab, self.backend, self.kind = config, vocab, backend, config.cell
         c = config
         self.embedding = nn.Embedding(c.vocab_size, c.embed)
-        sizes = c.layer_sizes()
-        self.state_parts = CELL_TYPES[c.cell].state_parts  # an LSTM's: (h, c) per layer
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}")
+        sizes, cell = c.layer_sizes(), CELL_TYPES[c.cell]
+        self.state_parts = cell.state_parts  # an LSTM's: (h, c) per layer
         self.paired_state = self.state_parts > 1
         self.layers = nn.ModuleList(
-            make_layer(backend, c.cell, sizes[i], sizes[i + 1], c.weight_drop, c)
+            RecurrentLayer(
+                cell.from_config(sizes[i], sizes[i + 1], c), c.weight_drop, backend == "fused"
+            )
             for i in range(c.layers)
         )
         out = sizes[-1]
