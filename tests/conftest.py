@@ -5,6 +5,9 @@ import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 os.environ.setdefault("SEQLM_DATA", str(SHARED_DATA))
+# no calibration: the recipe's model and the forecast never depend on the machine
+# (tests that measure turn it on themselves)
+os.environ["SEQLM_CALIBRATE"] = "0"
 
 
 def synthetic(train: int, valid: int, test: int) -> str:

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,8 @@ class Case:
     ok: bool = False  # the input is fine: exit 0 and `check` holds
     check: Callable[[Path, str], bool] | None = None
     env: dict = field(default_factory=dict)
+    command: list[str] | None = None  # python's arguments instead of `-m seqlm *argv`
+    one_line: bool = False  # bad input: stderr is exactly the one error line
 
 
 def write(path: Path, data: str | bytes) -> None:
@@ -443,7 +446,143 @@ def cases(models: Path) -> list[Case]:
             lambda w: write(w / "f", "x"),
         )
     )
+    c += integrity_cases(lstm, ng)
+    c += limit_cases(lstm, ng)
+    c += write_cases(lstm, ng)
     return c
+
+
+# -- integrity of model directories (manifest, invariants) and corpus paths ---------------
+def integrity_cases(lstm: str, ng: str) -> list[Case]:
+    """Corrupt n-gram and LSTM directories: each refused in one line, naming the file."""
+    c: list[Case] = []
+    ngram_damage = {
+        "200 bytes of probabilities": ("ngram2.prob.npy", 0, bytes(range(200))),
+        "64 bytes of keys set to 0xff": ("ngram2.keys.npy", 64, b"\xff" * 64),
+        "80 bytes of backoffs": ("ngram1.backoff.npy", 0, b"\x01" * 80),
+        "16 bytes of a fence": ("ngram3.fence.npy", 0, b"\x00" * 16),
+    }
+    for what, (file, offset, data) in ngram_damage.items():
+        c.append(
+            Case(
+                f"integrity: ngram {what}",
+                ["eval", "m"],
+                lambda w, f=file, o=offset, d=data: (
+                    copy_model(ng, w),
+                    overwrite_npy(w / "m" / f, o, d),
+                ),
+            )
+        )
+    c.append(
+        Case(
+            "integrity: ngram keys reversed, manifest redone",
+            ["eval", "m"],
+            lambda w: (copy_model(ng, w), reverse_keys(w / "m", 3), remanifest(w / "m")),
+        )
+    )
+    for what, change in [
+        ("wrong counts", {"ngrams": [1, 2, 3]}),
+        ("wrong base", {"base": 7}),
+        ("format_version string", {"format_version": "2"}),
+        ("kind transformer", {"kind": "transformer"}),
+    ]:
+        c.append(
+            Case(
+                f"integrity: config.json {what}",
+                ["eval", "m"],
+                lambda w, ch=change: (
+                    copy_model(ng, w),
+                    edit_json(w / "m/config.json", **ch),
+                    remanifest(w / "m"),
+                ),
+            )
+        )
+    c.append(
+        Case(
+            "integrity: config.json nested 100,000 deep",
+            ["eval", "m"],
+            lambda w: (copy_model(lstm, w), write(w / "m/config.json", "[" * 100_000)),
+        )
+    )
+    c.append(
+        Case(
+            "integrity: NaN LSTM weights, manifest redone",
+            ["eval", "m"],
+            lambda w: (copy_model(lstm, w), nan_weights(w / "m"), remanifest(w / "m")),
+        )
+    )
+    c.append(
+        Case(
+            "integrity: 16 bytes of LSTM weights",
+            ["eval", "m"],
+            lambda w: (copy_model(lstm, w), overwrite_tail(w / "m/model.safetensors", 16)),
+        )
+    )
+    c.append(
+        Case(
+            "integrity: a truncated file (serve)",
+            ["serve", "m", "--port", "8"],
+            lambda w: (copy_model(ng, w), truncate(w / "m/ngram2.keys.npy")),
+        )
+    )
+    c.append(Case("integrity: verify an intact model", ["verify", ng], ok=True))
+    c.append(
+        Case(
+            "integrity: verify a corrupt model",
+            ["verify", "m"],
+            lambda w: (copy_model(ng, w), overwrite_npy(w / "m/ngram1.prob.npy", 0, b"\0" * 8)),
+        )
+    )
+    c.append(
+        Case(
+            "corpus path: eval from another directory",
+            ["eval", "a/m", "--json"],
+            trained_elsewhere,
+            ok=True,
+        )
+    )
+    return c
+
+
+def overwrite_npy(path: Path, offset: int, data: bytes) -> None:
+    import numpy as np
+
+    raw = bytearray(path.read_bytes())
+    start = len(raw) - np.load(path, mmap_mode="r").nbytes + offset
+    raw[start : start + len(data)] = data
+    path.write_bytes(bytes(raw))
+
+
+def overwrite_tail(path: Path, count: int) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[-count:] = bytes(b ^ 0x5A for b in raw[-count:])
+    path.write_bytes(bytes(raw))
+
+
+def reverse_keys(directory: Path, order: int) -> None:
+    import numpy as np
+
+    path = directory / f"ngram{order}.keys.npy"
+    np.save(path, np.load(path)[::-1].copy())
+
+
+def remanifest(directory: Path) -> None:
+    """Redo the manifest after a change, so that only the invariants can catch it."""
+    from seqlm.manifest import write_manifest
+
+    write_manifest(directory)
+
+
+def trained_elsewhere(work: Path) -> None:
+    """An n-gram trained in work/a on a relative --data fx/corp, evaluated from work."""
+    corpus_dir(work / "a/fx", "corp")
+    subprocess.run(
+        [sys.executable, "-m", "seqlm", "ngram", "train", "fx/corp", "--order", "2", "--out", "m"],
+        cwd=work / "a",
+        env=env_for(work),
+        check=True,
+        capture_output=True,
+    )
 
 
 # -- damage helpers ------------------------------------------------------------------------
@@ -531,7 +670,7 @@ def run_case(case: Case, root: Path) -> dict:
         case.setup(work)
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "seqlm", *case.argv],
+        [sys.executable, *(case.command or ["-m", "seqlm", *case.argv])],
         cwd=work,
         text=True,
         capture_output=True,
@@ -551,7 +690,7 @@ def run_case(case: Case, root: Path) -> dict:
     if case.ok:
         right = done.returncode == 0 and (case.check is None or case.check(work, done.stdout))
     else:
-        right = done.returncode == 2 and len(errors) == 1 and len(err) <= 2
+        right = done.returncode == 2 and len(errors) == 1 and len(err) <= 2 - case.one_line
     row["right"] = bool(right and not row["traceback"] and not row["left"])
     return row
 
@@ -660,7 +799,7 @@ def fault_rows(root: Path, models: Path) -> list[dict]:
     """kill -9 and SIGTERM mid-run, two runs on one directory: identical final models."""
     reference = (models / "ref" / "model.safetensors").read_bytes()
     rows = [signal_fault(root, reference, *fault) for fault in SIGNAL_FAULTS]
-    return [*rows, two_runs(root)]
+    return [*rows, two_runs(root), spill_kill(root)]
 
 
 def format_rows(rows: list[dict]) -> str:
@@ -679,3 +818,290 @@ def format_rows(rows: list[dict]) -> str:
         f"{left} left something half-written"
     )
     return "\n".join(lines)
+
+
+# -- limits: every option's range, the CLI boundary, the server's input and Host ---------
+# Scripts for the rows that are not one `seqlm` command: python -c SCRIPT ARGS...
+SERVER_SCRIPT = """
+import http.client, json, socket, subprocess, sys, time
+model, mode = sys.argv[1], sys.argv[2]
+probe = socket.socket(); probe.bind(("127.0.0.1", 0)); port = probe.getsockname()[1]; probe.close()
+server = subprocess.Popen([sys.executable, "-m", "seqlm", "serve", model, "--port", str(port),
+                           "--index-tokens", "0"], stderr=subprocess.PIPE, text=True)
+def ask(path, body=None, host=f"127.0.0.1:{port}"):
+    for _ in range(600):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            c.request("POST" if body else "GET", path, body=body,
+                      headers={"Host": host, "Content-Type": "application/json"})
+            r = c.getresponse(); r.read(); return r.status
+        except ConnectionRefusedError:
+            time.sleep(0.1)
+try:
+    if mode == "host":
+        codes = [ask("/models"), ask("/models", host=f"localhost:{port}"),
+                 ask("/models", host="evil.example"), ask("/models", host=f"evil.example:{port}")]
+    else:
+        codes = [ask("/score", b'{"text": "\\\\ud800 the"}'), ask("/score", b'{"text": "the"}')]
+finally:
+    server.terminate(); _, err = server.communicate(timeout=60)
+sys.stderr.write(err)
+print(json.dumps(codes))
+"""
+PIPE_SCRIPT = """
+import json, subprocess, sys
+p = subprocess.Popen([sys.executable, "-m", "seqlm", *sys.argv[1:]], stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE)
+p.stdout.read(16); p.stdout.close()
+err = p.stderr.read().decode(); p.wait(timeout=120)
+sys.stderr.write(err)
+print(json.dumps({"code": p.returncode, "quiet": "error" not in err}))
+"""
+PORT_IN_USE = """
+import socket, subprocess, sys
+held = socket.create_server(("127.0.0.1", 0))
+port = str(held.getsockname()[1])
+sys.exit(subprocess.call([sys.executable, "-m", "seqlm", "serve", sys.argv[1], "--port", port]))
+"""
+NEXT_TOKENS = """
+import sys
+from seqlm import load
+model = load(sys.argv[1])
+for k in (-1, 0):
+    try:
+        model.next_tokens("the", k=k)
+        print("accepted", k)
+    except Exception as e:
+        print(type(e).__name__, e)
+"""
+
+
+def limit_cases(lstm: str, ng: str) -> list[Case]:
+    """Options out of range, refused in one line before any work (classes 7 to 9), and
+    the server's own input checks (undecodable text, Host header)."""
+    c: list[Case] = []
+
+    def bad(name: str, argv: list[str], **kw) -> None:
+        c.append(Case(f"limits: {name}", argv, one_line=True, **kw))
+
+    tr = ["train", *TINY_RUN, "--out", "run"]
+    for flag, value in [
+        ("--seed", str(2**80)),
+        ("--seed", "-1"),
+        ("--max-minutes", "nan"),
+        ("--threads", "100000"),
+        ("--threads", "-1"),
+        ("--layers", "1000000"),
+        ("--hidden", "100000000"),
+        ("--embed", "100000000"),
+        ("--bptt", "100000000"),
+        ("--mogrifier-rounds", "100000"),
+    ]:
+        bad(f"train {flag} {value}", [*tr, flag, value])
+    bad("train: weights beyond RAM", [*tr, "--layers", "60", "--hidden", "65000"])
+    bad("train: no --out names --out", ["train", "--data", SMALL_2K])
+    ngt = ["ngram", "train", SMALL_2K, "--out", "o"]
+    for value in ("0", "-1", "abc", "1P", "inf", "nan", "1e100", "200%", "0%"):
+        bad(f"ngram --memory {value}", [*ngt, "--memory", value])
+    for value in ("-1", "0", "100000"):
+        bad(f"ngram --workers {value}", [*ngt, "--workers", value])
+    bad("ngram --tmp missing", [*ngt, "--tmp", "no/such/dir"])
+    bad("ngram --min-count 1e23", [*ngt, "--min-count", "1e23"])
+    bad("ngram --min-count above the corpus", [*ngt, "--min-count", "100000000"])
+    bad("data --min-count leaves no word", ["data", "stats", SMALL_2K, "--min-count", "1000000"])
+    bad("ngram --order 1000000", [*ngt, "--order", "1000000"])
+    for probe, flag, value, models in [
+        ("memory", "--steps", "-1", []),
+        ("forget-bias", "--steps", "-1", []),
+        ("memory", "--steps", "0", []),
+        ("memory", "--lengths", "0,10", []),
+        ("memory", "--lengths", "10000000", []),
+        ("memory", "--seed", str(2**80), []),
+        ("memory", "--task", "sort", []),
+        ("gradients", "--distance", "-1", [lstm]),
+        ("gradients", "--distance", "100000000", [lstm]),
+        ("gradients", "--windows", "0", [lstm]),
+        ("context", "--samples", "0", [lstm]),
+        ("context", "--shuffle-beyond", "-1", [lstm]),
+        ("gates", "--tokens", "-5", [lstm]),
+        ("dependency", "--seed", "-1", [lstm]),
+    ]:
+        bad(f"probe {probe} {flag} {value}", ["probe", probe, *models, flag, value])
+    gen = ["generate", ng, "--max-tokens", "5"]
+    bad("generate --seed 2**80", [*gen, "--seed", str(2**80)])
+    srv = ["serve", ng]
+    for flag, value in [
+        ("--port", "-1"),
+        ("--port", "70000"),
+        ("--port", "http"),
+        ("--threads", "100000"),
+        ("--threads", "0"),
+        ("--max-chars", "-1"),
+        ("--allow-host", "a*b"),
+        ("--host", "no.such.host.invalid"),
+    ]:
+        bad(f"serve {flag} {value}", [*srv, flag, value])
+    bad("serve: port in use", [], command=["-c", PORT_IN_USE, ng])
+    bad(
+        "truncated ngram1.fence.npy",
+        ["eval", "m"],
+        setup=lambda w: (copy_model(ng, w), truncate(w / "m/ngram1.fence.npy")),
+    )
+    c.append(
+        Case(
+            "limits: next_tokens(k=-1), k=0 refused",
+            [],
+            command=["-c", NEXT_TOKENS, ng],
+            ok=True,
+            check=lambda w, out: "accepted" not in out and out.count("SeqlmError") == 2,
+        )
+    )
+    c.append(
+        Case(
+            "limits: a closed pipe ends quietly",
+            [],
+            command=["-c", PIPE_SCRIPT, "generate", ng, "--max-tokens", "200000", "--seed", "1"],
+            ok=True,
+            check=lambda w, out: json.loads(out) == {"code": 141, "quiet": True},
+        )
+    )
+    c.append(
+        Case(
+            "limits: serve answers 400 to a foreign Host",
+            [],
+            command=["-c", SERVER_SCRIPT, ng, "host"],
+            ok=True,
+            check=lambda w, out: json.loads(out) == [200, 200, 400, 400],
+        )
+    )
+    c.append(
+        Case(
+            "limits: serve answers 422 to a lone surrogate",
+            [],
+            command=["-c", SERVER_SCRIPT, ng, "surrogate"],
+            ok=True,
+            check=lambda w, out: json.loads(out) == [422, 200],
+        )
+    )
+    return c
+
+
+# -- writes: models never overwritten, only regular files replaced, spill folders swept -----
+def write_cases(lstm: str, ng: str) -> list[Case]:
+    c: list[Case] = []
+    add = c.append
+
+    def run_and_arpa(w: Path) -> None:
+        copy_model(lstm, w)
+        write(w / "a.arpa", arpa_text())
+
+    def ngram_and_arpa(w: Path) -> None:
+        copy_model(ng, w)
+        write(w / "a.arpa", arpa_text())
+
+    convert = ["ngram", "convert", "a.arpa"]
+    add(
+        Case(
+            "overwrite: ngram train over a training run",
+            ["ngram", "train", SMALL_2K, "--out", "m"],
+            lambda w: copy_model(lstm, w),
+        )
+    )
+    add(Case("overwrite: ngram convert over a training run", [*convert, "m"], run_and_arpa))
+    add(
+        Case(
+            "overwrite: train over an n-gram model",
+            ["train", *TINY_RUN, "--out", "m"],
+            lambda w: copy_model(ng, w),
+        )
+    )
+    add(Case("overwrite: ngram convert twice into one dir", [*convert, "m"], ngram_and_arpa))
+    add(
+        Case(
+            "overwrite: ngram train twice into one dir",
+            ["ngram", "train", SMALL_2K, "--out", "m"],
+            lambda w: copy_model(ng, w),
+        )
+    )
+    add(
+        Case(
+            "overwrite: --overwrite into a folder of files",
+            [*convert, "d", "--overwrite"],
+            lambda w: (write(w / "a.arpa", arpa_text()), write(w / "d/notes.txt", "mine")),
+        )
+    )
+    add(
+        Case(
+            "overwrite: convert --overwrite replaces a model",
+            [*convert, "m", "--overwrite"],
+            ngram_and_arpa,
+            ok=True,
+            check=lambda w, out: json.loads((w / "m/config.json").read_text())["order"] == 2,
+        )
+    )
+    export = ["export", ng, "--format", "arpa", "--out"]
+
+    def device(w: Path) -> None:  # a copy of /dev/full (a FIFO where devices cannot be made)
+        try:
+            os.mknod(w / "full", 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+        except OSError:
+            os.mkfifo(w / "full")
+
+    add(Case("output: export over a device (/dev/full)", [*export, "full"], device))
+    add(Case("output: export over a FIFO", [*export, "p"], lambda w: os.mkfifo(w / "p")))
+    add(
+        Case(
+            "output: export over a symlink",
+            [*export, "l.arpa"],
+            lambda w: (write(w / "t.arpa", "mine"), (w / "l.arpa").symlink_to(w / "t.arpa")),
+        )
+    )
+    add(
+        Case(
+            "output: export over a regular file",
+            [*export, "t.arpa"],
+            lambda w: write(w / "t.arpa", "old"),
+            ok=True,
+            check=lambda w, out: (w / "t.arpa").read_text().startswith("\\data\\"),
+        )
+    )
+    return c
+
+
+def spill_kill(root: Path) -> dict:
+    """kill -9 of an `ngram train` that spills (a tiny --memory), then another: right if the
+    second removes the first's spill folder and leaves none of its own."""
+    work = Path(tempfile.mkdtemp(dir=root))
+    spill = work / "spill"
+    spill.mkdir()
+    argv = [sys.executable, "-m", "seqlm", "ngram", "train", SMALL_2K, "--order", "3"]
+    argv += ["--memory", "1M", "--workers", "1", "--tmp", "spill"]
+    first = subprocess.Popen(
+        [*argv, "--out", "m1"], cwd=work, env=env_for(work), stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 120
+    while (
+        not any(spill.glob("seqlm-ngram-*/*")) and first.poll() is None and time.time() < deadline
+    ):
+        time.sleep(0.005)
+    first.kill()
+    first.wait()
+    left = list(spill.glob("seqlm-ngram-*"))
+    for folder in left:  # the sweep spares folders touched in the last minute
+        os.utime(folder, (time.time() - 3600,) * 2)
+    second = subprocess.run(
+        [*argv, "--out", "m2"], cwd=work, env=env_for(work), capture_output=True, text=True
+    )
+    after = list(spill.glob("seqlm-ngram-*"))
+    return {
+        "case": "fault: kill -9 while spilling, next start",
+        "code": second.returncode,
+        "line": f"killed: {len(left)} spill folder(s) left; after the next run: {len(after)}",
+        "traceback": "Traceback" in second.stderr,
+        "left": [str(p.relative_to(work)) for p in after] + leftovers(work),
+        "seconds": 0,
+        "right": len(left) == 1
+        and not after
+        and second.returncode == 0
+        and not (work / "m1").exists(),
+    }

@@ -142,6 +142,7 @@ def test_format_1_model_directories_still_load_and_resume(trained, tmp_path, cap
     out, _ = trained
     old = tmp_path / "old"
     shutil.copytree(out, old)
+    (old / "manifest.json").unlink()  # format 1 predates manifests
     new = json.loads((old / "config.json").read_text())
     model = {("kind" if k == "cell" else k): v for k, v in new["model"].items()}
     train = {
@@ -174,7 +175,7 @@ def test_format_1_model_directories_still_load_and_resume(trained, tmp_path, cap
 
 
 def test_bad_settings_are_one_line_errors(tmp_path):
-    with pytest.raises(seqlm.SeqlmError, match=r"setting hidden \(--hidden\) must be >= 1"):
+    with pytest.raises(seqlm.SeqlmError, match=r"setting hidden \(--hidden\) must be in \[1, "):
         seqlm.train(MEDIUM, tmp_path / "x", hidden=0)
     with pytest.raises(seqlm.SeqlmError, match=r"setting hidden \(--hidden\) must be an integer"):
         seqlm.train(MEDIUM, tmp_path / "x", hidden="32")

@@ -38,6 +38,11 @@ def test_compare_table_equals_eval_and_reruns_reuse_models(capsys, tmp_path):
         code, out, _ = run(capsys, "eval", row["path"], "--data", SMALL, "--json")
         assert json.loads(out)["perplexity"] == row["test"]["perplexity"]
         assert row["test"]["gap_nats"] > 0  # nobody beats the entropy floor
+    mixture = result["mixture"]  # the best neural and the best n-gram, weight tuned on valid
+    assert mixture["tuned_on"] == "valid" and mixture["neural"]["model"] == "lstm"
+    code, out, _ = run(capsys, "eval", mixture["path"], "--json")
+    assert json.loads(out)["perplexity"] == mixture["mixture"]["test"]["perplexity"]
+    assert "mixture" in result["table"] and "tuned on valid" in result["table"]
     report = (tmp_path / "report" / "report.html").read_text()
     assert "<table>" in report and report.count("data:image/png;base64,") >= 2
     assert "http://" not in report and "https://" not in report  # works offline

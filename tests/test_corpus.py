@@ -52,8 +52,8 @@ def test_char_level_corpus(tmp_path):
     path = write(tmp_path / "s.txt", "abca\n" * 100 + "xyz\n" * 10)
     corpus = load_corpus(str(path), level="char", fractions=(0.9, 0.05, 0.05))
     assert corpus.level == "char"
-    assert corpus.vocab.tokens[:4] == ["a", "b", "c", "\n"]  # ties: first occurrence
-    assert "".join(corpus.vocab.decode(corpus["train"][:5])) == "abca\n"
+    assert corpus.vocab.tokens[:4] == ["a", "b", "c", EOS]  # ties: first occurrence
+    assert corpus.vocab.tokenizer.decode(corpus.vocab.decode(corpus["train"][:5])) == "abca\n"
 
 
 def test_cache_reloads_memory_mapped_and_tracks_content(tmp_path):

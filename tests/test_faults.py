@@ -13,6 +13,7 @@ import textwrap
 import time
 
 import pytest
+from conftest import MINI
 from conftest import TINY_RUN as TINY
 from faults_cases import SIGNAL_FAULTS, cases, run_case, signal_fault
 
@@ -194,6 +195,7 @@ FAST_CASES = [
     "train: --config unknown key",
     "train: --resume missing",
     "compare: bad budget",
+    "overwrite: --overwrite into a folder of files",
 ]
 
 
@@ -212,3 +214,72 @@ def test_a_case_of_the_fault_catalogue(tmp_path, name):
 def test_a_signal_fault_of_the_catalogue(tmp_path, reference):
     row = signal_fault(tmp_path, reference[0], *SIGNAL_FAULTS[0])
     assert row["right"] and not row["traceback"] and not row["left"], row
+
+
+# options out of range: refused in one line, before any work (in-process, so fast)
+LIMITS = [
+    ["train", *TINY, "--out", "run", "--seed", str(2**80)],
+    ["train", *TINY, "--out", "run", "--threads", "100000"],
+    ["train", *TINY, "--out", "run", "--layers", "1000000"],
+    ["train", *TINY, "--out", "run", "--max-minutes", "nan"],
+    ["train", *TINY, "--out", "run", "--layers", "60", "--hidden", "65000"],
+    ["ngram", "train", MINI, "--out", "o", "--memory", "1P"],
+    ["ngram", "train", MINI, "--out", "o", "--memory", "1e100"],
+    ["ngram", "train", MINI, "--out", "o", "--memory", "nan"],
+    ["ngram", "train", MINI, "--out", "o", "--workers", "0"],
+    ["ngram", "train", MINI, "--out", "o", "--tmp", "no/such/dir"],
+    ["data", "stats", MINI, "--min-count", "1000000"],
+    ["probe", "memory", "--steps", "-1"],
+    ["probe", "forget-bias", "--steps", "-1"],
+    ["probe", "memory", "--lengths", "0"],
+    ["probe", "gradients", "fresh:lstm", "--data", MINI, "--distance", "-1"],
+    ["probe", "context", "fresh:lstm", "--data", MINI, "--shuffle-beyond", "-1"],
+    ["probe", "gates", "fresh:lstm", "--data", MINI, "--tokens", "-5"],
+    ["serve", "nope", "--port", "70000"],
+    ["serve", "nope", "--threads", "100000"],
+    ["serve", "nope", "--allow-host", "a*b"],
+    ["generate", "nope", "--seed", str(2**80)],
+]
+
+
+@pytest.mark.parametrize("argv", LIMITS, ids=lambda a: " ".join(a[-2:]))
+def test_an_option_out_of_range_is_one_line(capsys, tmp_path, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(capsys, *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "error" in err, err
+    assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_a_closed_pipe_ends_quietly(capsys, monkeypatch):
+    class Closed:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", Closed())
+    assert main(["data", "stats", MINI, "--json"]) == 141
+    assert capsys.readouterr().err == ""
+
+
+def test_the_server_refuses_a_lone_surrogate_and_foreign_hosts():
+    pytest.importorskip("fastapi")
+    import socket
+
+    from pydantic import ValidationError
+
+    from seqlm.io import SeqlmError
+    from seqlm.serve import allowed_hosts, listen
+    from seqlm.serve.schemas import ScoreRequest
+
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        ScoreRequest.model_validate(json.loads('{"text": "\\ud800 the"}'))  # as FastAPI reads it
+    assert (
+        ScoreRequest.model_validate(json.loads('{"text": "\\ud83d\\ude00"}')).text == "\U0001f600"
+    )
+    assert {"127.0.0.1", "localhost"} <= set(allowed_hosts("127.0.0.1"))
+    assert allowed_hosts("10.0.0.5", ["lm.example"]) == ["10.0.0.5", "lm.example"]
+    held = socket.create_server(("127.0.0.1", 0))
+    with held, pytest.raises(SeqlmError, match="address already in use"):
+        listen("127.0.0.1", held.getsockname()[1])

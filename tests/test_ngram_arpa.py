@@ -113,7 +113,8 @@ def test_gzip_whose_crc_does_not_match_is_an_error(model, tmp_path):
     data[-8] ^= 0xFF
     data[len(data) // 2] ^= 0x55  # the compressed stream itself
     path.write_bytes(bytes(data))
-    with pytest.raises(SeqlmError, match="unreadable ARPA file|bad number|expected"):
+    # whatever the damaged stream decodes to, the error names the file (one line)
+    with pytest.raises(SeqlmError, match=r"m\.arpa\.gz"):
         read_arpa(path)
 
 

@@ -188,7 +188,7 @@ def test_cli_memory_and_gates(tmp_path, capsys):
     [
         (["probe", "memory", "somedir"], "unrecognized arguments"),
         (["probe", "memory", "--cell", "lsmt"], "unknown --cell"),
-        (["probe", "memory", "--lengths", "10,x"], "bad --lengths"),
+        (["probe", "memory", "--lengths", "10,x"], "--lengths: expected comma-separated integers"),
         (["probe", "gates"], "needs at least one MODEL"),
     ],
 )

@@ -38,8 +38,11 @@ def reference_words(text: str) -> list[str]:
 @given(st.text())
 def test_tokenizers_on_arbitrary_text(text):
     assert tokenize(text, "word") == reference_words(text)
-    chars = tokenize(text, "char")
-    assert chars == list(text) and detokenize(chars, "char") == text
+    chars = tokenize(text, "char")  # characters, <eos> for each line end
+    assert "".join("\n" if c == EOS else c for c in chars) == text + (
+        "\n" if text and not text.endswith("\n") else ""
+    )
+    assert detokenize(chars, "char") == "".join("\n" if c == EOS else c for c in chars)
 
 
 words = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), min_size=1).filter(

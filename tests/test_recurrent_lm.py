@@ -83,13 +83,19 @@ def test_checkpoint_round_trip_into_either_backend(corpus, tmp_path):
 
 
 def test_bad_checkpoints_are_one_line_errors(corpus, tmp_path):
+    """The manifest names a damaged file first; without one (a directory from before
+    manifests, or one edited by hand) the file's own checks still give one line."""
     model = make(corpus, "fused")
     save_recurrent(model, tmp_path / "m")
     blob = (tmp_path / "m" / "model.safetensors").read_bytes()
     (tmp_path / "m" / "model.safetensors").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(SeqlmError, match=r"model\.safetensors: size .* the manifest says"):
+        load_recurrent(tmp_path / "m")
+    (tmp_path / "m" / "manifest.json").unlink()
     with pytest.raises(SeqlmError, match="corrupt or truncated"):
         load_recurrent(tmp_path / "m")
     save_recurrent(model, tmp_path / "m")
+    (tmp_path / "m" / "manifest.json").unlink()
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     (tmp_path / "m" / "config.json").write_text(json.dumps({**config, "format_version": 99}))
     with pytest.raises(SeqlmError, match="newer seqlm"):

@@ -65,6 +65,13 @@ def test_explorer_scores_hovers_shows_gates_and_streams(server, tmp_path):
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url + "/")
+        # it opens on a sentence of the models' own validation text, already scored
+        page.wait_for_function("document.querySelectorAll('#rows .tok').length > 0")
+        opening = page.input_value("#text")
+        assert opening == page.evaluate("state.sample.text") and opening.strip()
+        assert page.evaluate("state.sample.split") == "valid"
+        ngram_row = page.locator("#modelinfo tr", has_text="3gram").inner_text()
+        assert "\u2013" not in ngram_row  # an n-gram's valid and test perplexity are filled
         page.fill("#text", TEXT)
         page.click("#score")
         page.wait_for_function("document.querySelectorAll('#rows .tok').length > 0")
@@ -98,6 +105,7 @@ def test_explorer_scores_hovers_shows_gates_and_streams(server, tmp_path):
             assert float(diff.nth(i + 1).inner_text()) == pytest.approx(
                 ngram[i] - lstm[i], abs=0.051
             )
+        assert "needed fewer bits (better)" in page.inner_text("#diffkey")  # the row's key
 
         page.select_option("#mode", "rank")  # GLTR's colours
         rank_colours = {

@@ -15,8 +15,8 @@ def test_word_tokens_close_every_line_with_eos():
     assert tokenize("x y\r\n", "word") == ["x", "y", EOS]
 
 
-def test_char_tokens_keep_newlines_and_unicode():
-    assert tokenize("né\n🙂", "char") == ["n", "é", "\n", "🙂"]
+def test_char_tokens_close_lines_with_eos_and_keep_unicode():
+    assert tokenize("né\n🙂", "char") == ["n", "é", EOS, "🙂", EOS]
     assert detokenize(["a", "b", EOS, "c", EOS], "word") == "a b\nc\n"
 
 
@@ -138,7 +138,7 @@ def test_os_errors_name_the_path_and_reason(tmp_path, monkeypatch):
         ({"counts": [1, -2, 0]}, "counts"),
         ({"counts": [1, 2]}, "differ in length"),
         ({"level": ["word"]}, "level"),
-        ({"level": "byte"}, "unknown tokenizer level"),
+        ({"level": "byte"}, "unknown tokenizer"),
         ({"tokens": ["a", "a", UNK]}, "duplicate"),
         ({"tokens": ["a", "b", "c"]}, "no <unk>"),
     ],

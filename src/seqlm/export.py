@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from seqlm.interface import LanguageModel
-from seqlm.io import SeqlmError, atomic_write
+from seqlm.io import SeqlmError, atomic_write, check_output_file
 from seqlm.nn.recurrent import RecurrentLM
 
 FORMATS = ("onnx", "torchscript", "arpa")
@@ -89,11 +89,10 @@ def export_torchscript(model: RecurrentLM, out: str | Path) -> Path:
 def export_model(model: LanguageModel, source: str | Path, fmt: str, out: str | Path) -> Path:
     if fmt not in FORMATS:
         raise SeqlmError(f"unknown export format {fmt!r} (choose {', '.join(FORMATS)})")
+    check_output_file(out)  # a new name or a regular file, before any work
     parent = Path(out).resolve().parent
     if not parent.is_dir():
         raise SeqlmError(f"cannot write {out}: {parent} is not a directory")
-    if Path(out).is_dir():
-        raise SeqlmError(f"cannot write {out}: it is a directory")
     if fmt == "arpa":
         if model.kind != "ngram":
             raise SeqlmError("--format arpa is for n-gram models")

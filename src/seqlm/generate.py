@@ -7,12 +7,12 @@ set whose probability reaches p (nucleus sampling, Holtzman et al. 2020).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 import numpy as np
 
-from seqlm.data.text import EOS
+from seqlm.data.tokenizers import Tokenizer, make
 from seqlm.data.vocab import Vocab
 from seqlm.io import SeqlmError
 
@@ -125,19 +125,31 @@ def sample(
 
 
 class TextJoiner:
-    """Turns generated tokens into printable pieces: words joined by spaces, `<eos>` as a
-    line break, characters as they are; the first piece continues the prompt."""
+    """Turns generated tokens into printable pieces with the model's tokenizer (`words`
+    and `whitespace` put spaces where they belong, bytes wait for whole characters); the
+    first piece continues the prompt."""
 
-    def __init__(self, level: str, prompt: str = "") -> None:
-        self.level = level
-        self.glued = not prompt or prompt.endswith((" ", "\n"))
+    def __init__(self, tokenizer: Tokenizer | str, prompt: str = "") -> None:
+        if isinstance(tokenizer, str):  # a tokenizer's name, or a format-2 level
+            tokenizer = make(tokenizer)
+        self.joiner = tokenizer.joiner()
+        tokens = tokenizer.encode(prompt) if prompt else []
+        if tokens and not prompt.endswith("\n"):
+            tokens.pop()  # the <eos> that closes an unfinished line
+            self.joiner.previous = tokens[-1] if tokens else None
+        if tokenizer.name == "whitespace" and prompt[-1:].isspace():
+            self.joiner.previous = None  # the prompt's own space separates the next word
 
     def piece(self, token: str) -> str:
-        if self.level == "char":
-            return token
-        if token == EOS:
-            self.glued = True
-            return "\n"
-        text = token if self.glued else " " + token
-        self.glued = False
-        return text
+        return self.joiner.piece(token)
+
+    def flush(self) -> str:
+        """What is still held back (bytes of an unfinished character), as U+FFFD."""
+        return self.joiner.flush()
+
+    def pieces(self, tokens: Iterable[str]) -> Iterator[str]:
+        """A piece per token, then whatever `flush` gives (if anything)."""
+        for token in tokens:
+            yield self.piece(token)
+        if rest := self.flush():
+            yield rest

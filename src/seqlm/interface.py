@@ -14,12 +14,14 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from seqlm.data.text import EOS, tokenize
+from seqlm import checks
+from seqlm.data.text import EOS
+from seqlm.data.tokenizers import Tokenizer
 from seqlm.data.vocab import Vocab
 from seqlm.io import SeqlmError
 
@@ -31,6 +33,8 @@ class TokenScores:
     tokens: list[str]
     log_probs: np.ndarray  # natural log, one per token
     oov: list[bool]  # the token is not in the model's vocabulary (scored as <unk>)
+    # each token's (start, end) in the scored text: text[start:end] is the token's text
+    spans: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def nats_per_token(self) -> float:
@@ -49,6 +53,7 @@ class TokenScores:
             "tokens": self.tokens,
             "log_probs": self.log_probs.tolist(),
             "oov": self.oov,
+            "spans": [list(span) for span in self.spans],
             "perplexity": self.perplexity,
         }
 
@@ -56,6 +61,11 @@ class TokenScores:
 class LanguageModel(ABC):
     vocab: Vocab
     kind: str  # "ngram", "rnn", "lstm", "gru"
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """How this model's text becomes tokens (`encode`) and back (`decode`)."""
+        return self.vocab.tokenizer
 
     # -- what every model implements ----------------------------------------------------
     @abstractmethod
@@ -107,19 +117,24 @@ class LanguageModel(ABC):
         raise SeqlmError(f"gate activations need an LSTM; this model is a {self.kind}")
 
     # -- text in, text out --------------------------------------------------------------
-    def tokenize(self, text: str) -> list[str]:
-        """The CLI's tokenization: word level closes every line (and the text) with <eos>."""
-        return tokenize(text, self.vocab.level)
+    def tokenize(self, text: str | list[str] | tuple[str, ...]) -> list[str]:
+        """The CLI's tokenization: word level closes every line (and the text) with <eos>.
+        `text`: a string, or a list/tuple of sentences, each its own line."""
+        return self.tokenizer.encode(checks.text(text))
 
-    def score(self, text: str) -> TokenScores:
-        """Every token of `text` with its log-probability given all the text before it."""
-        tokens = self.tokenize(text)
+    def score(self, text: str | list[str] | tuple[str, ...]) -> TokenScores:
+        """Every token of `text` with its log-probability given all the text before it
+        (a list/tuple of sentences is read as one text, a line each)."""
+        text = checks.text(text)
+        tokens = self.tokenizer.encode(text)
         ids = self.vocab.encode(tokens)
         oov = [t not in self.vocab.stoi for t in tokens]
-        return TokenScores(tokens, np.asarray(self.log_probs(ids), dtype=np.float64), oov)
+        log_probs = np.asarray(self.log_probs(ids), dtype=np.float64)
+        return TokenScores(tokens, log_probs, oov, self.tokenizer.spans(text, tokens))
 
-    def perplexity(self, text: str) -> float:
-        """exp(mean negative log-probability) over every token, <eos> included."""
+    def perplexity(self, text: str | list[str] | tuple[str, ...]) -> float:
+        """exp(mean negative log-probability) over every token, <eos> included; a
+        list/tuple of sentences is read as one text, a line each."""
         scores = self.score(text)
         if not scores.tokens:
             raise SeqlmError("cannot compute the perplexity of an empty text")
@@ -127,17 +142,18 @@ class LanguageModel(ABC):
 
     def prompt_ids(self, prompt: str) -> np.ndarray:
         """A prompt continues its line: no <eos> unless it ends with a newline."""
-        tokens = self.tokenize(prompt)
-        if self.vocab.level == "word" and tokens and not prompt.endswith("\n"):
+        tokens = self.tokenize(checks.string(prompt, "prompt"))
+        if tokens and tokens[-1] == EOS and not prompt.endswith("\n"):
             tokens = tokens[:-1]
         return self.vocab.encode(tokens)
 
-    def unknown_words(self, text: str) -> list[str]:
+    def unknown_words(self, text: str | list[str] | tuple[str, ...]) -> list[str]:
         """Tokens of `text` that the model will read as <unk>."""
         return sorted({t for t in self.tokenize(text) if t not in self.vocab.stoi})
 
     def next_tokens(self, prefix: str, k: int = 10) -> list[tuple[str, float]]:
         """The k most likely next tokens after `prefix`, with their probabilities."""
+        k = checks.integer(k, "k", low=1)
         log_probs = self.next_log_probs(self.start(self.prompt_ids(prefix)))
         top = np.argsort(-log_probs, kind="stable")[:k]
         return [(self.vocab.tokens[i], float(np.exp(log_probs[i]))) for i in top]
@@ -151,13 +167,22 @@ class LanguageModel(ABC):
         top_p: float | None = None,
         seed: int | None = None,
     ) -> Iterator[str]:
-        """Sampled text, piece by piece, each piece ready to print after the previous."""
-        from seqlm.generate import TextJoiner, sample
+        """Sampled text, piece by piece, each piece ready to print after the previous
+        (the arguments are checked at the call, not at the first piece)."""
+        from seqlm.generate import TextJoiner, check_sampling, sample
 
-        joiner = TextJoiner(self.vocab.level, prompt)
+        checks.string(prompt, "prompt")
+        check_sampling(
+            checks.integer(max_tokens, "max_tokens"),
+            checks.number(temperature, "temperature"),
+            checks.integer(top_k, "top_k", optional=True),
+            checks.number(top_p, "top_p", optional=True),
+            checks.integer(seed, "seed", optional=True),
+        )
+
+        joiner = TextJoiner(self.tokenizer, prompt)
         ids = sample(self, self.prompt_ids(prompt), max_tokens, temperature, top_k, top_p, seed)
-        for token in ids:
-            yield joiner.piece(self.vocab.tokens[token])
+        return joiner.pieces(self.vocab.tokens[token] for token in ids)
 
     def generate(
         self,

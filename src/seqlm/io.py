@@ -12,11 +12,13 @@ process left behind without touching the temporaries of writers still running.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,11 +38,56 @@ def temp_prefix(target: str | os.PathLike) -> str:
     return f".{Path(target).name}.{os.getpid()}."
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Call `write(tmp_path)`, then rename the temporary file over `path`."""
+def check_output_file(path: str | os.PathLike) -> Path:
+    """`path` if a file may be written there: a new name or an existing regular file.
+
+    A write renames a temporary file over its target, so it would replace a device
+    (/dev/full), a FIFO or a symbolic link itself, not write into it: those are refused,
+    as are directories. To write where a link points, name its target."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return path
+    except OSError as e:
+        raise SeqlmError(f"{path}: cannot write there ({(e.strerror or str(e)).lower()})") from None
+    if stat.S_ISREG(info.st_mode):
+        return path
+    if stat.S_ISDIR(info.st_mode):
+        raise SeqlmError(f"{path}: is a directory, expected a file")
+    if stat.S_ISLNK(info.st_mode):
+        raise SeqlmError(f"{path}: is a symbolic link; refusing to replace it (name its target)")
+    what = (
+        "a FIFO"
+        if stat.S_ISFIFO(info.st_mode)
+        else "a device"
+        if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+        else "not a regular file"
+    )
+    raise SeqlmError(f"{path}: is {what}; refusing to replace it with a file")
+
+
+# errors that are about where a file goes, whatever path the failing call named
+_DESTINATION_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+def name_destination(error: OSError, path: str | os.PathLike, *temps: str) -> OSError:
+    """`error` naming `path` where it names a temporary of `path`, nothing, or (disk
+    full, quota, read-only) anything: the user sees where the write went wrong."""
+    if error.filename in (None, *temps) or error.errno in _DESTINATION_ERRORS:
+        return type(error)(error.errno, error.strerror or str(error), str(path))
+    return error
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Call `write(tmp_path)`, then rename the temporary file over `path` (a new name or
+    a regular file: `check_output_file`). An `OSError` names `path`, not the temporary."""
+    path = check_output_file(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise name_destination(e, path) from None
     os.close(fd)
     try:
         write(tmp)
@@ -50,6 +97,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise name_destination(e, path, tmp) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -23,20 +23,26 @@ def model_config(path: str | Path) -> dict:
 def trained_on(path: str | Path) -> CorpusSpec | None:
     """The corpus a saved model was trained on, if it records one."""
     corpus = model_config(path).get("corpus")
-    return CorpusSpec.from_json(corpus) if isinstance(corpus, dict) else None
+    return CorpusSpec.from_json(corpus).located(path) if isinstance(corpus, dict) else None
 
 
-def load(path: str | Path, device: str | None = None) -> LanguageModel:
-    """A model directory written by seqlm (n-gram or recurrent), or an ARPA file
-    (`.arpa`, `.arpa.gz`) from any toolkit."""
+def load(path: str | Path, device: str | None = None, verify: bool = False) -> LanguageModel:
+    """A model directory written by seqlm (n-gram, recurrent, or a mixture of the two),
+    or an ARPA file (`.arpa`, `.arpa.gz`) from any toolkit. A directory's files are checked
+    against its manifest (`seqlm.manifest`: sizes, small files' digests; every digest
+    with `verify`) and for the invariants of its kind; a corrupt one is refused."""
     config = model_config(path)
+    if config["kind"] == "mixture":  # two saved models inside it, mixed with a weight
+        from seqlm.evaluate.interpolate import load_mixture
+
+        return load_mixture(Path(path), config, lambda part: load(part, device, verify))
     if config["kind"] == "ngram":
         from seqlm.ngram import NgramLM
 
-        return NgramLM.from_arpa(path) if config.get("arpa") else NgramLM.load(path)
+        return NgramLM.from_arpa(path) if config.get("arpa") else NgramLM.load(path, verify=verify)
     from seqlm.nn.checkpoint import load_recurrent
 
-    return load_recurrent(path, device=device)
+    return load_recurrent(path, device=device, verify=verify)
 
 
 load_model = load  # the name the library used before the public API

@@ -12,12 +12,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import types
 import typing
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from seqlm.io import SeqlmError
+
+# Upper bounds shared by several commands: a seed fits the 64 bits every RNG takes, and
+# threads beyond a few per core only slow a run down (far beyond, the OS refuses them).
+MAX_SEED = 2**63 - 1
+MAX_THREADS = min(1024, max(64, 4 * (os.cpu_count() or 1)))
 
 
 def setting(

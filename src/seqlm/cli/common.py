@@ -40,7 +40,12 @@ def corpus_flags(positional: bool = True, hidden: bool = False) -> argparse.Argu
         parent.add_argument("--data", dest="corpus", metavar="CORPUS", help=CORPUS_HELP)
     show = (lambda text: argparse.SUPPRESS) if hidden else (lambda text: text)
     parent.add_argument(
-        "--level", choices=["word", "char"], help=show("tokenizer (default: per corpus)")
+        "--tokenizer",
+        metavar="NAME",
+        help=show("whitespace, words, chars, bytes or bpe:N (default: per corpus)"),
+    )
+    parent.add_argument(
+        "--level", choices=["word", "char"], help=show("same as --tokenizer whitespace|chars")
     )
     parent.add_argument(
         "--max-vocab", type=int, metavar="N", help=show("keep the N most frequent tokens")
@@ -60,6 +65,23 @@ def corpus_flags(positional: bool = True, hidden: bool = False) -> argparse.Argu
     return parent
 
 
+def bounded(low: int, high: int):
+    """An argparse type for a hand-declared integer flag: out of [low, high] is a usage
+    error (one line, exit 2) before any work starts."""
+
+    def read(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], got {value}")
+        return value
+
+    read.__name__ = "integer"
+    return read
+
+
 def _fractions(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(x) for x in text.split(","))
@@ -74,10 +96,11 @@ def corpus_spec(args: argparse.Namespace, default: CorpusSpec | None = None) -> 
     base = default if args.corpus is None else CorpusSpec(args.corpus)
     return CorpusSpec(
         base.source,
-        args.level or (base.level if args.corpus is None else None),
+        args.level,
         args.max_vocab if args.max_vocab is not None else base.max_vocab,
         args.min_count if args.min_count is not None else base.min_count,
         args.split_fractions or base.split_fractions,
+        args.tokenizer or (base.tokenizer if args.corpus is None and args.level is None else None),
     )
 
 
@@ -86,8 +109,9 @@ def emit(args: argparse.Namespace, payload: dict, text: str) -> None:
 
 
 def show_progress(args: argparse.Namespace) -> bool:
-    """Bars and progress lines in a terminal, not under --json."""
-    return not getattr(args, "json", False)
+    """Progress always goes to stderr (a bar on a terminal, status lines elsewhere:
+    `seqlm.progress`), so stdout, and --json's one object, is never touched."""
+    return True
 
 
 def setup_logging(quiet: bool) -> None:

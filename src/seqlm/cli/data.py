@@ -45,7 +45,7 @@ def run_stats(args: argparse.Namespace) -> None:
 
     s = load_corpus(corpus_spec(args)).stats()
     lines = [
-        f"corpus          {s['corpus']} ({s['level']} level)",
+        f"corpus          {s['corpus']} ({s['level']} level, tokenizer {s['tokenizer']})",
         f"vocabulary      {s['vocab_size']:,} types",
         "tokens          " + "  ".join(f"{k} {v:,}" for k, v in s["tokens"].items()),
         f"type/token      {s['type_token_ratio']:.4f} (train)",

@@ -15,7 +15,9 @@ def register(commands) -> None:
         parents=[corpus_flags(positional=False, hidden=True), json_flag()],
         help="perplexity of any saved model on a corpus split",
         description="Perplexity (and bits/char for character models) of a saved model "
-        "(n-gram or neural, or any ARPA file), counting every predicted token including <eos>. "
+        "(n-gram or neural, or any ARPA file), counting every predicted token including <eos>, "
+        "and the figures comparable across tokenizers: bits per byte of the text and "
+        "perplexity per word (words: whitespace-separated, plus one per line end). "
         "--data defaults to the corpus the model was trained on. The evaluation-time "
         "methods (--cache, --dynamic, --interpolate) are tuned on valid and reported on "
         "--split, each alone and combined.",
@@ -29,16 +31,18 @@ def run(args: argparse.Namespace) -> None:
     from seqlm.data import load_corpus
     from seqlm.evaluate import evaluate
     from seqlm.loading import load, trained_on
+    from seqlm.progress import working
 
     config = from_args(EvalConfig, args)
     model = load(args.model)
     spec = corpus_spec(args, default=trained_on(args.model))
-    if spec.level is None:
-        spec = spec.with_level(model.vocab.level)
+    if spec.tokenizer is None:
+        spec = spec.with_tokenizer(model.tokenizer.name)
     corpus = load_corpus(spec)
     if config.methods:
         return run_methods(args, config, model, corpus)
-    result = evaluate(model, corpus, config.split)
+    with working(f"evaluating on {config.split}"):
+        result = evaluate(model, corpus, config.split)
     lines = [f"{result.model} on {corpus.name} {config.split}: {result.tokens:,} tokens"]
     if result.perplexity is None:
         lines.append(f"perplexity inf: {result.zero_probability_tokens} tokens have probability 0")
@@ -48,6 +52,8 @@ def run(args: argparse.Namespace) -> None:
         )
     if result.bits_per_char is not None:
         lines.append(f"bits per character {result.bits_per_char:.4f}")
+    if result.perplexity is not None:
+        lines.append(result.text_line())
     if result.entropy_floor_nats is not None:
         gap = f"{result.gap_nats:.4f}" if result.gap_nats is not None else "inf"
         lines.append(
@@ -62,6 +68,7 @@ def run_methods(args: argparse.Namespace, config: EvalConfig, model, corpus) -> 
     from seqlm.loading import load
     from seqlm.ngram import build
     from seqlm.nn.recurrent import RecurrentLM
+    from seqlm.progress import working
 
     if not isinstance(model, RecurrentLM):
         raise SeqlmError("--cache, --dynamic and --interpolate apply to recurrent models")
@@ -72,9 +79,10 @@ def run_methods(args: argparse.Namespace, config: EvalConfig, model, corpus) -> 
             if config.interpolate.isdigit()
             else load(config.interpolate)
         )
-    results = evaluate_methods(
-        model, corpus, config.split, config.cache, config.dynamic, ngram, config.tune_tokens
-    )
+    with working("tuning on valid and evaluating the methods"):
+        results = evaluate_methods(
+            model, corpus, config.split, config.cache, config.dynamic, ngram, config.tune_tokens
+        )
     lines = [
         f"{model.kind} on {corpus.name}: hyperparameters tuned on valid, never on {config.split}"
         if config.split != "valid"

@@ -6,7 +6,8 @@ import argparse
 import logging
 import sys
 
-from seqlm.cli.common import emit, json_flag
+from seqlm.cli.common import bounded, emit, json_flag
+from seqlm.settings import MAX_SEED
 
 log = logging.getLogger("seqlm.cli")
 
@@ -44,7 +45,7 @@ def register(commands) -> None:
     )
     gen.add_argument(
         "--seed",
-        type=int,
+        type=bounded(0, MAX_SEED),
         metavar="N",
         help="random seed: the same seed, the same text (default: random)",
     )

@@ -41,6 +41,11 @@ def register(commands) -> None:
 def _storage_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arpa", action="store_true", help="also write DIR/model.arpa")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace DIR if it holds a model (once the new one is complete)",
+    )
+    parser.add_argument(
         "--quantize", type=int, choices=[8], help="8-bit probabilities and backoffs (KenLM's -q 8)"
     )
 
@@ -48,13 +53,17 @@ def _storage_flags(parser: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> None:
     from seqlm.data import load_corpus
     from seqlm.evaluate import evaluate
+    from seqlm.modeldir import check_model_target
     from seqlm.ngram import build
+    from seqlm.progress import working
 
     config = from_args(NgramConfig, args)
     config.validate()
+    check_model_target(args.out, args.overwrite)  # before any work
     corpus = load_corpus(corpus_spec(args))
-    model = build(corpus, config=config)
-    model.save(args.out, arpa=args.arpa, quantize=args.quantize)
+    with working(f"counting {config.order}-grams"):
+        model = build(corpus, config=config)
+    model.save(args.out, arpa=args.arpa, quantize=args.quantize, overwrite=args.overwrite)
     valid = evaluate(model, corpus, "valid")
     seconds, counts = model.info["train_seconds"], model.info["ngrams"]
     payload = {
@@ -78,7 +87,7 @@ def run_train(args: argparse.Namespace) -> None:
 def run_convert(args: argparse.Namespace) -> None:
     from seqlm.ngram import convert
 
-    model = convert(args.source, args.out, args.quantize, args.level, args.arpa)
+    model = convert(args.source, args.out, args.quantize, args.level, args.arpa, args.overwrite)
     counts = model.info.get("ngrams", [])
     emit(
         args,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 
 from seqlm.cli.common import Parser, emit, json_flag
+from seqlm.probe.config import SETTINGS
+from seqlm.settings import add_flags, from_args
 
 MODELS_HELP = "model directories, ARPA files, or fresh:rnn|lstm|gru (untrained)"
 
@@ -17,7 +20,6 @@ def _common() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where JSON and plots go (default seqlm-probe)",
     )
-    parent.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return parent
 
 
@@ -34,12 +36,6 @@ def _on_models() -> argparse.ArgumentParser:
     return parent
 
 
-def _memory_flags(parser: argparse.ArgumentParser, lengths: str) -> None:
-    parser.add_argument("--task", default="both", choices=["adding", "copy", "both"])
-    parser.add_argument("--lengths", metavar="T[,T]", help=lengths)
-    parser.add_argument("--steps", type=int, help="training steps per length, at most")
-
-
 def register(commands) -> None:
     probe = commands.add_parser(
         "probe",
@@ -51,32 +47,21 @@ def register(commands) -> None:
         "holds a fact (memory: adding and copy tasks); forget-gate bias 0 vs 1.",
     ).add_subparsers(dest="probe", metavar="PROBE", required=True, parser_class=Parser)
     shared, models = [_common(), json_flag()], [_on_models(), _common(), json_flag()]
-    p = probe.add_parser("gradients", parents=models, help="gradient norm by steps back")
-    p.add_argument("--distance", type=int, default=50, help="steps back (K; default 50)")
-    p.add_argument("--windows", type=int, default=32, help="windows averaged (default 32)")
-    p = probe.add_parser("context", parents=models, help="loss when only k tokens are seen")
-    p.add_argument("--samples", type=int, default=400, help="target tokens scored (default 400)")
-    p.add_argument(
-        "--shuffle-beyond", type=int, metavar="D", help="shuffle the tokens further back than D"
-    )
-    probe.add_parser("dependency", parents=models, help="loss on far-dependent tokens vs floor")
-    p = probe.add_parser("gates", parents=models, help="inside one LSTM: gates and cells")
-    p.add_argument("--text", metavar="FILE", help="the text to read (default: --split)")
-    p.add_argument("--tokens", type=int, default=2000, help="tokens of text read (default 2000)")
-    p.add_argument(
-        "--property", metavar="P[,P]", help="line_position, in_quotes, bracket_depth (default: all)"
-    )
-    p.add_argument(
-        "--cells", metavar="L:U[,L:U]", help="cells for the heatmap (default: the best-correlated)"
-    )
-    for name in ("gradients", "context", "dependency", "gates"):
-        probe.choices[name].set_defaults(func=run_on_models)
+    for name, what in [
+        ("gradients", "gradient norm by steps back"),
+        ("context", "loss when only k tokens are seen"),
+        ("dependency", "loss on far-dependent tokens vs floor"),
+        ("gates", "inside one LSTM: gates and cells"),
+    ]:
+        p = probe.add_parser(name, parents=models, help=what)
+        add_flags(p, SETTINGS[name])
+        p.set_defaults(func=run_on_models)
     p = probe.add_parser("memory", parents=shared, help="adding and copy tasks by length T")
     p.add_argument("--cell", default="rnn,lstm,gru", help="cell types (default all)")
-    _memory_flags(p, "T ladder (default 10,20,50,100,200, then doubling while solved)")
+    add_flags(p, SETTINGS["memory"])
     p.set_defaults(func=run_memory)
     p = probe.add_parser("forget-bias", parents=shared, help="LSTM forget-gate bias 0 vs 1")
-    _memory_flags(p, "lengths (default 50,100)")
+    add_flags(p, SETTINGS["forget-bias"])
     p.set_defaults(func=run_memory)
 
 
@@ -84,21 +69,8 @@ def run_on_models(args: argparse.Namespace) -> None:
     from seqlm.data.spec import CorpusSpec
     from seqlm.probe.run import run_model_probe
 
-    options = {
-        k: getattr(args, k, None)
-        for k in (
-            "split",
-            "seed",
-            "distance",
-            "windows",
-            "samples",
-            "shuffle_beyond",
-            "text",
-            "tokens",
-            "property",
-            "cells",
-        )
-    }
+    settings = from_args(SETTINGS[args.probe], args)  # every range checked before any work
+    options = {"split": args.split, **asdict(settings)}
     spec = CorpusSpec(args.corpus) if args.corpus else None
     results, lines, figures = run_model_probe(args.probe, args.models, spec, args.out, options)
     emit(args, {"probe": args.probe, "results": results, "figures": figures}, "\n".join(lines))
@@ -108,22 +80,11 @@ def run_memory(args: argparse.Namespace) -> None:
     from seqlm.probe.lab import memory_line
     from seqlm.probe.run import run_memory_probe
 
-    lengths = _int_list(args.lengths, "--lengths") if args.lengths else None
+    s = from_args(SETTINGS[args.probe], args)  # every range checked before any training
     show = None if args.json else (lambda row: print(memory_line(row), flush=True))
     cells = args.cell.split(",") if args.probe == "memory" else ["lstm"]
+    lengths = tuple(s.lengths) or None
     results, lines, figures = run_memory_probe(
-        args.probe, cells, args.task, lengths, args.steps, args.seed, args.out, show
+        args.probe, cells, s.task, lengths, s.steps, s.seed, args.out, show
     )
     emit(args, {"probe": args.probe, "results": results, "figures": figures}, "\n".join(lines))
-
-
-def _int_list(text: str, flag: str) -> tuple[int, ...]:
-    from seqlm.io import SeqlmError
-
-    try:
-        values = tuple(int(x) for x in text.split(","))
-    except ValueError:
-        raise SeqlmError(f"bad {flag} {text!r}: expected comma-separated integers") from None
-    if not values or min(values) < 1:
-        raise SeqlmError(f"bad {flag} {text!r}: values must be at least 1")
-    return values

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
+from seqlm.cli.common import bounded
 from seqlm.io import SeqlmError
+from seqlm.settings import MAX_THREADS
 
 log = logging.getLogger("seqlm.cli")
 
@@ -25,7 +27,16 @@ def register(commands) -> None:
         help="model directories or ARPA files (fixed for the server's life)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--port", type=bounded(1, 65535), default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this host name (repeatable; '*': any). By default "
+        "only the bound address (any loopback name on loopback) is answered: other Host "
+        "headers get 400, which keeps web pages from reaching the API by DNS rebinding",
+    )
     serve.add_argument(
         "--max-chars",
         type=int,
@@ -59,7 +70,7 @@ def register(commands) -> None:
     )
     serve.add_argument(
         "--threads",
-        type=int,
+        type=bounded(1, MAX_THREADS),
         metavar="N",
         help="torch threads for the models (default: torch's choice)",
     )
@@ -71,12 +82,13 @@ def register(commands) -> None:
 
 def run(args: argparse.Namespace) -> None:
     try:
-        from seqlm.serve import Limits, create_app, load_models, serve
+        from seqlm.serve import Limits, allowed_hosts, create_app, listen, load_models, serve
     except ImportError as e:
         raise SeqlmError(
             f"seqlm serve needs fastapi and uvicorn ({e}): pip install 'seqlm[serve]'"
         ) from None
 
+    hosts = allowed_hosts(args.host, args.allow_host)
     if args.threads:
         import torch
 
@@ -89,8 +101,9 @@ def run(args: argparse.Namespace) -> None:
         index_tokens=args.index_tokens,
     )
     models = load_models(args.models, evaluate_test=args.evaluate)
+    sock = listen(args.host, args.port)  # a port in use: one line, not uvicorn's log
     names = ", ".join(f"{name} ({m.kind})" for name, m in models.items())
     log.info("serving %s at http://%s:%d/", names, args.host, args.port)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("seqlm: warning: listening on %s: reachable from other machines", args.host)
-    serve(create_app(models, limits), args.host, args.port)
+    serve(create_app(models, limits), args.host, args.port, hosts, sock=sock)

@@ -24,6 +24,11 @@ def register(commands) -> None:
     tr.add_argument("--out", metavar="DIR", help="model directory to write")
     tr.add_argument("--resume", metavar="DIR", help="continue the run in DIR where it stopped")
     tr.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start a new run over the model in --out DIR (deleted as the run starts)",
+    )
+    tr.add_argument(
         "--preset",
         choices=sorted(PRESETS),
         help="start from these defaults instead of the corpus's (ptb-small: "
@@ -37,6 +42,7 @@ def register(commands) -> None:
 def run(args: argparse.Namespace) -> None:
     from seqlm.data import load_corpus
     from seqlm.train import make_config, train
+    from seqlm.train.calibrate import rate_of
     from seqlm.train.run import check_new_run
 
     settings = given(args, TrainConfig)
@@ -54,10 +60,18 @@ def run(args: argparse.Namespace) -> None:
         if args.corpus is None or args.out is None:
             raise SeqlmError("seqlm train needs --data CORPUS and --out DIR (or --resume DIR)")
         TrainConfig.from_flat(settings, "flags")  # every flag checked before any work
-        check_new_run(args.out)
+        check_new_run(args.out, args.overwrite)
         corpus = load_corpus(corpus_spec(args))
-        config = make_config(corpus, args.config, settings, args.preset)
-        result = train(corpus, args.out, config=config, progress=show_progress(args))
+        rate = rate_of(corpus.vocab, settings.get("threads", 0))  # None: calibration off
+        config = make_config(corpus, args.config, settings, args.preset, rate=rate)
+        result = train(
+            corpus,
+            args.out,
+            config=config,
+            progress=show_progress(args),
+            mixture=args.preset is None,
+            overwrite=args.overwrite,
+        )
     if result is None:  # a non-zero rank of a distributed run
         return
     lines = [
@@ -74,7 +88,13 @@ def run(args: argparse.Namespace) -> None:
         extra = f", {r.bits_per_char:.4f} bits/char" if r.bits_per_char is not None else ""
         floor = f" (floor {r.floor_perplexity:.3f})" if r.floor_perplexity is not None else ""
         lines.append(f"best checkpoint: {r.split} perplexity {r.perplexity}{extra}{floor}")
+        if r.perplexity is not None:
+            lines.append(f"  {r.text_line()}")
     lines.append(f"wrote {result.out}/model.safetensors, config.json, vocab.json, metrics.jsonl")
+    if result.mixture:  # a corpus without a preset: the LSTM, its 5-gram and their mixture
+        from seqlm.evaluate.mixture import describe
+
+        lines += describe(result.mixture)
     if result.stop == "interrupted":
         lines.append(f"interrupted: resume with  seqlm train --resume {result.out}")
     emit(args, result.to_json(), "\n".join(lines))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
+from seqlm.compare.rank import FIGURES, rank_rows, tokenizer_of
 from seqlm.data.corpus import Corpus, cache_root
 from seqlm.evaluate import evaluate, to_model_ids
 from seqlm.evaluate.significance import BLOCK, RESAMPLES, paired_bootstrap, rank_adjacent
@@ -166,7 +166,8 @@ def train_or_load(
         start = time.perf_counter()
         model = NgramLM.train(corpus["train"], corpus.vocab, spec.order, spec.smoothing)
         seconds = time.perf_counter() - start
-        model.save(work, {"corpus": corpus.spec.to_json(), "train_seconds": round(seconds, 3)})
+        extra = {"corpus": corpus.spec.to_json(), "train_seconds": round(seconds, 3)}
+        model.save(work, extra, overwrite=True)  # an interrupted attempt's leftovers
         facts = {
             "train_seconds": seconds,
             "tokens": len(corpus["train"]),
@@ -187,7 +188,8 @@ def train_or_load(
             steps = budget.tokens // (config.batch_size * config.bptt)
             config.eval_every = max(1, steps // CURVE_POINTS)
         resume = (work / "trainer.safetensors").exists()
-        trainer = Trainer(config, corpus, work, resume=resume, progress=progress)
+        # its own staging directory: a claim killed before any checkpoint starts over
+        trainer = Trainer(config, corpus, work, resume=resume, progress=progress, overwrite=True)
         summary = trainer.run()
         if summary["stop"] == "interrupted":
             raise KeyboardInterrupt
@@ -247,7 +249,7 @@ def _mean_sd(values: list[float]) -> tuple[float, float]:
 def _aggregate(runs: list[dict], split: str) -> dict:
     """The split's figures as the mean over seeds, with the seed-to-seed sd beside each."""
     out = dict(runs[0][split])
-    for key in ("nats_per_token", "perplexity", "bits_per_char", "gap_nats"):
+    for key in FIGURES:
         values = [r[split].get(key) for r in runs]
         if values[0] is None or any(v is None for v in values):
             continue
@@ -323,6 +325,7 @@ def compare(
                 {
                     "model": spec.name,
                     "kind": spec.kind,
+                    "tokenizer": tokenizer_of(models[spec.name]),
                     "path": first["path"],
                     "parameters": models[spec.name].num_parameters(),
                     "cached": all(r["cached"] for r in runs),
@@ -336,11 +339,8 @@ def compare(
                 }
             )
             losses[spec.name] = np.stack(test_losses)
-    rows.sort(
-        key=lambda r: (
-            r["test"]["nats_per_token"] if r["test"]["nats_per_token"] is not None else math.inf
-        )
-    )
+    rule = rank_rows(rows)  # by perplexity, or bits per byte where tokenizers differ
+    paired = rule["unit"] == "perplexity"  # the same token stream: paired tests apply
     result = {
         "corpus": corpus.name,
         "level": corpus.level,
@@ -350,9 +350,11 @@ def compare(
         "floor_test_nats": corpus.entropy_floor("test"),
         "rows": rows,
         "bootstrap": {"block": BLOCK, "resamples": RESAMPLES, "level": 0.95},
-        "ranking": rank_adjacent([r["model"] for r in rows], losses),
+        "ranked_by": rule["unit"],
+        "rank_note": rule["note"],
+        "ranking": rank_adjacent([r["model"] for r in rows], losses) if paired else [],
     }
-    result["neural_vs_ngram"] = _best_neural_vs_ngram(rows, losses)
+    result["neural_vs_ngram"] = _best_neural_vs_ngram(rows, losses) if paired else None
     return result, models, losses
 
 

@@ -18,6 +18,7 @@ from seqlm.compare.run import (
     summary_sentences,
 )
 from seqlm.data.corpus import Corpus
+from seqlm.evaluate.mixture import verdict
 
 
 def run_comparison(
@@ -46,7 +47,10 @@ def run_comparison(
         result, models, losses = compare(
             corpus, specs, root, budget, neural_overrides, progress, seeds, retrain
         )
+        result["mixture"] = best_of_both_rows(result, models, corpus)
         sentences = summary_sentences(result)
+        if result["mixture"]:
+            sentences += "\n" + verdict(result["mixture"])
         lab = None
         if probes:
             from seqlm.probe.lab import lab_lines, run_lab
@@ -61,5 +65,28 @@ def run_comparison(
     result["summary"] = sentences
     result["table"] = format_table(result)
     # the explorer on these models: every token coloured by each model's surprisal
-    result["explore"] = "seqlm serve " + " ".join(shlex.quote(r["path"]) for r in result["rows"])
+    paths = [r["path"] for r in result["rows"]]
+    paths += [result["mixture"]["path"]] if result.get("mixture") else []
+    result["explore"] = "seqlm serve " + " ".join(shlex.quote(p) for p in paths)
     return result
+
+
+def best_of_both_rows(result: dict, models: dict, corpus: Corpus) -> dict | None:
+    """The best recurrent model and the best n-gram (by validation loss: the test split
+    chooses nothing) mixed with a weight tuned on valid, saved beside the compared models."""
+    from seqlm.evaluate.mixture import best_of_both
+    from seqlm.io import json_digest
+
+    def best(rows: list[dict]) -> dict | None:
+        finite = [r for r in rows if r["valid"].get("nats_per_token") is not None]
+        return min(finite, key=lambda r: r["valid"]["nats_per_token"]) if finite else None
+
+    neural = best([r for r in result["rows"] if r["kind"] != "ngram"])
+    ngram = best([r for r in result["rows"] if r["kind"] == "ngram"])
+    if neural is None or ngram is None:
+        return None
+    key = json_digest([neural["path"], ngram["path"]], 10)
+    out = Path(neural["path"]).parent / f"mixture-{key}"
+    mixed = best_of_both(models[neural["model"]], models[ngram["model"]], corpus, out)
+    mixed["neural"]["model"], mixed["ngram"]["model"] = neural["model"], ngram["model"]
+    return {**mixed, "parameters": neural["parameters"] + ngram["parameters"]}

@@ -3,7 +3,8 @@
 An entry is a folder named by a digest of the sources' content and the tokenizer
 settings. Its ``meta.json`` records, for every array, the dtype, shape, id range and a
 SHA-256 of the bytes, the vocabulary file's SHA-256, and a SHA-256 of the metadata
-itself (so the out-of-vocabulary counts cannot change either). Every load checks them all
+itself (so the out-of-vocabulary counts and the texts' byte and word counts cannot
+change either). Every load checks them all
 (hashing the ids costs about 2 ms on PTB, less than hashing the sources to find the
 entry), so a rewritten, zeroed, shortened or out-of-range file can never pass for the
 corpus: the entry is discarded with a one-line warning and rebuilt.
@@ -31,7 +32,7 @@ from platformdirs import user_cache_dir
 from seqlm.data.vocab import Vocab
 from seqlm.io import digest, json_digest, sweep_stale_temporaries, temp_prefix
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: the texts' sizes (bytes, words) per split
 SPLITS = ("train", "valid", "test")
 
 
@@ -60,8 +61,9 @@ def _meta_digest(meta: dict) -> str:
     return json_digest(meta)
 
 
-def load(key: dict) -> tuple[Vocab, dict, dict, dict] | None:
-    """(vocab, splits, oov, marks) of the entry for `key`, verified; None if there is no
+def load(key: dict) -> tuple[Vocab, dict, dict, dict, dict] | None:
+    """(vocab, splits, oov, marks, sizes) of the entry for `key`, verified (sizes: per split,
+    the text's (UTF-8 bytes, words)); None if there is no
     usable entry (a damaged one is discarded with a warning)."""
     root = cache_root()
     sweep_stale_temporaries(root)  # what killed writers left behind
@@ -81,7 +83,7 @@ def load(key: dict) -> tuple[Vocab, dict, dict, dict] | None:
         return None
 
 
-def _load_verified(folder: Path, key: dict) -> tuple[Vocab, dict, dict, dict]:
+def _load_verified(folder: Path, key: dict) -> tuple[Vocab, dict, dict, dict, dict]:
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     if not isinstance(meta, dict) or meta.get("version") != CACHE_VERSION:
         raise CacheDamaged("has an unknown format")
@@ -105,7 +107,19 @@ def _load_verified(folder: Path, key: dict) -> tuple[Vocab, dict, dict, dict]:
         if not isinstance(oov.get(s), int) or not 0 <= oov[s] <= len(splits[s]):
             raise CacheDamaged("has bad out-of-vocabulary counts")
     marks = {s: {m: arrays[f"{s}.{m}"] for m in meta["marks"]} for s in SPLITS}
-    return vocab, splits, oov, marks if meta["marks"] else {}
+    return vocab, splits, oov, marks if meta["marks"] else {}, _sizes(meta.get("sizes"))
+
+
+def _sizes(sizes: object) -> dict[str, tuple[int, int]]:
+    """Per split, the text's (bytes, words), checked: two counts >= 0."""
+    if not isinstance(sizes, dict) or not all(
+        isinstance(sizes.get(s), list)
+        and len(sizes[s]) == 2
+        and all(type(n) is int and n >= 0 for n in sizes[s])
+        for s in SPLITS
+    ):
+        raise CacheDamaged("has bad text sizes")
+    return {s: (sizes[s][0], sizes[s][1]) for s in SPLITS}
 
 
 def _load_array(folder: Path, name: str, info: dict, vocab_size: int | None) -> np.ndarray:
@@ -162,7 +176,7 @@ def _discard(folder: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def store(key: dict, vocab: Vocab, splits: dict, oov: dict, marks: dict) -> None:
+def store(key: dict, vocab: Vocab, splits: dict, oov: dict, marks: dict, sizes: dict) -> None:
     """Write the entry for `key`; a cache that cannot be written only costs a warning."""
     root = cache_root()
     folder = root / key_digest(key)
@@ -186,6 +200,7 @@ def store(key: dict, vocab: Vocab, splits: dict, oov: dict, marks: dict) -> None
             "version": CACHE_VERSION,
             "key": key,
             "oov": oov,
+            "sizes": {s: list(sizes[s]) for s in SPLITS},
             "marks": sorted(marks.get("train", {})),
             "vocab": {"size": len(vocab), "sha256": vocab_sha},
             "arrays": arrays,

@@ -9,6 +9,7 @@ and the tokenizer settings, and memory-mapped on reload, so a second run starts 
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import stat
@@ -21,21 +22,24 @@ import numpy as np
 from seqlm.data import cache, synthetic
 from seqlm.data.cache import cache_root
 from seqlm.data.download import DATASETS, dataset_files, file_digest
+from seqlm.data.sizes import text_size
 from seqlm.data.spec import CorpusSpec
 from seqlm.data.text import (
     EOS,
     UNK,
     check_file,
+    detokenize,
     line_cuts,
     os_error,
     read_chunks,
     shown,
-    tokenize,
 )
+from seqlm.data.tokenizers import BPE, LEGACY, Tokenizer, choose, lines_of, make
 from seqlm.data.vocab import Vocab, VocabBuilder
 from seqlm.io import SeqlmError
 
 SPLITS = ("train", "valid", "test")
+log = logging.getLogger(__name__)
 DEFAULT_FRACTIONS = (0.9, 0.05, 0.05)
 
 
@@ -47,6 +51,10 @@ class Corpus:
     oov: dict[str, int] = field(default_factory=dict)  # tokens not in the vocabulary, per split
     marks: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # synthetic only
     spec: CorpusSpec | None = None  # what it was loaded from (set by `load_corpus`)
+    # per split, the original text's UTF-8 bytes and words (`seqlm.data.sizes`); empty
+    # when unknown, and then bits per byte and perplexity per word are None
+    text_bytes: dict[str, int] = field(default_factory=dict)
+    words: dict[str, int] = field(default_factory=dict)
 
     @property
     def level(self) -> str:
@@ -68,6 +76,7 @@ class Corpus:
         out: dict = {
             "corpus": self.name,
             "level": self.level,
+            "tokenizer": self.vocab.tokenizer_name,
             "vocab_size": len(self.vocab),
             "tokens": {s: int(len(self[s])) for s in SPLITS},
             "type_token_ratio": round(int(np.unique(train).size) / max(len(train), 1), 6),
@@ -97,24 +106,29 @@ def load_corpus(
     min_count: int = 1,
     fractions: tuple[float, float, float] | None = None,
     cache: bool = True,
+    tokenizer: str | None = None,
 ) -> Corpus:
     """Resolve `spec` to a corpus; see the module docstring for what its source may be.
     The keyword settings apply when `spec` is a plain string."""
     if not isinstance(spec, CorpusSpec):
-        spec = CorpusSpec(spec, level, max_vocab, min_count, fractions)
+        spec = CorpusSpec(spec, level, max_vocab, min_count, fractions, tokenizer)
     try:
         corpus = _load_corpus(spec, cache)
     except OSError as e:  # unreadable file or directory, a directory for a file, ...
         raise os_error(spec.source, e) from None
-    corpus.spec = spec.with_level(corpus.level)
+    corpus.spec = spec.with_tokenizer(corpus.vocab.tokenizer_name)
     return corpus
 
 
 def _load_corpus(corpus_spec: CorpusSpec, use_cache: bool) -> Corpus:
-    spec, level, fractions = corpus_spec.source, corpus_spec.level, corpus_spec.split_fractions
+    spec, fractions = corpus_spec.source, corpus_spec.split_fractions
+    tokenizer = corpus_spec.tokenizer
     max_size, min_count = corpus_spec.max_vocab, corpus_spec.min_count
-    settings = {"level": level, "max_size": max_size, "min_count": min_count}
+    settings = {"tokenizer": tokenizer, "max_size": max_size, "min_count": min_count}
     if spec == "synthetic" or spec.startswith("synthetic:"):
+        if tokenizer not in (None, "whitespace"):
+            raise SeqlmError("the synthetic corpus is tokenized by whitespace (it has words)")
+        settings["tokenizer"] = "whitespace"
         config = synthetic.SyntheticConfig.from_spec(spec.partition(":")[2])
         key = {"synthetic": config.to_json(), **settings}
         return _cached(spec, key, use_cache, lambda: _encode_synthetic(spec, config, settings))
@@ -133,12 +147,12 @@ def _load_corpus(corpus_spec: CorpusSpec, use_cache: bool) -> Corpus:
                 f"{path}: missing {', '.join(missing)} (expected train/valid/test.txt)"
             )
         ranges = [(p, 0, None) for p in map(check_file, sources)]
-        default_level = "word"
+        default_tokenizer = None
     elif kind == "file":
         check_file(path)
         cuts = line_cuts(path, _check_fractions(fractions or DEFAULT_FRACTIONS))
         ranges = [(path, cuts[i], cuts[i + 1]) for i in range(3)]
-        default_level = "word"
+        default_tokenizer = None
     elif spec in DATASETS:
         dataset, files = dataset_files(spec)
         if dataset.fractions is None:
@@ -146,13 +160,15 @@ def _load_corpus(corpus_spec: CorpusSpec, use_cache: bool) -> Corpus:
         else:
             cuts = line_cuts(files[0], _check_fractions(fractions or dataset.fractions))
             ranges = [(files[0], cuts[i], cuts[i + 1]) for i in range(3)]
-        default_level = dataset.level
+        default_tokenizer = LEGACY.get(dataset.level, dataset.level)
     else:
         raise SeqlmError(
             f"{shown(spec)}: no such file, directory or dataset (known datasets: "
             f"{', '.join(DATASETS)}, synthetic)"
         )
-    settings["level"] = level or default_level
+    if tokenizer is None:
+        tokenizer = default_tokenizer or _chosen(ranges[0])
+    settings["tokenizer"] = tokenizer
     digests = {str(p): file_digest(p) for p in {p for p, _, _ in ranges}}
     key = {"sources": [[digests[str(p)], a, b] for p, a, b in ranges], **settings}
     return _cached(spec, key, use_cache, lambda: _encode_files(spec, ranges, settings))
@@ -190,15 +206,34 @@ def _check_fractions(fractions: tuple[float, ...]) -> tuple[float, ...]:
 PARALLEL_MIN_BYTES = 32 << 20  # smaller training files are tokenized in one process
 
 
-def _tokenize_range(path: Path, start: int, end: int, level: str) -> VocabBuilder:
+SAMPLE_BYTES = 1 << 20  # of the train split, to choose a tokenizer from
+
+
+def _chosen(train_range: tuple) -> str:
+    """The tokenizer for a corpus without a preset, chosen from the start of its train
+    split (`tokenizers.choose`) and logged with the reason."""
+    path, start, end = train_range
+    end = path.stat().st_size if end is None else end
+    text = next(read_chunks(path, start, min(end, start + SAMPLE_BYTES), SAMPLE_BYTES), "")
+    name, reason = choose(text.split("\n"))
+    log.info("tokenizer %s (%s; choose another with --tokenizer)", name, reason)
+    return name
+
+
+def _lines(path: Path, start: int, end: int):
+    for text in read_chunks(path, start, end):
+        yield from lines_of(text)
+
+
+def _tokenize_range(path: Path, start: int, end: int, tokenizer: Tokenizer) -> VocabBuilder:
     builder = VocabBuilder(capacity=end - start + 1)
     for text in read_chunks(path, start, end):
-        builder.add(tokenize(text, level))
+        builder.add(tokenizer.encode(text))
     return builder
 
 
-def _tokenize_piece(path: Path, start: int, end: int, level: str):
-    return _tokenize_range(path, start, end, level).part()
+def _tokenize_piece(path: Path, start: int, end: int, tokenizer: Tokenizer):
+    return _tokenize_range(path, start, end, tokenizer).part()
 
 
 def _pieces(path: Path, start: int, end: int, n: int) -> list[tuple[int, int]]:
@@ -213,13 +248,13 @@ def _pieces(path: Path, start: int, end: int, n: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
 
 
-def _tokenize_train(path: Path, start: int, end: int, level: str) -> VocabBuilder:
+def _tokenize_train(path: Path, start: int, end: int, tokenizer: Tokenizer) -> VocabBuilder:
     """The training split, in parallel pieces (one process per core) when it is large;
     the vocabulary and ids equal those of one sequential pass."""
     workers = _env_int("SEQLM_WORKERS", os.cpu_count() or 1)
     threshold = _env_int("SEQLM_PARALLEL_MIN_BYTES", PARALLEL_MIN_BYTES)
     if workers < 2 or end - start < threshold:
-        return _tokenize_range(path, start, end, level)
+        return _tokenize_range(path, start, end, tokenizer)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -229,7 +264,7 @@ def _tokenize_train(path: Path, start: int, end: int, level: str) -> VocabBuilde
     try:
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             starts, ends = zip(*pieces, strict=True)
-            parts = list(pool.map(_tokenize_piece, repeat(path), starts, ends, repeat(level)))
+            parts = list(pool.map(_tokenize_piece, repeat(path), starts, ends, repeat(tokenizer)))
     except BrokenProcessPool:
         raise SeqlmError(
             f"{path}: a tokenizing process died (out of memory?); try SEQLM_WORKERS=1"
@@ -247,20 +282,28 @@ def _env_int(name: str, default: int) -> int:
         raise SeqlmError(f"{name} must be an integer, got {value!r}") from None
 
 
-def _encode_files(name: str, ranges, settings: dict) -> Corpus:
-    level = settings["level"]
+def _encode_files(corpus_name: str, ranges, settings: dict) -> Corpus:
     path, start, end = ranges[0]
     end = end if end is not None else path.stat().st_size
-    builder = _tokenize_train(path, start, end, level)
-    vocab, train = builder.finish(level, settings["max_size"], settings["min_count"])
+    name = settings["tokenizer"]
+    if name.startswith("bpe:"):  # trained on the train split's lines, streamed
+        tokenizer = BPE.train(_lines(path, start, end), int(name[4:]))
+    else:
+        tokenizer = make(name)
+    builder = _tokenize_train(path, start, end, tokenizer)
+    if tokenizer.open_vocabulary:  # the whole alphabet: no split ever has <unk>
+        vocab, train = builder.finish(tokenizer, extra_tokens=[*tokenizer.alphabet(), EOS])
+    else:
+        vocab, train = builder.finish(tokenizer, settings["max_size"], settings["min_count"])
     if len(train) == 0:
         raise SeqlmError(f"{path}: the training split has no tokens")
     _check_blank(vocab, train, path, "training")
     splits, oov = {"train": train}, {"train": 0}
+    sizes = {s: text_size(read_chunks(*r)) for s, r in zip(SPLITS, ranges, strict=True)}
     for split, (path, start, end) in zip(SPLITS[1:], ranges[1:], strict=True):
         parts, n_oov = [], 0
         for text in read_chunks(path, start, end):
-            ids = np.fromiter(map(vocab.stoi.get, tokenize(text, level), repeat(-1)), np.int32)
+            ids = np.fromiter(map(vocab.stoi.get, tokenizer.encode(text), repeat(-1)), np.int32)
             unknown = ids < 0
             n_oov += int(unknown.sum())
             ids[unknown] = vocab.unk_id
@@ -270,17 +313,24 @@ def _encode_files(name: str, ranges, settings: dict) -> Corpus:
         if len(splits[split]) == 0:
             raise SeqlmError(f"{path}: the {split} split has no tokens")
         _check_blank(vocab, splits[split], path, split)
-    return Corpus(name, vocab, splits, oov)
+    return _with_sizes(Corpus(corpus_name, vocab, splits, oov), sizes)
+
+
+def _with_sizes(corpus: Corpus, sizes: dict[str, tuple[int, int]]) -> Corpus:
+    corpus.text_bytes = {s: n for s, (n, _) in sizes.items()}
+    corpus.words = {s: n for s, (_, n) in sizes.items()}
+    return corpus
 
 
 def _encode_synthetic(name: str, config: synthetic.SyntheticConfig, settings: dict) -> Corpus:
-    if settings["level"] not in (None, "word"):
-        raise SeqlmError("the synthetic corpus is word level")
     generated = {s: synthetic.generate_split(config, s) for s in SPLITS}
     builder = VocabBuilder(capacity=len(generated["train"].tokens))
     builder.add(generated["train"].tokens)
     vocab, train = builder.finish(
-        "word", settings["max_size"], settings["min_count"], extra_tokens=synthetic.vocabulary()
+        "whitespace",
+        settings["max_size"],
+        settings["min_count"],
+        extra_tokens=synthetic.vocabulary(),
     )
     splits, oov, marks = {"train": train}, {"train": 0}, {}
     for split in SPLITS[1:]:
@@ -292,7 +342,8 @@ def _encode_synthetic(name: str, config: synthetic.SyntheticConfig, settings: di
             "dep_kind": g.dep_kind,
             "dep_distance": g.dep_distance,
         }
-    return Corpus(name, vocab, splits, oov, marks)
+    sizes = {s: text_size([detokenize(g.tokens, "word")]) for s, g in generated.items()}
+    return _with_sizes(Corpus(name, vocab, splits, oov, marks), sizes)
 
 
 def _cached(name: str, key: dict, use_cache: bool, build) -> Corpus:
@@ -300,9 +351,11 @@ def _cached(name: str, key: dict, use_cache: bool, build) -> Corpus:
         return build()
     entry = cache.load(key)
     if entry is not None:
-        return Corpus(name, *entry)
+        *arrays, sizes = entry
+        return _with_sizes(Corpus(name, *arrays), sizes)
     corpus = build()
-    cache.store(key, corpus.vocab, corpus.splits, corpus.oov, corpus.marks)
+    sizes = {s: (corpus.text_bytes[s], corpus.words[s]) for s in SPLITS}
+    cache.store(key, corpus.vocab, corpus.splits, corpus.oov, corpus.marks, sizes)
     return corpus
 
 

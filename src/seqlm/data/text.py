@@ -123,25 +123,15 @@ def line_cuts(path: Path, fractions: tuple[float, ...]) -> list[int]:
     return cuts
 
 
-def tokenize(text: str, level: str) -> list[str]:
-    """Word level: whitespace split with `<eos>` closing every line (PTB); char level: characters."""
-    if level == "char":
-        return list(text)
-    if not text:
-        return []
-    if not text.endswith("\n"):
-        text += "\n"
-    return text.replace("\n", f" {EOS} ").split()
+def tokenize(text: str, tokenizer: str) -> list[str]:
+    """`text` as the named tokenizer's tokens (`seqlm.data.tokenizers`; `word`/`char`
+    name `whitespace`/`chars`), `<eos>` closing every line."""
+    from seqlm.data.tokenizers import make
+
+    return make(tokenizer).encode(text)
 
 
-def detokenize(tokens: list[str], level: str) -> str:
-    if level == "char":
-        return "".join(tokens)
-    lines, line = [], []
-    for token in tokens:
-        if token == EOS:
-            lines.append(" ".join(line) + "\n")
-            line = []
-        else:
-            line.append(token)
-    return "".join(lines) + " ".join(line)
+def detokenize(tokens: list[str], tokenizer: str) -> str:
+    from seqlm.data.tokenizers import make
+
+    return make(tokenizer).decode(tokens)

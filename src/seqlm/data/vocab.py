@@ -17,18 +17,27 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlm.data.text import UNK, check_level, os_error
-from seqlm.io import SeqlmError
+from seqlm.data.text import EOS, UNK, os_error
+from seqlm.data.tokenizers import BPE, LEGACY, Tokenizer, make
+from seqlm.io import SeqlmError, digest
 
 VOCAB_FORMAT = "seqlm-vocab"
-VOCAB_VERSION = 1
+VOCAB_VERSION = 2  # 2: `tokenizer` (1, still written for whitespace: `level` word/char)
 
 
 class Vocab:
+    """Tokens <-> ids, and the tokenizer that makes the tokens (`tokenizer`: a name, a
+    `Tokenizer`, or a format-2 level, `word`/`char`; a `bpe:N` one must be the object)."""
+
     def __init__(
-        self, tokens: Sequence[str], counts: Sequence[int] | None = None, level: str = "word"
+        self,
+        tokens: Sequence[str],
+        counts: Sequence[int] | None = None,
+        tokenizer: str | Tokenizer = "whitespace",
+        *,
+        level: str | None = None,
     ):
-        self.level = check_level(level)
+        self.tokenizer = _tokenizer(level if level is not None else tokenizer)
         self.tokens = list(tokens)
         if UNK not in self.tokens:
             raise SeqlmError(f"vocabulary has no {UNK} token")
@@ -40,11 +49,28 @@ class Vocab:
             raise SeqlmError("vocabulary has duplicate tokens")
         self.unk_id = self.stoi[UNK]
 
+    @property
+    def level(self) -> str:
+        """Granularity (word, char, byte, subword): what a token is, for the units reported."""
+        return self.tokenizer.level
+
+    @property
+    def tokenizer_name(self) -> str:
+        return self.tokenizer.name
+
+    def sentence_end(self) -> int:
+        """The id after which an n-gram context restarts (`<eos>` of words and subwords);
+        -1 for characters and bytes, which read as one stream."""
+        return self.stoi.get(EOS, -1) if self.level in ("word", "subword") else -1
+
     def __len__(self) -> int:
         return len(self.tokens)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocab) and (self.tokens, self.level) == (other.tokens, other.level)
+        return isinstance(other, Vocab) and (self.tokens, self.tokenizer_name) == (
+            other.tokens,
+            other.tokenizer_name,
+        )
 
     def encode(self, tokens: Iterable[str]) -> np.ndarray:
         ids = map(self.stoi.get, tokens, itertools.repeat(self.unk_id))
@@ -55,18 +81,22 @@ class Vocab:
 
     # -- persistence ----------------------------------------------------------------
     def to_json(self) -> dict:
-        return {
-            "format": VOCAB_FORMAT,
-            "version": VOCAB_VERSION,
-            "level": self.level,
-            "unk": UNK,
-            "tokens": self.tokens,
-            "counts": self.counts,
-        }
+        name = self.tokenizer_name
+        legacy = {v: k for k, v in LEGACY.items()}.get(name)
+        data = {"format": VOCAB_FORMAT, "version": 1 if name == "whitespace" else VOCAB_VERSION}
+        data["level"] = legacy or self.level  # format 1 readers know word and char
+        if name != "whitespace":
+            data["tokenizer"] = name
+        if isinstance(self.tokenizer, BPE):
+            data["tokenizer_sha256"] = digest(self.tokenizer.model.to_str().encode())
+        return {**data, "unk": UNK, "tokens": self.tokens, "counts": self.counts}
 
     def save(self, path: str | os.PathLike) -> None:
+        """vocab.json; a BPE tokenizer goes beside it as tokenizer.json (written first)."""
         from seqlm.io import atomic_write_text
 
+        if isinstance(self.tokenizer, BPE):
+            self.tokenizer.save(Path(path).with_name("tokenizer.json"))
         atomic_write_text(path, json.dumps(self.to_json(), ensure_ascii=False))
 
     @classmethod
@@ -88,16 +118,32 @@ class Vocab:
         if version > VOCAB_VERSION:
             raise SeqlmError(f"{path}: vocabulary format v{version} is newer than this seqlm")
         tokens, counts, level = data.get("tokens"), data.get("counts"), data.get("level", "word")
+        level = data.get("tokenizer", level) if version >= 2 else level
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
             raise SeqlmError(f"{path}: corrupt vocabulary file (tokens)")
         if counts is not None and (not isinstance(counts, list) or not all(map(_is_count, counts))):
             raise SeqlmError(f"{path}: corrupt vocabulary file (counts)")
         if not isinstance(level, str):
             raise SeqlmError(f"{path}: corrupt vocabulary file (level)")
+        if version < 2 and level == "char":  # format 1 chars ended lines with a "\n" token
+            tokens = [EOS if t == "\n" else t for t in tokens]
         try:
-            return cls(tokens, counts, level)
+            tokenizer = make(level, path.parent)
+            if isinstance(tokenizer, BPE) and data.get("tokenizer_sha256") != digest(
+                tokenizer.model.to_str().encode()
+            ):
+                raise SeqlmError("tokenizer.json does not match the vocabulary")
+            return cls(tokens, counts, tokenizer)
         except SeqlmError as e:
             raise SeqlmError(f"{path}: {e}") from None
+
+
+def _tokenizer(value: str | Tokenizer) -> Tokenizer:
+    if isinstance(value, Tokenizer):
+        return value
+    if not isinstance(value, str):
+        raise SeqlmError(f"a tokenizer must be a name, got {value!r}")
+    return make(value)
 
 
 def _is_count(value: object) -> bool:
@@ -169,7 +215,7 @@ class VocabBuilder:
 
     def finish(
         self,
-        level: str,
+        level: str | Tokenizer,
         max_size: int | None = None,
         min_count: int = 1,
         extra_tokens: Sequence[str] = (),
@@ -182,6 +228,12 @@ class VocabBuilder:
         counts = self._counts
         order = np.lexsort((np.arange(len(words)), -counts))  # frequency, then first occurrence
         keep = order[counts[order] >= min_count]
+        if min_count > 1 and all(words[i] in (EOS, UNK) for i in keep):
+            top = next((int(counts[i]) for i in order if words[i] not in (EOS, UNK)), 0)
+            raise SeqlmError(
+                f"--min-count {min_count} leaves no token: the most frequent one is seen "
+                f"{top} times in the training split"
+            )
         if max_size is not None and len(keep) > max_size:
             unk_kept = UNK in self._ids and words.index(UNK) in keep[:max_size]
             keep = keep[: max_size if unk_kept else max_size - 1]

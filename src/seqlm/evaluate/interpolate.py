@@ -9,6 +9,9 @@ distribution over it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 
 from seqlm.evaluate.cache import mix
@@ -58,3 +61,20 @@ class InterpolatedLM(LanguageModel):
 
     def num_parameters(self) -> int:
         return self.first.num_parameters() + self.second.num_parameters()
+
+
+def load_mixture(
+    directory: Path, config: dict, load: Callable[[Path], LanguageModel]
+) -> InterpolatedLM:
+    """The mixture in `directory` (`load` opens each part, relative to the directory)."""
+    parts = config.get("parts")
+    weight = config.get("weight")
+    if not (isinstance(parts, list) and len(parts) == 2 and all(isinstance(p, str) for p in parts)):
+        raise SeqlmError(f"{directory}/config.json: a mixture needs two parts")
+    if not isinstance(weight, int | float):
+        raise SeqlmError(f"{directory}/config.json: a mixture needs a weight")
+    first, second = (load(directory / p) for p in parts)
+    mixture = InterpolatedLM(first, second, float(weight))
+    mixture.kind = "mixture"
+    mixture.info = config
+    return mixture

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from seqlm.io import SeqlmError, atomic_write
+from seqlm.ngram.checks import check_config, check_keys, check_values, checked_order
 from seqlm.ngram.counts import FENCE, fence_of, read_block
 from seqlm.ngram.smoothing import NgramTables
 
@@ -119,30 +120,42 @@ def save_tables(tables: NgramTables, directory: Path, quantize_bits: int | None 
     return {"storage": "npy", "base": tables.base, "quantize_bits": quantize_bits}
 
 
-def load_tables(directory: Path, order: int, base: int, mmap: bool = True) -> NgramTables:
-    """Map (or read, `mmap=False`) the arrays written by `save_tables`."""
+def load_tables(
+    directory: Path, config: dict, base: int, mmap: bool = True, verify: bool = False
+) -> NgramTables:
+    """Map (or read, `mmap=False`) the arrays written by `save_tables`, checked against
+    config.json and for sorted keys and sane values (`checks.py`; whole with `verify`)."""
     mode = "r" if mmap else None
+    order = checked_order(config, directory)
 
-    def load(name: str) -> np.ndarray:
+    def load(name: str, mode=mode) -> np.ndarray:
         path = directory / name
         try:
-            return np.load(path, mmap_mode=mode, allow_pickle=False)
+            array = np.load(path, mmap_mode=mode, allow_pickle=False)
         except FileNotFoundError:
             raise SeqlmError(f"{path}: missing (incomplete model directory)") from None
-        except ValueError as e:
-            raise SeqlmError(f"{path}: corrupt ({e})") from None
+        except (ValueError, EOFError, OSError) as e:
+            raise SeqlmError(f"{path}: corrupt ({str(e)[:80]})") from None
+        if array.ndim != 1:
+            raise SeqlmError(f"{path}: corrupt (shape {array.shape})")
+        return array
 
     def column(n: int, name: str):
         values = load(f"ngram{n}.{name}.npy")
         if values.dtype == np.uint8:
-            return Quantized(values, load(f"ngram{n}.{name}.centers.npy"))
+            values = Quantized(values, load(f"ngram{n}.{name}.centers.npy", None))
+        check_values(values, directory / f"ngram{n}.{name}.npy", name == "prob", verify)
         return values
 
     keys, probs, backs, fences = [], [], [], []
     for n in range(1, order + 1):
         keys.append(load(f"ngram{n}.keys.npy"))
+        fence = None
         if (directory / f"ngram{n}.fence.npy").exists():  # older directories lack it
-            fences.append(np.load(directory / f"ngram{n}.fence.npy", allow_pickle=False))
+            fence = load(f"ngram{n}.fence.npy", None)
+            fences.append(fence)
+        limit = base if n == 1 else len(keys[-2]) * base
+        check_keys(keys[-1], fence, directory / f"ngram{n}.keys.npy", limit, verify)
         probs.append(column(n, "prob"))
         if n < order:
             backs.append(column(n, "backoff"))
@@ -151,6 +164,7 @@ def load_tables(directory: Path, order: int, base: int, mmap: bool = True) -> Ng
     backs.append(np.broadcast_to(np.float32(0), (len(keys[-1]),)))
     if len(keys[0]) != base:
         raise SeqlmError(f"{directory}: {len(keys[0])} unigrams, the vocabulary has {base - 1}")
+    check_config(config, directory, base, [len(k) for k in keys])
     if len(fences) != order or any(
         len(f) != -(-len(k) // FENCE) for f, k in zip(fences, keys, strict=False)
     ):

@@ -20,8 +20,13 @@ the result is identical to the in-memory path, bit for bit.
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
+import re
+import shutil
+import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -53,20 +58,66 @@ def default_memory() -> int:
         return 1 << 30
 
 
+SPILL_NAME = re.compile(r"^seqlm-ngram-(?P<pid>\d+)-[A-Za-z0-9_]+$")
+
+
+def spill_directory(workdir: str | os.PathLike | None = None) -> tempfile.TemporaryDirectory:
+    """A folder for the spilled runs, under `workdir` (default: the system's temporary
+    folder), named with this process's PID. It is removed with the model that maps it, or
+    at exit (an error, Ctrl-C and SIGTERM included); a folder left by a killed process is
+    removed by the next one that spills there (`sweep_spill_folders`)."""
+    sweep_spill_folders(workdir or tempfile.gettempdir())
+    return tempfile.TemporaryDirectory(
+        prefix=f"seqlm-ngram-{os.getpid()}-", dir=workdir, ignore_cleanup_errors=True
+    )
+
+
+def sweep_spill_folders(directory: str | os.PathLike, min_age_s: float = 60.0) -> list[Path]:
+    """Remove the spill folders in `directory` whose process is no longer alive and that
+    nothing touched for `min_age_s` (a PID from another machine or container means nothing
+    here, but that folder's writer keeps touching it); return what was removed."""
+    from seqlm.io import pid_alive
+
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = SPILL_NAME.match(entry.name)
+        if match is None or pid_alive(int(match["pid"])):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            if time.time() - entry.stat(follow_symlinks=False).st_mtime < min_age_s:
+                continue
+            shutil.rmtree(entry.path)
+        except OSError:  # removed by another process first, or not ours to remove
+            continue
+        removed.append(Path(entry.path))
+    return removed
+
+
 def parse_size(text: str) -> int:
     """'1G', '500M', '64K', '123' (bytes) or '25%' (of RAM) -> bytes, for a --memory flag."""
     from seqlm.io import SeqlmError
 
-    text = str(text).strip().upper().removesuffix("B")
+    shown = str(text).strip()
+    text = shown.upper().removesuffix("B")
+    ram = default_memory() * 4
     try:
         if text.endswith("%"):
-            return int(default_memory() * 4 * float(text[:-1]) / 100)
-        scale = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(text[-1:], 1)
-        value = float(text[:-1] if scale > 1 else text)
+            value, scale = float(text[:-1]) * ram / 100, 1
+        else:
+            scale = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(text[-1:], 1)
+            value = float(text[:-1] if scale > 1 else text)
     except ValueError:
         value = -1
-    if value <= 0:
-        raise SeqlmError(f"bad memory size {text!r} (e.g. 1G, 500M, 25%)")
+    if not (math.isfinite(value) and value > 0):  # nan, inf, 0, negative, not a number
+        raise SeqlmError(f"bad memory size {shown!r} (e.g. 1G, 500M, 25%)")
+    if value * scale > ram:
+        raise SeqlmError(f"memory size {shown} is more than this machine's {ram / 2**30:.1f}G")
     return int(value * scale)
 
 

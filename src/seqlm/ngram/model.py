@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
@@ -20,19 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
+from seqlm import manifest
 from seqlm.data.text import EOS, UNK
 from seqlm.data.vocab import Vocab
 from seqlm.interface import LanguageModel
 from seqlm.io import SeqlmError
 from seqlm.ngram.arpa import BOS, read_arpa, write_arpa
 from seqlm.ngram.arpa import EOS as ARPA_EOS
-from seqlm.ngram.binary import load_tables, remove_tables, save_tables
+from seqlm.ngram.binary import load_tables, save_tables
 from seqlm.ngram.counts import count_ngrams, find_keys, kenlm_flushed, sentence_positions
 from seqlm.ngram.external import (
     IN_MEMORY_BYTES_PER_TOKEN_ORDER,
     count_ngrams_bounded,
     default_memory,
     first_seen_bounded,
+    spill_directory,
 )
 from seqlm.ngram.prune import thresholds
 from seqlm.ngram.smoothing import DEFAULT_SMOOTHING, SMOOTHINGS, NgramTables, estimate
@@ -55,7 +56,7 @@ class NgramLM(LanguageModel):
     def __post_init__(self) -> None:
         if self.tables.base != len(self.vocab) + 1:
             raise SeqlmError("n-gram tables do not match the vocabulary")
-        self.eos = self.vocab.stoi.get(EOS, -1) if self.vocab.level == "word" else -1
+        self.eos = self.vocab.sentence_end()
         self.bos = len(self.vocab)
 
     @property
@@ -94,9 +95,7 @@ class NgramLM(LanguageModel):
         if len(ids) * IN_MEMORY_BYTES_PER_TOKEN_ORDER * order <= budget:
             return cls._train(ids, vocab, order, smoothing, k, None, prune)
         # the tables are mapped from files in `work`, which lives as long as the model
-        work = tempfile.TemporaryDirectory(
-            prefix="seqlm-ngram-", dir=workdir, ignore_cleanup_errors=True
-        )
+        work = spill_directory(workdir)
         try:
             model = cls._train(ids, vocab, order, smoothing, k, (budget, workers, work.name), prune)
         except BaseException:
@@ -110,7 +109,7 @@ class NgramLM(LanguageModel):
 
     @classmethod
     def _train(cls, ids, vocab: Vocab, order: int, smoothing: str, k: float, bounded, prune):
-        eos = vocab.stoi.get(EOS, -1) if vocab.level == "word" else -1
+        eos = vocab.sentence_end()
         if bounded is None:
             counts = count_ngrams(ids, order, eos=eos, bos=len(vocab))
             first_seen = _first_seen(ids, len(vocab), eos)
@@ -252,51 +251,53 @@ class NgramLM(LanguageModel):
         extra: dict | None = None,
         arpa: bool = False,
         quantize: int | None = None,
+        overwrite: bool = False,
     ) -> Path:
-        """Write the binary form (memory-mapped arrays, `binary.py`), vocab.json and
-        config.json; `arpa=True` also writes model.arpa; `quantize=8`: 8-bit values."""
+        """Write the binary form (memory-mapped arrays, `binary.py`), vocab.json, config.json
+        (`arpa=True`: model.arpa too; `quantize=8`: 8-bit values) via `new_model_dir`: a
+        model there is replaced only with `overwrite=True`, once the new one is complete."""
         from seqlm.io import atomic_write_text
+        from seqlm.modeldir import new_model_dir
 
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "config.json").unlink(missing_ok=True)  # incomplete until rewritten
-        remove_tables(directory)
-        storage = save_tables(self.tables, directory, quantize)
-        if arpa:
-            self.write_arpa(directory / "model.arpa")
-        else:
-            (directory / "model.arpa").unlink(missing_ok=True)
-        self.vocab.save(directory / "vocab.json")
-        config = {
+        with new_model_dir(directory, overwrite) as tmp:
+            storage = save_tables(self.tables, tmp, quantize)
+            if arpa:
+                self.write_arpa(tmp / "model.arpa")
+            self.vocab.save(tmp / "vocab.json")
+            config = self._config(extra, arpa, storage)
+            atomic_write_text(tmp / "config.json", json.dumps(config, indent=2))
+            manifest.write_manifest(tmp)  # last: it lists every file above
+        return directory
+
+    def _config(self, extra: dict | None, arpa: bool, storage: dict) -> dict:
+        return {
             "kind": "ngram",
             "format_version": FORMAT_VERSION,
             "seqlm_version": package_version("seqlm"),
             "order": self.order,
             "smoothing": self.smoothing,
             "level": self.vocab.level,
+            "tokenizer": self.vocab.tokenizer_name,
             **{k: v for k, v in self.info.items() if k not in STORAGE_KEYS},
             **(extra or {}),
             **storage,
             "with_arpa": arpa,  # model.arpa beside the arrays
         }
-        atomic_write_text(directory / "config.json", json.dumps(config, indent=2))
-        return directory
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, mmap: bool = True) -> NgramLM:
+    def load(cls, directory: str | os.PathLike, mmap: bool = True, verify: bool = False) -> NgramLM:
         """A model directory: the binary form (mapped: pages load as scoring needs them;
-        `mmap=False` reads them into memory) or, from seqlm before format 2, model.arpa."""
+        `mmap=False` reads them into memory) or, from seqlm before format 2, model.arpa;
+        checked (`seqlm.manifest`, `checks.py`; `verify`: every digest and entry)."""
         from seqlm.modeldir import read_config
 
         directory = Path(directory)
         config = read_config(directory)
-        if config.get("format_version", 0) > FORMAT_VERSION:
-            raise SeqlmError(
-                f"{directory}: written by a newer seqlm (format {config['format_version']})"
-            )
+        manifest.check(directory, full=verify)
         vocab = Vocab.load(directory / "vocab.json")
         if config.get("storage") == "npy":
-            tables = load_tables(directory, int(config["order"]), len(vocab) + 1, mmap)
+            tables = load_tables(directory, config, len(vocab) + 1, mmap, verify)
             model = cls(vocab, tables)
         else:
             model = cls.from_arpa(directory / "model.arpa", level=vocab.level)
@@ -386,8 +387,12 @@ def convert(
     quantize: int | None = None,
     level: str = "word",
     arpa: bool = False,
+    overwrite: bool = False,
 ) -> NgramLM:
     """An ARPA file (KenLM, SRILM, seqlm) to a binary model directory: `seqlm ngram convert`."""
+    from seqlm.modeldir import check_model_target
+
+    check_model_target(out_dir, overwrite)  # before reading a large ARPA
     model = NgramLM.from_arpa(arpa_path, level=level)
-    model.save(out_dir, arpa=arpa, quantize=quantize)
+    model.save(out_dir, arpa=arpa, quantize=quantize, overwrite=overwrite)
     return NgramLM.load(out_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from itertools import pairwise
 
@@ -18,17 +19,23 @@ CELL_CLASSES = {
     "mogrifier": "seqlm.nn.mogrifier:MogrifierCell",
 }
 CELLS = tuple(CELL_CLASSES)
+# Far beyond any model this library trains well, short of an allocation that never ends
+MAX_UNITS = 65_536
+MAX_LAYERS = 64
 
 
 @dataclass
 class ModelConfig:
     cell: str = setting("lstm", "recurrent cell", choices=CELLS, alias="model")
     vocab_size: int = setting(10_000, "vocabulary size (from the corpus)", min=1, flag=False)
-    embed: int = setting(200, "embedding size", min=1)
-    hidden: int = setting(200, "hidden units per layer", min=1)
-    layers: int = setting(2, "recurrent layers", min=1)
+    embed: int = setting(200, "embedding size", min=1, max=MAX_UNITS)
+    hidden: int = setting(200, "hidden units per layer", min=1, max=MAX_UNITS)
+    layers: int = setting(2, "recurrent layers", min=1, max=MAX_LAYERS)
     last_hidden: int = setting(
-        0, "units of the last layer (0: --hidden; tied: must be 0 or --embed)", min=0
+        0,
+        "units of the last layer (0: --hidden; tied: must be 0 or --embed)",
+        min=0,
+        max=MAX_UNITS,
     )
     dropout: float = setting(0.0, "dropout on the last layer's output", min=0, below=1)
     dropout_embed: float = setting(0.0, "dropout on the embeddings", min=0, below=1)
@@ -52,7 +59,7 @@ class ModelConfig:
     tied: bool = setting(False, "tie the output layer to the embedding (Inan et al.; Press & Wolf)")
     forget_bias: float = setting(1.0, "initial LSTM forget-gate bias")
     mogrifier_rounds: int = setting(
-        5, "--cell mogrifier: rounds of input/state gating (Melis et al. 2020)", min=1
+        5, "--cell mogrifier: rounds of input/state gating (Melis et al. 2020)", min=1, max=100
     )
     adaptive_cutoffs: list[int] = setting(
         [], "adaptive softmax cluster cutoffs, e.g. 2000,6000 (default: full softmax)"
@@ -78,6 +85,29 @@ class ModelConfig:
             )
         if self.tied and self.last_hidden not in (0, self.embed):
             raise SeqlmError("--tied: the last layer has --embed units (leave --last-hidden 0)")
+        self.check_size()
+
+    def parameters(self) -> int:
+        """About how many weights the model has (embedding, gates, output layer)."""
+        gates = {"rnn": 1, "gru": 3}.get(self.cell, 4)
+        sizes = self.layer_sizes()
+        recurrent = sum(gates * (i + h + 2) * h for i, h in zip(sizes, sizes[1:], strict=False))
+        return self.vocab_size * (self.embed + sizes[-1] + 1) + recurrent
+
+    def check_size(self) -> None:
+        """Refuse a model whose weights alone exceed this machine's memory, before
+        allocating it (an allocation that large fails slowly, or not at all)."""
+        try:
+            ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return
+        need = 4 * self.parameters()
+        if need > ram:
+            raise SeqlmError(
+                f"a model of {self.layers} layers of {self.hidden} units (embedding "
+                f"{self.embed}, {self.vocab_size} tokens) needs about {need / 2**30:,.1f} GiB "
+                f"for its weights alone; this machine has {ram / 2**30:,.1f} GiB"
+            )
 
     def layer_sizes(self) -> list[int]:
         """Input size of the first layer, then each layer's units (AWD: 400-1150-1150-400)."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from seqlm.data.text import EOS
-from seqlm.io import SeqlmError
+from seqlm.io import SeqlmError, atomic_write_text
 from seqlm.nn.recurrent import RecurrentLM
 from seqlm.probe.gradients import reference_copy
 
@@ -229,7 +229,7 @@ def gates_report(
     result, states, tokens = inside_lstm(model, ids, props)
     cells = select_cells(options["cells"], states, tokens, result, props)
     page = heatmap_html(tokens, states, cells, model.vocab.level, f"{label}: LSTM cells")
-    (folder / "cells.html").write_text(page, encoding="utf-8")
+    atomic_write_text(folder / "cells.html", page)
     figures = plot_saturation(result, folder) + [str(folder / "cells.html")]
     lines = []
     for i, layer in enumerate(result["saturation"]):
@@ -254,11 +254,11 @@ def gate_ids(
     model: RecurrentLM, corpus, text_file: str | None, split: str, tokens: int
 ) -> np.ndarray:
     """The ids the gates probe reads: a text file, else the split's first tokens."""
-    from seqlm.data.text import read_chunks, tokenize
+    from seqlm.data.text import read_chunks
 
     if text_file:
         text = "".join(read_chunks(text_file))  # one-line errors for binary / non-UTF-8
-        ids = model.vocab.encode(tokenize(text, model.vocab.level))[:tokens]
+        ids = model.vocab.encode(model.tokenizer.encode(text))[:tokens]
     else:
         ids = model.vocab.encode(corpus.vocab.decode(corpus[split][:tokens]))
     if len(ids) < 2:

@@ -32,11 +32,15 @@ def save(fig, out: Path, name: str) -> list[str]:
     model is drawn in), close the figure, return the image paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.svg"]
-    for path in paths:
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+    from functools import partial
+
+    from seqlm.io import atomic_write, atomic_write_text
     from seqlm.probe.palette import figure_colours
 
-    (out / f"{name}.colours.json").write_text(json.dumps(figure_colours(fig)))
+    for path in paths:
+        draw = partial(fig.savefig, format=path.suffix[1:], dpi=110, bbox_inches="tight")
+        atomic_write(path, draw)
+    atomic_write_text(out / f"{name}.colours.json", json.dumps(figure_colours(fig)))
     _pyplot().close(fig)
     return [str(p) for p in paths]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from seqlm.data.corpus import Corpus, load_corpus
 from seqlm.data.spec import CorpusSpec
 from seqlm.interface import LanguageModel
-from seqlm.io import SeqlmError, check_writable_dir
+from seqlm.io import SeqlmError, atomic_write_text, check_writable_dir
 
 log = logging.getLogger(__name__)
 MODEL_PROBES = ("gradients", "context", "dependency", "gates")
@@ -120,7 +120,7 @@ def run_model_probe(
             "dependency": plots.plot_dependency,
         }[probe]
         figures = plot(results, folder)
-    (folder / f"{probe}.json").write_text(json.dumps(results, indent=2, default=str))
+    atomic_write_text(folder / f"{probe}.json", json.dumps(results, indent=2, default=str))
     lines.append(f"wrote {folder}/{probe}.json, " + ", ".join(Path(f).name for f in figures))
     return results, lines, figures
 
@@ -187,6 +187,6 @@ def run_memory_probe(
                     show({**row, "cell": f"b={run['forget_bias']:g}"})
             results.append(r)
             figures = plot_forget_bias(r, folder / name)
-    (folder / f"{probe}.json").write_text(json.dumps(results, indent=2))
+    atomic_write_text(folder / f"{probe}.json", json.dumps(results, indent=2))
     lines.append(f"wrote {folder}/{probe}.json, " + ", ".join(Path(f).name for f in figures))
     return results, lines, figures

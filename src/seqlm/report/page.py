@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlm.io import SeqlmError
+from seqlm.io import SeqlmError, atomic_write_text
 
 
 @dataclass
@@ -111,10 +111,14 @@ def curves_section(ctx: ReportContext) -> Section | None:
         ax.yaxis.set_tick_params(labelleft=True)
         ax.grid(alpha=0.3, which="both")
     axes[0].set_yscale("log")
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import LogFormatter, MaxNLocator, ScalarFormatter
 
     axes[0].yaxis.set_major_formatter(ScalarFormatter())
-    axes[0].yaxis.set_minor_formatter(ScalarFormatter())
+    # label a few minor ticks only (a narrow range, e.g. one validation, has no decade)
+    axes[0].yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+    for ax in axes:  # from 0, with few ticks: one validation point leaves labels legible
+        ax.set_xlim(left=0)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, min_n_ticks=2))
     axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     fig.tight_layout()
     img = ctx.figure(fig, "learning_curves")
@@ -122,8 +126,9 @@ def curves_section(ctx: ReportContext) -> Section | None:
     text = (
         "<p>Validation perplexity while training (lower is better). Left: against "
         "training time, which depends on the machine; right: against tokens seen, which "
-        "does not. Dashed: the n-grams (counted once, no curve); black: the entropy floor "
-        "no model can go below. First seed of each model.</p>"
+        "does not. Dashed: the n-grams (counted once, no curve)"
+        + ("; black: the entropy floor no model can go below" if floor is not None else "")
+        + ". First seed of each model.</p>"
     )
     return Section("Learning curves", text + img, ["learning_curves"])
 
@@ -137,15 +142,17 @@ def loss_histogram_section(ctx: ReportContext) -> Section:
     finite = [v[np.isfinite(v)] for v in first_seed.values()]
     top = max(float(np.percentile(v, 99.5)) for v in finite if len(v))
     bins = np.linspace(0, max(top, 1e-3), 60)
-    for name, values in first_seed.items():
+    styles = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)))
+    for i, (name, values) in enumerate(first_seed.items()):
         ax.hist(
             values[np.isfinite(values)],
             bins=bins,
             histtype="step",
-            linewidth=1.5,
+            linewidth=1.8,
             label=name,
             density=True,
             color=colour(name),
+            linestyle=styles[i % len(styles)],  # told apart even where colours are close
         )
     ax.set_xlabel("per-token loss on test, −ln P (nats; lower is better)")
     ax.set_ylabel("density (fraction of tokens per nat)")
@@ -162,7 +169,6 @@ def loss_histogram_section(ctx: ReportContext) -> Section:
 
 
 def samples_section(ctx: ReportContext) -> Section:
-    from seqlm.data.text import detokenize
     from seqlm.generate import sample
 
     test = np.asarray(ctx.corpus["test"])
@@ -177,12 +183,12 @@ def samples_section(ctx: ReportContext) -> Section:
         length = 150
     parts = []
     for index, prompt in enumerate(prompts):
-        text = detokenize(vocab.decode(prompt), ctx.corpus.level)
+        text = vocab.tokenizer.decode(vocab.decode(prompt))
         parts.append(f"<h3>prompt: <code>{html.escape(text)}</code></h3><ul>")
         for name, model in ctx.models.items():
             ids = model.vocab.encode(vocab.decode(prompt))
             out = list(sample(model, ids, length, temperature=1.0, seed=index))
-            cont = html.escape(detokenize(model.vocab.decode(out), ctx.corpus.level))
+            cont = html.escape(model.tokenizer.decode(model.vocab.decode(out)))
             cont = cont.replace("\n", " <span class=eol>⏎</span> ")
             parts.append(f"<li><b>{html.escape(name)}</b>: {html.escape(text)} {cont}</li>")
         parts.append("</ul>")
@@ -273,7 +279,7 @@ def render(
         f"{html.escape(result['corpus'])}</title><style>{STYLE}</style></head><body>"
         f"<h1>seqlm: {html.escape(result['corpus'])}</h1>{body}{CHECK_SCRIPT}</body></html>"
     )
-    (out / "report.html").write_text(page, encoding="utf-8")
+    atomic_write_text(out / "report.html", page)
     result["figures"] = [f for s in sections for f in s.figures]
-    (out / "report.json").write_text(json.dumps(result, indent=2, default=float))
+    atomic_write_text(out / "report.json", json.dumps(result, indent=2, default=float))
     return out / "report.html"

@@ -22,6 +22,25 @@ def _metric(split: dict, char: bool) -> str:
     return text
 
 
+def _bpb(split: dict) -> str:
+    """Test bits per byte ('-': the corpus does not record its text's size)."""
+    value = split.get("bits_per_byte")
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _unk(split: dict) -> str:
+    share = split.get("unk_share") or 0.0
+    return f"{share:.1%}" if share else "0"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _any_unk(result: dict) -> bool:
+    return any(r["test"].get("unk_share") for r in result["rows"])
+
+
 def _tokens(n: int) -> str:
     return f"{n / 1e6:.2f}M" if n >= 10**6 else f"{n / 1e3:.0f}k"
 
@@ -33,7 +52,9 @@ def format_table(result: dict) -> str:
     width = max(9, *(len(_metric(r[s], char)) for r in rows for s in ("valid", "test"))) + 2
     unit = "bpc" if char else "ppl"
     head = f"{'#':>2} {'model':<12}{'params':>11}{'tokens':>9}"
-    head += f"{'valid ' + unit:>{width}}{'test ' + unit:>{width}}"
+    head += f"{'valid ' + unit:>{width}}{'test ' + unit:>{width}}{'test bpb':>10}"
+    unk = _any_unk(result)
+    head += f"{'<unk>':>7}" if unk else ""
     if floor is not None:
         head += f"{'gap to floor':>14}"
     head += f"{'train':>9}{'tokens/s':>11}  run"
@@ -46,12 +67,28 @@ def format_table(result: dict) -> str:
         line = (
             f"{i:>2} {r['model']:<12}{r['parameters']:>11,}{_tokens(r['tokens']):>9}"
             f"{_metric(r['valid'], char):>{width}}{_metric(r['test'], char):>{width}}"
+            f"{_bpb(r['test']):>10}" + (f"{_unk(r['test']):>7}" if unk else "")
         )
         if floor is not None:
             gap = r["test"].get("gap_nats")
             line += f"{gap:>9.4f} nats" if gap is not None else f"{'inf':>14}"
         line += f"{r['train_seconds']:>8.1f}s{r['tokens_per_s']:>11,.0f}  "
         lines.append(line + ("cached" if r["cached"] else "trained"))
+    if result.get("rank_note"):
+        lines.append(f"   {result['rank_note']}; bpb: bits per byte of the test text")
+    mixture = result.get("mixture")
+    if mixture:  # not ranked with the rest: its weight was chosen on valid
+        m = mixture["mixture"]
+        line = (
+            f"{'*':>2} {'mixture':<12}{mixture['parameters']:>11,}{'-':>9}"
+            f"{_metric(m['valid'], char):>{width}}{_metric(m['test'], char):>{width}}"
+            f"{_bpb(m['test']):>10}" + (f"{_unk(m['test']):>7}" if unk else "")
+        )
+        if floor is not None:
+            gap = m["test"].get("gap_nats")
+            line += f"{gap:>9.4f} nats" if gap is not None else f"{'inf':>14}"
+        lines.append(line + f"{'':>20}  tuned on valid")
+        lines.append(f"   * {mixture_note(mixture)}")
     if floor is not None:
         lines.append(
             f"   entropy floor (test): {floor:.4f} nats/token = perplexity {math.exp(floor):.3f}"
@@ -68,6 +105,15 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def mixture_note(mixture: dict) -> str:
+    """What the mixture row is: which two models, the weight, and where it was chosen."""
+    return (
+        f"mixture: {mixture['neural']['model']} and {mixture['ngram']['model']} mixed with "
+        f"weight {mixture['weight']:g} on the n-gram, the weight chosen on valid (never on "
+        f"test); saved as a model directory: {mixture.get('path', '-')}"
+    )
+
+
 def _pair(pair: dict) -> str:
     if pair["difference"] is None:
         return "not comparable (infinite loss)"
@@ -81,9 +127,12 @@ def summary_sentences(result: dict) -> str:
     rows = result["rows"]
     unit = "bits/char" if result["level"] == "char" else "perplexity"
 
+    by_bytes = result.get("ranked_by") == "bits_per_byte"
+    unit = "bits/byte" if by_bytes else unit
+
     def value(name: str) -> str:
         row = next(r for r in rows if r["model"] == name)
-        return _metric(row["test"], unit == "bits/char")
+        return _bpb(row["test"]) if by_bytes else _metric(row["test"], unit == "bits/char")
 
     ranking = result.get("ranking") or []
     groups = [[rows[0]["model"]]]
@@ -132,6 +181,7 @@ def results_html(result: dict) -> str:
     unit = "bits/char" if char else "perplexity"
     floor = result["floor_test_nats"]
     head = ["#", "model", "parameters", "tokens seen", f"valid {unit}", f"test {unit}"]
+    head += ["test bits/byte"] + (["<unk> share"] if _any_unk(result) else [])
     head += ["gap to floor (nats)"] if floor is not None else []
     head += ["train time", "tokens/s", "run"]
     body = []
@@ -144,7 +194,9 @@ def results_html(result: dict) -> str:
             _tokens(r["tokens"]),
             _metric(r["valid"], char),
             _metric(r["test"], char),
+            _bpb(r["test"]),
         ]
+        cells += [_unk(r["test"])] if _any_unk(result) else []
         cells += [f"{gap:.4f}" if gap is not None else "inf"] if floor is not None else []
         cells += [
             f"{r['train_seconds']:.1f} s",
@@ -159,6 +211,24 @@ def results_html(result: dict) -> str:
             )
             + "</tr>"
         )
+    mixture = result.get("mixture")
+    if mixture:
+        cells = ["*", "mixture", f"{mixture['parameters']:,}", "-"]
+        cells += [_metric(mixture["mixture"][s], char) for s in ("valid", "test")]
+        cells += [_bpb(mixture["mixture"]["test"])]
+        cells += [_unk(mixture["mixture"]["test"])] if _any_unk(result) else []
+        if floor is not None:
+            gap = mixture["mixture"]["test"].get("gap_nats")
+            cells.append(f"{gap:.4f}" if gap is not None else "inf")
+        cells += ["-", "-", "tuned on valid"]
+        body.append(
+            '<tr class="mixture">'
+            + "".join(
+                f"<td{'' if j == 1 else ' class=num'}>{html.escape(c)}</td>"
+                for j, c in enumerate(cells)
+            )
+            + f'</tr><tr><td colspan="{len(cells)}">* {html.escape(mixture_note(mixture))}</td></tr>'
+        )
     pairs = "".join(
         f"<li>{html.escape(p['better'])} vs {html.escape(p['worse'])}: {html.escape(_pair(p))}</li>"
         for p in result.get("ranking", [])
@@ -167,7 +237,9 @@ def results_html(result: dict) -> str:
     seeds = f"; mean ± sd over {result['seeds']} seeds" if result.get("seeds", 1) > 1 else ""
     return (
         f"<p>Budget: {html.escape(result['budget_text'])}{seeds}. Lower is better in the "
-        "metric columns; time and tokens/s depend on the machine.</p>"
+        "metric columns; time and tokens/s depend on the machine."
+        + (f" {html.escape(_sentence(result['rank_note']))}." if result.get("rank_note") else "")
+        + "</p>"
         '<div class="scroll"><table class="results"><tr>'
         + "".join(f"<th>{html.escape(h)}</th>" for h in head)
         + "</tr>"

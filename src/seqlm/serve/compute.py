@@ -84,7 +84,15 @@ def _row(
 
 def score_texts(lm: LanguageModel, texts: list[str], top_k: int = 5) -> list[dict]:
     """Per text: every token's log-probability, surprisal (bits), the rank the model gave
-    the true token (1 = its first choice) and the model's top-k alternatives."""
+    the true token (1 = its first choice), the model's top-k alternatives and the token's
+    character span in the text."""
+    rows = _score_texts(lm, texts, top_k)
+    for row, text in zip(rows, texts, strict=True):
+        row["spans"] = [list(span) for span in lm.tokenizer.spans(text, row["tokens"])]
+    return rows
+
+
+def _score_texts(lm: LanguageModel, texts: list[str], top_k: int) -> list[dict]:
     tokens = [lm.tokenize(t) for t in texts]
     ids = [lm.vocab.encode(t) for t in tokens]
     if _recurrent(lm) and any(len(i) for i in ids):
@@ -169,7 +177,7 @@ class Decoding:
             top_k,
             top_p,
             max_tokens,
-            TextJoiner(lm.vocab.level, prompt),
+            TextJoiner(lm.tokenizer, prompt),
             hidden_token(lm),
         )
 
@@ -188,7 +196,8 @@ def step(lm: LanguageModel, streams: list[Decoding]) -> list[str]:
         else:
             s.state = type(s.state)(hiddens[i], token)
         s.remaining -= 1
-        pieces.append(s.joiner.piece(lm.vocab.tokens[token]))
+        piece = s.joiner.piece(lm.vocab.tokens[token])
+        pieces.append(piece + s.joiner.flush() if s.remaining <= 0 else piece)
     return pieces
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlm.data.text import EOS, detokenize
+from seqlm.data.text import EOS
 from seqlm.interface import LanguageModel
 from seqlm.io import SeqlmError
 from seqlm.loading import load, model_config, trained_on
@@ -30,6 +30,8 @@ class ServedModel:
     lm: LanguageModel
     config: dict
     test_perplexity: float | None = None
+    test_bits_per_byte: float | None = None  # set where the test split is scored here
+    computed_valid: float | None = None  # n-grams: scored once at start-up
     probes: dict | None = None  # the gates probe's cells on the corpus, found once
     _corpus: object = None
     _reference: object = None
@@ -51,15 +53,23 @@ class ServedModel:
             "kind": self.kind,
             "label": label,
             "level": self.lm.vocab.level,
+            "tokenizer": self.lm.tokenizer.name,
             "vocab_size": len(self.lm.vocab),
             "parameters": int(self.lm.num_parameters()),
             "corpus": self.corpus_label(),
             "test_perplexity": self.test_perplexity,
+            "test_bits_per_byte": self.test_bits_per_byte,
             "valid_perplexity": self.valid_perplexity(),
         }
 
     def valid_perplexity(self) -> float | None:
-        """The best validation perplexity training recorded (recurrent models)."""
+        """Validation perplexity: as config.json records it (mixtures), as training
+        recorded it (recurrent models), or as scored at start-up (n-grams)."""
+        recorded = self.config.get("valid_perplexity")
+        if isinstance(recorded, int | float):
+            return float(recorded)
+        if self.computed_valid is not None:
+            return self.computed_valid
         try:
             progress = json.loads((self.path / "trainer.json").read_text(encoding="utf-8"))
             value = progress.get("best_valid")
@@ -113,8 +123,7 @@ def sample_text(model: ServedModel, split: str, tokens: int, seed: int) -> dict:
     if corpus is None:
         raise SeqlmError(f"model {model.name} records no corpus that can be loaded")
     ids = np.asarray(corpus[split])
-    level = corpus.level
-    eos = corpus.vocab.stoi.get(EOS, -1) if level == "word" else corpus.vocab.stoi.get("\n", -1)
+    eos = corpus.vocab.stoi.get(EOS, -1)
     ends = np.flatnonzero(ids == eos) if eos >= 0 else np.zeros(0, dtype=np.int64)
     rng = np.random.default_rng(seed)
     if len(ends) < 2:  # no line structure: any window
@@ -127,7 +136,7 @@ def sample_text(model: ServedModel, split: str, tokens: int, seed: int) -> dict:
         stop = int(later[0]) + 1 if len(later) else int(ends[-1]) + 1
         stop = max(stop, start + 1)
     words = corpus.vocab.decode(ids[start:stop])
-    text = detokenize(words, level)
+    text = corpus.vocab.tokenizer.decode(words)
     out: dict = {"text": text, "tokens": words, "split": split, "position": start, "marks": None}
     if split in corpus.marks:
         marks = corpus.marks[split]
@@ -149,20 +158,28 @@ def load_models(paths: list[str], evaluate_test: bool = False) -> dict[str, Serv
         name, n = base, 2
         while name in models:
             name, n = f"{base}-{n}", n + 1
-        models[name] = ServedModel(name, path, lm, config)
-        if evaluate_test:
-            models[name].test_perplexity = test_perplexity(models[name])
+        model = models[name] = ServedModel(name, path, lm, config)
+        recorded = config.get("test_perplexity")
+        if isinstance(recorded, int | float):
+            model.test_perplexity = float(recorded)
+        elif evaluate_test or lm.kind == "ngram":  # an n-gram scores a split in moments
+            model.test_perplexity = test_perplexity(model)
+        if lm.kind == "ngram" and model.valid_perplexity() is None:
+            model.computed_valid = test_perplexity(model, "valid")
     if not models:
         raise SeqlmError("no models to serve")
     return models
 
 
-def test_perplexity(model: ServedModel) -> float | None:
-    """Perplexity on the test split of the model's own corpus, if that corpus loads."""
+def test_perplexity(model: ServedModel, split: str = "test") -> float | None:
+    """Perplexity on a split (test) of the model's own corpus, if that corpus loads."""
     from seqlm.evaluate import evaluate
 
     corpus = model.corpus()
     if corpus is None:
         return None
-    value = evaluate(model.lm, corpus, "test").perplexity
+    result = evaluate(model.lm, corpus, split)
+    if split == "test":
+        model.test_bits_per_byte = result.bits_per_byte
+    value = result.perplexity
     return None if value is None or not math.isfinite(value) else round(float(value), 3)

@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422, not ignored
+
+    @field_validator("*")
+    @classmethod
+    def _unicode(cls, value):
+        """JSON may spell a lone surrogate (\\ud800), which no text can hold: a 422 here,
+        not a 500 when the tokenizer or the response meets it."""
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str):
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError as e:
+                    raise ValueError(f"not valid Unicode (a lone surrogate at {e.start})") from None
+        return value
 
 
 class ModelInfo(BaseModel):
     name: str
     kind: str = Field(description="ngram, rnn, lstm or gru")
     label: str = Field(description="e.g. 5-gram, lstm")
-    level: str = Field(description="word or char")
+    level: str = Field(description="what a token is: word, char, byte or subword")
+    tokenizer: str = Field(description="whitespace, words, chars, bytes or bpe:N")
     vocab_size: int
     parameters: int
     corpus: str | None = Field(description="the corpus it was trained on, if recorded")
     test_perplexity: float | None = Field(description="on its corpus's test split, if known")
-    valid_perplexity: float | None = Field(description="best validation perplexity in training")
+    test_bits_per_byte: float | None = Field(
+        None, description="on the same split: bits per byte of its text, across tokenizers"
+    )
+    valid_perplexity: float | None = Field(
+        description="on its corpus's validation split (recurrent models: the best in training)"
+    )
     gates: bool = Field(description="an LSTM: /gates and /patterns apply")
 
 
@@ -34,7 +53,7 @@ class ModelsResponse(BaseModel):
 
 
 class ScoreRequest(Strict):
-    text: str = Field(description="the text to score; every line ends with <eos> (word level)")
+    text: str = Field(description="the text to score; every line ends with <eos>")
     models: list[str] | None = Field(None, description="model names (default: all)")
     top_k: int = Field(5, ge=1, le=50, description="alternatives per token")
 
@@ -51,6 +70,7 @@ class ModelScores(BaseModel):
     ranks: list[int] = Field(description="1 + how many tokens the model found likelier")
     top: list[list[Alternative]] = Field(description="the model's top-k at each position")
     oov: list[bool] = Field(description="not in the model's vocabulary (scored as <unk>)")
+    spans: list[list[int]] = Field(description="each token's [start, end) in the text")
     perplexity: float | None
 
 

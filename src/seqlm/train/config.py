@@ -9,7 +9,7 @@ into the two levels.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from seqlm.data.corpus import Corpus
 from seqlm.data.text import os_error
 from seqlm.io import SeqlmError
 from seqlm.nn.config import ModelConfig
-from seqlm.settings import check, from_dict, setting
+from seqlm.settings import MAX_SEED, MAX_THREADS, check, from_dict, setting
 
 MODEL_FIELDS = {f.name for f in fields(ModelConfig)} - {"vocab_size"}
 
@@ -31,8 +31,8 @@ class TrainConfig:
         choices=("fused", "reference"),
     )
     # data
-    batch_size: int = setting(20, "parallel streams per step", min=1)
-    bptt: int = setting(35, "truncated-BPTT window length", min=1)
+    batch_size: int = setting(20, "parallel streams per step", min=1, max=1_000_000)
+    bptt: int = setting(35, "truncated-BPTT window length", min=1, max=1_000_000)
     variable_bptt: bool = setting(False, "randomise the window length (AWD-LSTM)")
     # optimisation
     optimizer: str = setting(
@@ -107,8 +107,8 @@ class TrainConfig:
     )
     checkpoint_every: int = setting(200, "steps between resumable checkpoints", min=1)
     log_every: int = setting(50, "steps between metric rows", min=1)
-    seed: int = setting(1, "random seed", min=0)
-    threads: int = setting(0, "CPU threads (0: torch's default)", min=0)
+    seed: int = setting(1, "random seed", min=0, max=MAX_SEED)
+    threads: int = setting(0, "CPU threads (0: torch's default)", min=0, max=MAX_THREADS)
     deterministic: bool = setting(
         False, "deterministic kernels (torch.use_deterministic_algorithms), for reproducible runs"
     )
@@ -198,10 +198,12 @@ def make_config(
     preset: str | None = None,
     sizes: tuple[int, int] | None = None,
     level: str | None = None,
+    rate=None,
 ) -> TrainConfig:
     """Preset (named, or the corpus's own), then the TOML file, then `overrides`. A corpus
     without a preset, given `sizes` (training tokens, vocabulary), gets a recipe fitted to
-    them and to the budget (`seqlm.train.recipe`); a loaded `Corpus` gives them itself."""
+    them and to the budget (`seqlm.train.recipe`); a loaded `Corpus` gives them itself.
+    `rate`: the recipe's measure of tokens/s on this machine (`calibrate.rate_of`)."""
     if isinstance(corpus, Corpus):
         sizes = (len(corpus["train"]), len(corpus.vocab))
         level, corpus = corpus.vocab.level, corpus.spec.source if corpus.spec else corpus.name
@@ -215,9 +217,11 @@ def make_config(
         from seqlm.train.recipe import auto_recipe
 
         minutes = given.get("max_minutes", file_values.get("max_minutes", 0.0))
-        values = auto_recipe(*sizes, max_minutes=minutes)
+        values = auto_recipe(*sizes, max_minutes=minutes, rate=rate)
     values.update(file_values)
     values.update(given)
     config = TrainConfig.from_flat(values)
     config.validate()
+    if sizes is not None:  # a model beyond this machine's memory: refused before any work
+        replace(config.model, vocab_size=sizes[1]).check_size()
     return config

@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from seqlm.io import SeqlmError
+from seqlm.progress import bar
 from seqlm.train.config import TrainConfig
 from seqlm.train.resumable import Progress
 
@@ -50,20 +51,15 @@ def budget_bar(
     config: TrainConfig, progress: Progress, total_steps: int, enabled: bool
 ) -> tuple[tqdm, str]:
     """A bar whose total is the budget that will stop the run (tokens, time or steps), and
-    its unit: "tok", "s" or "step"."""
-    options = {
-        "disable": not enabled or None,
-        "dynamic_ncols": True,
-        "desc": f"train {config.model.cell}",
-    }
+    its unit: "tok", "s" or "step". Off a terminal, plain status lines (`seqlm.progress`)."""
+    desc = f"train {config.model.cell}"
     if config.max_tokens:
         initial = min(progress.tokens, config.max_tokens)
-        bar = tqdm(total=config.max_tokens, initial=initial, unit="tok", unit_scale=True, **options)
-        return bar, "tok"
+        return bar(config.max_tokens, desc, enabled, "tok", True, initial), "tok"
     if config.max_minutes:
         total, initial = round(config.max_minutes * 60, 1), round(progress.elapsed, 1)
-        return tqdm(total=total, initial=initial, unit="s", unit_scale=True, **options), "s"
-    return tqdm(total=total_steps, initial=progress.step, unit="step", **options), "step"
+        return bar(total, desc, enabled, "s", True, initial), "s"
+    return bar(total_steps, desc, enabled, "step", False, progress.step), "step"
 
 
 def valid_row(progress: Progress, result: dict, streams: int, tokens: int) -> dict:
@@ -98,15 +94,7 @@ def summary(progress: Progress, stop: str) -> dict:
 
 
 def validation_bar(tokens: int, enabled: bool) -> tqdm:
-    return tqdm(
-        total=tokens,
-        unit="tok",
-        unit_scale=True,
-        desc="validate",
-        leave=False,
-        disable=not enabled or None,
-        dynamic_ncols=True,
-    )
+    return bar(tokens, "validate", enabled, "tok", True, leave=False)
 
 
 class TrainInterval:
@@ -129,12 +117,14 @@ class TrainInterval:
         ppl = math.exp(min(mean, 50))
         self.loss_sum.zero_()
         self.steps, self.tokens, self.elapsed = 0, p.tokens, p.elapsed
-        bar = {
+        figures = {
             "loss": f"{mean:.3f}",
             "ppl": f"{ppl:.1f}",
             "tok_s": f"{speed:,.0f}",
             "lr": f"{lr:.2g}",
         }
+        if p.history and p.history[-1]["valid_ppl"] is not None:
+            figures["valid"] = f"{p.history[-1]['valid_ppl']:.1f}"
         row = {
             "type": "train",
             "step": p.step,
@@ -146,4 +136,4 @@ class TrainInterval:
             "lr": lr,
             "tokens_per_s": round(speed, 1),
         }
-        return row, bar
+        return row, figures

@@ -21,16 +21,30 @@ its reason.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 # Tokens/s of training on 2 CPU cores, measured for the PTB preset's 2x650 model (~3,100 with
 # the adaptive softmax, ~1,300 with a full one): cost per token scales with hidden^2.
 TOKENS_PER_S_650 = 2_000.0
+SIZES = (1024, 650, 400, 200)  # the shapes a time budget steps down through
 
 
-def auto_recipe(train_tokens: int, vocab_size: int, max_minutes: float = 0.0) -> dict:
-    """Flat settings (as a preset) for a corpus of `train_tokens` and a budget in minutes."""
+def auto_recipe(
+    train_tokens: int,
+    vocab_size: int,
+    max_minutes: float = 0.0,
+    rate: Callable[[dict], float] | None = None,
+) -> dict:
+    """Flat settings (as a preset) for a corpus of `train_tokens` and a budget in minutes.
+
+    `rate`: flat settings -> training tokens/s measured on this machine (`calibrate`);
+    without it, a constant scaled by hidden^2. Under a time budget, a size the budget
+    cannot read one epoch of the data with steps down (``SIZES``): a model that sees each
+    token once or less is better smaller and read more (the rate only counts then: a
+    token budget or none trains the same model on every machine)."""
     reasons = []
     if train_tokens < 1_000_000:
         size, dropout, words, weight_drop = 400, 0.5, 0.1, 0.3
@@ -79,23 +93,33 @@ def auto_recipe(train_tokens: int, vocab_size: int, max_minutes: float = 0.0) ->
     else:
         recipe.update(tied=True)
     tokens_per_s = TOKENS_PER_S_650 * (650 / size) ** 2
+    if max_minutes and rate is not None:
+        size, tokens_per_s = _fit_size(recipe, size, train_tokens, max_minutes, rate, reasons)
     if max_minutes:
+        how = "measured here" if rate is not None else "assumed"
         readable = tokens_per_s * max_minutes * 60
-        epochs = max(1, min(50, round(readable / train_tokens)))
+        # the budget stops the run: the epochs leave room for a forecast that is low
+        epochs = max(1, min(50, math.ceil(2 * readable / train_tokens)))
         # the estimate may be off: the schedule follows the clock, holding the peak lr and
         # annealing over the last quarter (a cosine over the whole run costs ~15% early on:
         # docs/results/ptb-schedule-ab.txt)
         recipe.update(budget_schedule=True, decay_fraction=0.25)
         reasons.append(
-            f"budget {max_minutes:g} min at ~{tokens_per_s:,.0f} tokens/s reads "
-            f"~{readable / 1e6:.1f}M tokens: {epochs} epoch(s); peak lr, then a cosine "
-            "over the budget's last quarter"
+            f"budget {max_minutes:g} min at ~{tokens_per_s:,.0f} tokens/s ({how}) reads "
+            f"~{readable / 1e6:.1f}M tokens ({readable / train_tokens:.1f} epochs; the budget "
+            f"stops the run, at {epochs} epochs at most); peak lr, then a cosine over the "
+            "budget's last quarter"
         )
     else:
         epochs = max(1, min(40, round(20_000_000 / train_tokens)))
+        if rate is not None:
+            tokens_per_s, where = rate(recipe), "this machine at its measured rate"
+        else:
+            where = "a 2-core CPU"
+        hours = epochs * train_tokens / tokens_per_s / 3600
         reasons.append(
-            f"no --max-minutes: {epochs} epoch(s) (~20M tokens read; a 2-core CPU "
-            f"needs ~{20e6 / tokens_per_s / 3600:.1f} h)"
+            f"no --max-minutes: {epochs} epoch(s) (~{epochs * train_tokens / 1e6:.0f}M tokens "
+            f"read; {where} needs ~{hours:.1f} h)"
         )
     recipe["epochs"] = epochs
     recipe["eval_every"] = max(100, min(1000, train_tokens // (recipe["batch_size"] * 35 * 4)))
@@ -108,3 +132,27 @@ def auto_recipe(train_tokens: int, vocab_size: int, max_minutes: float = 0.0) ->
     for reason in reasons:
         log.info("  - %s", reason)
     return recipe
+
+
+def _fit_size(
+    recipe: dict,
+    size: int,
+    train_tokens: int,
+    max_minutes: float,
+    rate: Callable[[dict], float],
+    reasons: list,
+) -> tuple[int, float]:
+    """The largest size from `size` down whose measured rate reads an epoch in the budget
+    (else the smallest); `recipe` is set to it. Returns the size and its rate."""
+    sizes = [s for s in SIZES if s <= size]
+    for n, candidate in enumerate(sizes):
+        recipe.update(embed=candidate, hidden=candidate)
+        tokens_per_s = rate(recipe)
+        epochs = tokens_per_s * max_minutes * 60 / max(train_tokens, 1)
+        if epochs >= 1 or n == len(sizes) - 1:
+            break
+        reasons.append(
+            f"2x{candidate} measured at {tokens_per_s:,.0f} tokens/s here would read "
+            f"{epochs:.2f} epoch(s) in {max_minutes:g} min: one size down"
+        )
+    return candidate, tokens_per_s

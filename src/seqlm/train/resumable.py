@@ -144,4 +144,4 @@ def resume_config(out: str | Path) -> tuple[TrainConfig, CorpusSpec]:
         raise SeqlmError(f"{out}: not a recurrent training run")
     model = {k: v for k, v in config["model"].items() if k != "vocab_size"}
     settings = TrainConfig.from_flat({**model, **config["train"]}, f"{out}/config.json")
-    return settings, CorpusSpec.from_json(config.get("corpus"))
+    return settings, CorpusSpec.from_json(config.get("corpus")).located(out)

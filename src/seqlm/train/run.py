@@ -16,6 +16,8 @@ from seqlm.data.corpus import Corpus, load_corpus
 from seqlm.data.spec import CorpusSpec
 from seqlm.evaluate import EvalResult, evaluate
 from seqlm.io import SeqlmError
+from seqlm.modeldir import check_model_target
+from seqlm.train.calibrate import Forecast, announce, rate_of, versus
 from seqlm.train.config import TrainConfig, make_config
 from seqlm.train.rundir import RunDirectory
 
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 RESUME_OVERRIDES = {
     "epochs",
     "max_steps",
+    "max_tokens",
     "max_minutes",
     "budget_includes_eval",
     "patience",
@@ -48,6 +51,8 @@ class TrainResult:
     parameters: int
     valid: EvalResult
     test: EvalResult
+    forecast: Forecast | None = None  # the plan made before training (none on resume)
+    mixture: dict | None = None  # with the corpus's 5-gram (`best_of_both`), no preset only
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -55,13 +60,12 @@ class TrainResult:
         return out
 
 
-def check_new_run(out: str | Path) -> Path:
-    """`out` if a new run may start there: not busy, not holding a run already."""
+def check_new_run(out: str | Path, overwrite: bool = False) -> Path:
+    """`out` if a new run may start there: not busy, holding no model (unless `overwrite`)
+    and no one else's files (`modeldir.check_model_target`)."""
     out = Path(out)
     RunDirectory(out).busy()
-    if (out / "trainer.safetensors").exists():
-        raise SeqlmError(f"{out} already holds a training run: resume it or choose another out")
-    return out
+    return check_model_target(out, overwrite)
 
 
 def plan(
@@ -72,6 +76,7 @@ def plan(
     config_file: str | None,
     settings: dict,
     config: TrainConfig | None = None,
+    overwrite: bool = False,
 ) -> tuple[TrainConfig, Corpus, Path]:
     """The settings, corpus and directory of a new or resumed run (checked, not started)."""
     settings = {k: v for k, v in settings.items() if v is not None}
@@ -90,16 +95,19 @@ def plan(
         values = {**config.to_flat(), **settings}
         config = TrainConfig.from_flat(values)
         config.validate()
-        if isinstance(corpus, Corpus) and corpus.spec != spec:
+        if isinstance(corpus, Corpus) and corpus.spec.to_json() != spec.to_json():
             raise SeqlmError(f"{resume} was trained on {spec.source}, not on {corpus.name}")
         return config, corpus if isinstance(corpus, Corpus) else load_corpus(spec), Path(resume)
     if corpus is None or out is None:
         raise SeqlmError("training needs a corpus and an output directory (or resume=DIR)")
-    out = check_new_run(out)
+    out = check_new_run(out, overwrite)
     if not isinstance(corpus, Corpus):
         corpus = load_corpus(corpus)
     if config is None:
-        config = make_config(corpus, config_file, settings, preset)
+        threads = settings.get("threads", 0)
+        config = make_config(
+            corpus, config_file, settings, preset, rate=rate_of(corpus.vocab, threads)
+        )
     else:
         config.validate()
     return config, corpus, out
@@ -114,23 +122,32 @@ def train(
     preset: str | None = None,
     config_file: str | None = None,
     progress: bool = False,
+    mixture: bool = True,
+    overwrite: bool = False,
     **settings,
 ) -> TrainResult | None:
     """Train a recurrent LM, e.g. ``train(corpus, "runs/x", cell="lstm", hidden=650)``.
 
     Settings are the fields of `TrainConfig` and `ModelConfig` (the CLI's flags); the
     corpus's preset supplies the rest. `config`: a finished `TrainConfig` instead (as
-    `make_config` builds it, which is what `seqlm train` does). Returns the best checkpoint's valid and test
-    figures (None on the non-zero ranks of a distributed run)."""
+    `make_config` builds it, which is what `seqlm train` does). Returns the best
+    checkpoint's valid and test figures (None on the non-zero ranks of a distributed run). `mixture`: on a corpus
+    without a preset (and no `preset`), also its 5-gram and their mixture, tuned on valid
+    and saved as OUT/mixture (`seqlm.evaluate.mixture.best_of_both`). `overwrite`: start
+    over a model already in `out` (deleted as the run starts)."""
     from seqlm.loading import load
     from seqlm.train.distributed import leave
     from seqlm.train.trainer import Trainer
 
-    config, corpus, out = plan(corpus, out, resume, preset, config_file, settings, config)
+    config, corpus, out = plan(
+        corpus, out, resume, preset, config_file, settings, config, overwrite
+    )
     resuming = resume is not None and (out / "trainer.safetensors").exists()
     if resume is not None and not resuming:
         log.info("%s has no checkpoint yet: starting its run over, with its settings", out)
-    trainer = Trainer(config, corpus, out, resume=resuming, progress=progress)
+    restart = overwrite or resume is not None  # a run with no checkpoint starts over in place
+    trainer = Trainer(config, corpus, out, resume=resuming, progress=progress, overwrite=restart)
+    forecast = None if resuming else announce(config, corpus)  # once the run is known to start
     try:
         summary = trainer.run()
     except BaseException:
@@ -139,6 +156,8 @@ def train(
     leave(trainer.world, together=True)
     if not trainer.world.main:  # rank 0 evaluates and reports
         return None
+    if forecast is not None:
+        log.info("%s", versus(forecast, summary))
     log.info("evaluating the best checkpoint on valid and test")
     model = load(out)
     return TrainResult(
@@ -147,5 +166,23 @@ def train(
         parameters=model.num_parameters(),
         valid=evaluate(model, corpus, "valid"),
         test=evaluate(model, corpus, "test"),
+        forecast=forecast,
+        mixture=best_of_both_run(model, corpus, out) if mixture and not preset else None,
         **summary,
     )
+
+
+def best_of_both_run(model, corpus: Corpus, out: Path) -> dict | None:
+    """A corpus without a preset: its 5-gram (seconds to count) and the mixture with
+    `model`, weight tuned on valid, saved as OUT/mixture; None for preset corpora."""
+    from seqlm.evaluate.mixture import best_of_both
+    from seqlm.ngram import NgramLM
+    from seqlm.train.config import preset_for
+
+    if preset_for(corpus.spec.source if corpus.spec else corpus.name, corpus.vocab.level):
+        return None
+    log.info("building the corpus's 5-gram and the mixture (weight tuned on valid)")
+    ngram = NgramLM.train(corpus["train"], corpus.vocab, 5)
+    if corpus.spec is not None:
+        ngram.info["corpus"] = corpus.spec.to_json()
+    return best_of_both(model, ngram, corpus, out / "mixture")

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
 from seqlm.io import SeqlmError, atomic_write_text, check_writable_dir, sweep_stale_temporaries
+from seqlm.modeldir import RUN_LOCK_FILES, check_model_target
 
 
 class RunDirectory:
@@ -68,19 +70,28 @@ class RunDirectory:
             self._lock.release()
             self._lock = None
 
-    def claim(self, write_config: Callable[[], None], resume: bool) -> None:
-        """Lock the directory; a new run then writes its config.json before anything else."""
+    def claim(
+        self, write_config: Callable[[], None], resume: bool, overwrite: bool = False
+    ) -> None:
+        """Lock the directory; a new run then writes its config.json before anything else.
+        A new run starts only where no model is (`modeldir.check_model_target`); with
+        `overwrite`, the model there is deleted now (a run is resumable in place, so it
+        cannot be built aside and swapped in at the end as other savers do)."""
         self.lock()
         if resume:
             return
-        if (self.path / "trainer.safetensors").exists():
+        try:
+            check_model_target(self.path, overwrite)
+            for entry in os.scandir(self.path) if overwrite else ():
+                if entry.name in RUN_LOCK_FILES:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+        except BaseException:
             self.release()
-            raise SeqlmError(
-                f"{self.path} already holds a training run: resume it or choose "
-                "another output directory"
-            )
-        for stale in ("metrics.jsonl", "trainer.json", "model.safetensors"):
-            (self.path / stale).unlink(missing_ok=True)  # a claim that never checkpointed
+            raise
         write_config()
 
     def trim_metrics(self, step: int) -> None:

@@ -68,6 +68,7 @@ class Trainer:
         out: str | Path,
         resume: bool = False,
         progress: bool = False,
+        overwrite: bool = False,
     ):
         if corpus.spec is None:
             raise SeqlmError("the corpus must come from load_corpus (it records its settings)")
@@ -100,7 +101,9 @@ class Trainer:
         self.rundir = RunDirectory(self.out)
         if self.world.main:  # config.json first: the directory always says what it holds
             self.rundir.claim(
-                lambda: write_model_config(self.out, self.model, self._config_extra()), resume
+                lambda: write_model_config(self.out, self.model, self._config_extra()),
+                resume,
+                overwrite,
             )
         self.average: WeightAverage | None = None  # NT-ASGD, once averaging has started
         try:
