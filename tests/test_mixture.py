@@ -12,6 +12,7 @@ from serve_models import make_models
 
 from seqlm.evaluate.interpolate import GRID, InterpolatedLM
 from seqlm.evaluate.mixture import best_of_both, build_mixture, save_mixture
+from seqlm.io import SeqlmError
 from seqlm.loading import load
 
 TEXT = "the old dogs near a river chase a bird\nthe cat ( with a hat ) sees every fox"
@@ -142,8 +143,9 @@ def test_best_of_both_reports_three_models_and_saves_the_mixture(parts, small_co
     again = load(result["path"])
     assert again.weight == result["weight"]
     assert json.loads((tmp_path / "mix" / "config.json").read_text())["corpus"]["source"] == SMALL
-    with pytest.raises(Exception, match="already exists"):
+    with pytest.raises(SeqlmError, match="already holds a model .* --overwrite"):
         save_mixture(again, tmp_path / "mix")
+    assert (tmp_path / "mix" / "manifest.json").exists()
 
 
 def test_train_on_a_corpus_without_preset_reports_and_saves_the_mixture(tmp_path, capsys):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +26,8 @@ from seqlm.evaluate import evaluate, to_model_ids
 from seqlm.evaluate.cache import mix
 from seqlm.evaluate.interpolate import InterpolatedLM, best_weight
 from seqlm.interface import LanguageModel
-from seqlm.io import SeqlmError
-from seqlm.modeldir import write_config
+from seqlm.manifest import write_manifest
+from seqlm.modeldir import new_model_dir, write_config
 
 PART_NAMES = ("neural", "ngram")
 _CONFIG_SKIP = {"kind", "format_version", "seqlm_version", "model", "level"}
@@ -71,14 +70,10 @@ def save_mixture(
     extra: dict | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write `mixture` as a self-contained model directory (parts copied inside it),
-    staged beside `directory` and renamed into place, so a reader never sees half of it."""
-    directory = Path(directory)
-    if directory.exists() and not overwrite:
-        raise SeqlmError(f"{directory} already exists (choose another directory)")
-    stage = directory.with_name(f".{directory.name}.partial-{os.getpid()}")
-    shutil.rmtree(stage, ignore_errors=True)
-    try:
+    """Write `mixture` as a self-contained model directory (parts copied inside it, each
+    with its own manifest), staged beside `directory` and renamed into place, so a reader
+    never sees half of it; an existing model there is replaced only with `overwrite`."""
+    with new_model_dir(directory, overwrite) as stage:
         for name, part in zip(PART_NAMES, (mixture.first, mixture.second), strict=True):
             _save_part(part, stage / name)
         info = getattr(mixture.first, "info", None) or {}
@@ -93,15 +88,8 @@ def save_mixture(
             **(extra or {}),
         }
         write_config(stage, "mixture", sections)
-        old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-        if directory.exists():
-            directory.rename(old)
-        stage.rename(directory)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    return directory
+        write_manifest(stage)
+    return Path(directory)
 
 
 def _valid_perplexity(mixture: InterpolatedLM) -> dict:

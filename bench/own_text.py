@@ -1,0 +1,181 @@
+"""Your own text, with the defaults: `seqlm train` on raw-text corpora as a new user runs it.
+
+For each corpus, one command with default settings and a wall-time budget,
+
+    seqlm train --data CORPUS --out DIR --max-minutes M --threads T --json
+
+then the figures it reports: the tokenizer the rule picked, test bits per byte and
+perplexity of the neural model, of the corpus's 5-gram and of their mixture (weight tuned
+on valid), tokens/s, and the forecast against what the run read. Corpora (1-3 MB of text
+each, assembled from what this machine has, one paragraph a line; seqlm splits a single
+file 90/5/5 at line ends):
+
+- `shakespeare`: Tiny Shakespeare as raw text (`$SEQLM_DATA/tinyshakespeare/input.txt`);
+- `docstrings`: the docstrings of NumPy and PyTorch, one paragraph a line;
+- `manpages`: section-1 manual pages rendered as text (`man`), one paragraph a line;
+- `ptb`: PTB as a plain directory (so it gets the recipe, not its preset);
+- `fortunes`: Debian's `fortunes` package (quotations and literature), one a line.
+
+    python bench/own_text.py --minutes 15 --threads 2 --only shakespeare,docstrings
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+LIMIT = 2_000_000  # bytes of text per assembled corpus
+
+
+def paragraphs(text: str) -> list[str]:
+    """Blank-line separated paragraphs, each joined onto one line."""
+    out = []
+    for block in re.split(r"\n\s*\n", text):
+        line = " ".join(part.strip() for part in block.splitlines() if part.strip())
+        if len(line) > 20:
+            out.append(line)
+    return out
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    size, kept = 0, []
+    for line in lines:
+        size += len(line.encode()) + 1
+        if size > LIMIT:
+            break
+        kept.append(line)
+    path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return path
+
+
+def docstrings(work: Path) -> Path:
+    import numpy
+    import torch
+
+    lines = []
+    for package in (numpy, torch):
+        for file in sorted(Path(package.__file__).parent.rglob("*.py")):
+            try:
+                tree = ast.parse(file.read_text(encoding="utf-8"))
+            except (SyntaxError, UnicodeDecodeError, ValueError):
+                continue
+            for node in ast.walk(tree):
+                if isinstance(
+                    node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+                ):
+                    doc = ast.get_docstring(node)
+                    if doc:
+                        lines += paragraphs(textwrap.dedent(doc))
+    return write_lines(work / "docstrings.txt", lines)
+
+
+def manpages(work: Path) -> Path:
+    pages = sorted(p.name.split(".")[0] for p in Path("/usr/share/man/man1").iterdir())
+    lines, env = [], {**os.environ, "MANWIDTH": "100", "MAN_KEEP_FORMATTING": "0"}
+    for page in dict.fromkeys(pages):
+        try:
+            text = subprocess.run(
+                ["man", "-P", "cat", "1", page], capture_output=True, text=True, env=env, timeout=10
+            ).stdout
+        except (subprocess.TimeoutExpired, OSError):
+            continue
+        body = text.splitlines()[1:-1]  # the page's header and footer lines
+        lines += [re.sub(r"\s+", " ", p) for p in paragraphs(re.sub(r".\x08", "", "\n".join(body)))]
+        if sum(len(line) for line in lines) > LIMIT:
+            break
+    return write_lines(work / "manpages.txt", lines)
+
+
+def fortunes(work: Path) -> Path:
+    """Debian's `fortunes` package (quotations and literature; `apt-get install fortunes`):
+    one fortune a line, the ASCII-art file left out."""
+    lines = []
+    for file in sorted(Path("/usr/share/games/fortunes").iterdir()):
+        if file.suffix or "art" in file.name:
+            continue
+        text = file.read_text(encoding="utf-8", errors="replace")
+        for fortune in text.split("\n%\n"):
+            line = " ".join(fortune.split())
+            if len(line) > 20:
+                lines.append(line)
+    return write_lines(work / "fortunes.txt", lines)
+
+
+def corpora(work: Path, data: Path) -> dict:
+    return {
+        "shakespeare": lambda: data / "tinyshakespeare" / "input.txt",
+        "docstrings": lambda: docstrings(work),
+        "manpages": lambda: manpages(work),
+        "ptb": lambda: data / "ptb",
+        "fortunes": lambda: fortunes(work),
+    }
+
+
+def run(name: str, source: Path, work: Path, minutes: float, threads: int) -> dict:
+    out = work / f"run-{name}"
+    command = [sys.executable, "-m", "seqlm", "train", "--data", str(source), "--out", str(out)]
+    command += ["--max-minutes", str(minutes), "--threads", str(threads), "--json"]
+    command += ["--overwrite"]
+    start = time.time()
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"corpus": name, "error": done.stderr.strip().splitlines()[-1:]}
+    result = json.loads(done.stdout)
+    result["wall_seconds"] = round(time.time() - start, 1)
+    result["corpus"] = name
+    config = json.loads((out / "config.json").read_text())
+    result["tokenizer"] = config.get("tokenizer") or config.get("corpus", {}).get("tokenizer")
+    (work / f"{name}.json").write_text(json.dumps(result, indent=1, default=str))
+    return result
+
+
+def row(result: dict) -> str:
+    if "error" in result:
+        return f"{result['corpus']:<12} error: {result['error']}"
+    mix = result.get("mixture") or {}
+    bpb = {k: (mix.get(k) or {}).get("test", {}).get("bits_per_byte") for k in mix}
+    ppl = {k: (mix.get(k) or {}).get("test", {}).get("perplexity") for k in mix}
+    forecast = result.get("forecast") or {}
+    return (
+        f"{result['corpus']:<12} {result['tokenizer']!s:<11} "
+        f"{bpb.get('neural') or result['test'].get('bits_per_byte')!s:>8} "
+        f"{bpb.get('ngram')!s:>8} {bpb.get('mixture')!s:>8}  "
+        f"{ppl.get('neural')!s:>8} {ppl.get('ngram')!s:>8} {ppl.get('mixture')!s:>8} "
+        f"{result['tokens_per_s']:>8,.0f} {forecast.get('tokens_per_s', 0):>9,.0f} "
+        f"{result['tokens']:>10,} {forecast.get('tokens', 0):>10,}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=15)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", help="comma-separated corpus names")
+    parser.add_argument("--work", default="runs/own-text")
+    args = parser.parse_args()
+    data = Path(os.environ.get("SEQLM_DATA", "../shared/data"))
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    chosen = corpora(work, data)
+    names = args.only.split(",") if args.only else list(chosen)
+    print(
+        f"seqlm train --max-minutes {args.minutes:g} --threads {args.threads}, default settings\n"
+        f"{'corpus':<12} {'tokenizer':<11} {'nn bpb':>8} {'5g bpb':>8} {'mix bpb':>8}  "
+        f"{'nn ppl':>8} {'5g ppl':>8} {'mix ppl':>8} {'tok/s':>8} {'fc tok/s':>9} "
+        f"{'tokens':>10} {'fc tokens':>10}",
+        flush=True,
+    )
+    for name in names:
+        print(row(run(name, chosen[name](), work, args.minutes, args.threads)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
