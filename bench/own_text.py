@@ -119,6 +119,23 @@ def corpora(work: Path, data: Path) -> dict:
     }
 
 
+def round_trip(source: Path) -> str:
+    """Whether `words`, `chars` and `bytes` give the corpus's text back byte for byte."""
+    from seqlm.data.tokenizers import make
+
+    files = sorted(source.glob("*.txt")) if source.is_dir() else [source]
+    verdicts = []
+    for name in ("words", "chars", "bytes"):
+        tokenizer = make(name)
+        same = True
+        for file in files:
+            text = file.read_text(encoding="utf-8")
+            text = text if text.endswith("\n") else text + "\n"
+            same &= tokenizer.decode(tokenizer.encode(text)) == text
+        verdicts.append(f"{name} {'exact' if same else 'DIFFERS'}")
+    return ", ".join(verdicts)
+
+
 def run(name: str, source: Path, work: Path, minutes: float, threads: int) -> dict:
     out = work / f"run-{name}"
     command = [sys.executable, "-m", "seqlm", "train", "--data", str(source), "--out", str(out)]
@@ -141,8 +158,9 @@ def row(result: dict) -> str:
     if "error" in result:
         return f"{result['corpus']:<12} error: {result['error']}"
     mix = result.get("mixture") or {}
-    bpb = {k: (mix.get(k) or {}).get("test", {}).get("bits_per_byte") for k in mix}
-    ppl = {k: (mix.get(k) or {}).get("test", {}).get("perplexity") for k in mix}
+    parts = ("neural", "ngram", "mixture")
+    bpb = {k: (mix.get(k) or {}).get("test", {}).get("bits_per_byte") for k in parts}
+    ppl = {k: (mix.get(k) or {}).get("test", {}).get("perplexity") for k in parts}
     forecast = result.get("forecast") or {}
     return (
         f"{result['corpus']:<12} {result['tokenizer']!s:<11} "
@@ -160,6 +178,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", help="comma-separated corpus names")
     parser.add_argument("--work", default="runs/own-text")
+    parser.add_argument(
+        "--reuse", action="store_true", help="report a corpus's saved result instead of rerunning"
+    )
     args = parser.parse_args()
     data = Path(os.environ.get("SEQLM_DATA", "../shared/data"))
     work = Path(args.work)
@@ -173,8 +194,17 @@ def main() -> None:
         f"{'tokens':>10} {'fc tokens':>10}",
         flush=True,
     )
+    sources = {name: chosen[name]() for name in names}
     for name in names:
-        print(row(run(name, chosen[name](), work, args.minutes, args.threads)), flush=True)
+        saved = work / f"{name}.json"
+        if args.reuse and saved.exists():
+            result = json.loads(saved.read_text())
+        else:
+            result = run(name, sources[name], work, args.minutes, args.threads)
+        print(row(result), flush=True)
+    print("\nround trip (decode(encode(text)) == text, whole corpus):")
+    for name, source in sources.items():
+        print(f"{name:<12} {round_trip(source)}")
 
 
 if __name__ == "__main__":
