@@ -63,30 +63,28 @@ def format_table(result: dict) -> str:
         + (f"; {result['seeds']} seeds per neural model, mean ± sd" if result["seeds"] > 1 else ""),
         head,
     ]
-    for i, r in enumerate(rows, 1):
+
+    def figures(mark: str, name: str, parameters: int, tokens: str, m: dict) -> str:
+        """A row's columns up to the gap to the floor, for a ranked model or the mixture."""
         line = (
-            f"{i:>2} {r['model']:<12}{r['parameters']:>11,}{_tokens(r['tokens']):>9}"
-            f"{_metric(r['valid'], char):>{width}}{_metric(r['test'], char):>{width}}"
-            f"{_bpb(r['test']):>10}" + (f"{_unk(r['test']):>7}" if unk else "")
-        )
-        if floor is not None:
-            gap = r["test"].get("gap_nats")
-            line += f"{gap:>9.4f} nats" if gap is not None else f"{'inf':>14}"
-        line += f"{r['train_seconds']:>8.1f}s{r['tokens_per_s']:>11,.0f}  "
-        lines.append(line + ("cached" if r["cached"] else "trained"))
-    if result.get("rank_note"):
-        lines.append(f"   {result['rank_note']}; bpb: bits per byte of the test text")
-    mixture = result.get("mixture")
-    if mixture:  # not ranked with the rest: its weight was chosen on valid
-        m = mixture["mixture"]
-        line = (
-            f"{'*':>2} {'mixture':<12}{mixture['parameters']:>11,}{'-':>9}"
+            f"{mark:>2} {name:<12}{parameters:>11,}{tokens:>9}"
             f"{_metric(m['valid'], char):>{width}}{_metric(m['test'], char):>{width}}"
             f"{_bpb(m['test']):>10}" + (f"{_unk(m['test']):>7}" if unk else "")
         )
         if floor is not None:
             gap = m["test"].get("gap_nats")
             line += f"{gap:>9.4f} nats" if gap is not None else f"{'inf':>14}"
+        return line
+
+    for i, r in enumerate(rows, 1):
+        line = figures(str(i), r["model"], r["parameters"], _tokens(r["tokens"]), r)
+        line += f"{r['train_seconds']:>8.1f}s{r['tokens_per_s']:>11,.0f}  "
+        lines.append(line + ("cached" if r["cached"] else "trained"))
+    if result.get("rank_note"):
+        lines.append(f"   {result['rank_note']}; bpb: bits per byte of the test text")
+    mixture = result.get("mixture")
+    if mixture:  # not ranked with the rest: its weight was chosen on valid
+        line = figures("*", "mixture", mixture["parameters"], "-", mixture["mixture"])
         lines.append(line + f"{'':>20}  tuned on valid")
         lines.append(f"   * {mixture_note(mixture)}")
     if floor is not None:
