@@ -74,6 +74,9 @@ class RecurrentCell(nn.Module):
     state_parts: ClassVar[int] = 1  # tensors in the state, each (B, H); the first is h_t
     kernel: ClassVar[type[nn.RNNBase] | None] = None  # fused sequence kernel; None: none
     step_kernel: ClassVar[Callable | None] = None  # fused single step (generation)
+    # a cell whose recurrence has a parallel form (a scan over time) overrides `parallel`
+    # with it: (x (T, B, D), state, weights) -> (outputs (T, B, H), final state)
+    parallel: ClassVar[Callable | None] = None
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__()

@@ -1,9 +1,10 @@
 """A recurrent layer: a cell run over a sequence, on its equations or its fused kernel.
 
 The two forward paths: the reference loop (`RecurrentCell.step` at every time step, one
-matrix product for all inputs; records every gate for the probes) and, where the cell
-names one, torch's fused kernel (oneDNN on CPU, cuDNN on GPU) called on the cell's own
-parameters through `torch.func.functional_call`, so both read one set of weights. Weight
+matrix product for all inputs; records every gate for the probes) and the fast one: where
+the cell names one, torch's fused kernel (oneDNN on CPU, cuDNN on GPU) called on the
+cell's own parameters through `torch.func.functional_call`, so both read one set of
+weights; or the cell's own parallel form (a scan over time, `RecurrentCell.parallel`). Weight
 drop (DropConnect on W_hh, AWD-LSTM) substitutes a dropped copy in either path.
 """
 
@@ -52,9 +53,11 @@ class RecurrentLayer(nn.Module):
     def __init__(self, cell: RecurrentCell, weight_drop: float = 0.0, fused: bool = True):
         super().__init__()
         self.cell, self.weight_drop = cell, weight_drop
-        self.fused = fused and cell.kernel is not None
+        self.fused = fused and (cell.kernel is not None or cell.parallel is not None)
         self._kernel = None  # a tuple: not a submodule, so not a second set of names
-        if self.fused:  # built on the meta device (no draws), then given the cell's parameters
+        if (
+            self.fused and cell.kernel is not None
+        ):  # built on the meta device (no draws), then given the cell's parameters
             kernel = cell.kernel(*cell.sizes, device="meta")
             for name, parameter in cell.weights.items():
                 setattr(kernel, f"{name}_l0", parameter)
@@ -71,6 +74,10 @@ class RecurrentLayer(nn.Module):
             state = cell.zero_state(x.shape[1], x)
         if not self.fused or return_gates:
             return self.reference(x, state, return_gates)
+        if cell.kernel is None:
+            if x.shape[0] == 1:  # one step (generation): the sequential form is the cheaper
+                return self.reference(x, state)
+            return cell.parallel(x, state, self.training_weights())
         if x.shape[0] == 1 and not torch.is_grad_enabled():
             return self.one_step(x, state)
         return self.fused_sequence(x, state, self.training_weights())
