@@ -589,6 +589,18 @@ Loading, scoring and reading ARPA files (PTB, load average 5–6 unless noted):
 
 {ngram_ptb_loading()}
 
+## n-gram scoring speed, against KenLM {{#ngram-speed}}
+
+PTB's 5-gram built by KenLM's `lmplz`, scored by KenLM (`query` on `build_binary`'s
+probing model and on the ARPA; the `kenlm` Python module) and by seqlm (the directory
+`seqlm ngram convert` writes), each as one process pinned to one core of the 2-core
+machine, timed in CPU seconds (the machine was shared: load average 6–7). seqlm's figures
+are its compiled path (`pip install seqlm[fast]`: Numba); the first call in a process
+reads the compiled kernels from Numba's cache, the first call after installing compiles
+them (a few seconds).
+
+{metered("ngram-speed.txt")}
+
 ## n-grams at scale, against KenLM {{#ngram-scale}}
 
 Real English recombined (PTB and Tiny Shakespeare words shuffled within lines); seqlm at

@@ -179,15 +179,17 @@ def test_reference_and_fused_layers_agree_in_training(kind, weight_drop):
 
 
 def test_the_registry_is_the_only_map_from_name_to_cell():
-    assert set(CELL_TYPES) == {"rnn", "lstm", "gru", "mogrifier"}
+    assert {"rnn", "lstm", "gru", "mogrifier", "mingru", "minlstm"} <= set(CELL_TYPES)
     for kind, cls in CELL_TYPES.items():
-        cell = cls(3, 2)
-        state = cell.zero_state(4, torch.zeros(1))
+        cell = cls(3, 4)
+        state = cell.zero_state(5, torch.zeros(1))
         parts = state if isinstance(state, tuple) else (state,)
-        assert len(parts) == cls.state_parts and all(p.shape == (4, 2) for p in parts), kind
-        layer = make_layer("fused", kind, 3, 2)
-        assert layer.fused == (cls.kernel is not None)  # no kernel: the reference loop
-        out, _ = layer(torch.randn(5, 4, 3))
-        assert out.shape == (5, 4, 2)
+        assert len(parts) == cls.state_parts and parts[0].shape == (5, 4), kind  # h_t first
+        assert all(p.shape[0] == 5 for p in parts), kind  # any shape after the batch (mLSTM's C)
+        layer = make_layer("fused", kind, 3, 4)
+        # neither a kernel nor a parallel form: the reference loop
+        assert layer.fused == (cls.kernel is not None or cls.parallel is not None)
+        out, _ = layer(torch.randn(6, 5, 3))
+        assert out.shape == (6, 5, 4)
     with pytest.raises(ValueError, match="unknown cell"):
         make_layer("fused", "lsmt", 3, 2)

@@ -1,8 +1,8 @@
 """A model directory's `config.json`: read, checked, and upgraded from older layouts.
 
 Every saved model (n-gram or recurrent) is a directory with `config.json`; this module sits
-below both kinds so neither imports the other. Layout (format 2): `kind` (ngram, rnn,
-lstm, gru), `corpus` (the `CorpusSpec` it was trained on), `model` (the model's settings)
+below both kinds so neither imports the other. Layout (format 2): `kind` (ngram, mixture,
+or a --cell), `corpus` (the `CorpusSpec` it was trained on), `model` (the model's settings)
 and, for trained recurrent models, `train` (the training settings, the model's excluded),
 each setting stored once. Format 1 (seqlm 0.1, before this layout) kept the corpus
 settings at the top level and repeated the model settings inside `train`; it is upgraded
@@ -29,9 +29,10 @@ from seqlm.io import (
     sweep_stale_temporaries,
     temp_prefix,
 )
+from seqlm.nn.config import CELLS
 
 FORMAT_VERSION = 2
-KINDS = ("ngram", "rnn", "lstm", "gru", "mixture")
+KINDS = ("ngram", *CELLS, "mixture")  # every --cell is a kind of model directory
 _CORPUS_KEYS = ("corpus", "level", "max_vocab", "min_count", "split_fractions")
 
 

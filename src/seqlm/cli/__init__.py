@@ -11,11 +11,37 @@ import sys
 from collections.abc import Sequence
 
 from seqlm import __version__
-from seqlm.cli import compare, data, eval, export, generate, ngram, probe, serve, train, verify
+from seqlm.cli import (
+    compare,
+    data,
+    eval,
+    export,
+    generate,
+    ngram,
+    probe,
+    rescore,
+    score,
+    serve,
+    train,
+    verify,
+)
 from seqlm.cli.common import Parser, setup_logging
 from seqlm.io import SeqlmError
 
-COMMANDS = (data, ngram, train, compare, probe, eval, export, generate, serve, verify)
+COMMANDS = (
+    data,
+    ngram,
+    train,
+    compare,
+    probe,
+    eval,
+    score,
+    rescore,
+    export,
+    generate,
+    serve,
+    verify,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,9 @@ from seqlm.data.spec import CorpusSpec
 from seqlm.io import SeqlmError
 
 CORPUS_HELP = (
-    "a directory with train/valid/test.txt, a text file (split 90/5/5 at line ends), a named "
+    "a directory with train/valid/test.txt, a text file (split 90/5/5 at line ends; or a "
+    "JSONL/Parquet file, text field named as FILE:FIELD, default text; a Hugging Face dataset "
+    "saved with save_to_disk; .gz/.xz/.zst text), a named "
     "dataset (ptb, tinyshakespeare, wikitext-2; looked up under $SEQLM_DATA, downloaded if "
     "missing) or the built-in 'synthetic[:key=value,...]'"
 )

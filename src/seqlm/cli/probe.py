@@ -9,7 +9,7 @@ from seqlm.cli.common import Parser, emit, json_flag
 from seqlm.probe.config import SETTINGS
 from seqlm.settings import add_flags, from_args
 
-MODELS_HELP = "model directories, ARPA files, or fresh:rnn|lstm|gru (untrained)"
+MODELS_HELP = "model directories, ARPA files, or fresh:CELL, e.g. fresh:lstm (untrained)"
 
 
 def _common() -> argparse.ArgumentParser:

@@ -19,7 +19,9 @@ MAX_SEEDS = 100
 @dataclass
 class CompareConfig:
     models: str = setting(
-        DEMO_MODELS, "comma-separated: ngram:N[:smoothing], rnn, lstm, gru", metavar="LIST"
+        DEMO_MODELS,
+        "comma-separated: ngram:N[:smoothing] or a --cell (lstm, transformer, ...)",
+        metavar="LIST",
     )
     budget: str = setting("2M", BUDGET_HELP, metavar="BUDGET")
     seeds: int = setting(1, SEEDS_HELP, min=1, max=MAX_SEEDS, metavar="K")

@@ -35,9 +35,9 @@ from seqlm.evaluate import evaluate, to_model_ids
 from seqlm.evaluate.significance import BLOCK, RESAMPLES, paired_bootstrap, rank_adjacent
 from seqlm.io import SeqlmError, atomic_write_text, json_digest
 from seqlm.ngram.smoothing import DEFAULT_SMOOTHING, SMOOTHINGS
+from seqlm.nn.config import CELLS
 from seqlm.report.table import format_table, summary_sentences  # noqa: F401  (re-exported)
 
-NEURAL = ("rnn", "lstm", "gru")
 CURVE_POINTS = 6  # validations per learning curve
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def parse_models(text: str) -> list[ModelSpec]:
     specs = []
     for item in filter(None, (s.strip() for s in text.split(","))):
         parts = item.lower().split(":")
-        if parts[0] in NEURAL and len(parts) == 1:
+        if parts[0] in CELLS and len(parts) == 1:
             specs.append(ModelSpec(parts[0]))
         elif parts[0] == "ngram" and len(parts) in (2, 3) and parts[1].isdigit():
             smoothing = parts[2] if len(parts) == 3 else DEFAULT_SMOOTHING
@@ -72,7 +72,8 @@ def parse_models(text: str) -> list[ModelSpec]:
             specs.append(ModelSpec("ngram", int(parts[1]), smoothing))
         else:
             raise SeqlmError(
-                f"unknown model spec {item!r} (use ngram:N[:smoothing], rnn, lstm, gru)"
+                f"unknown model spec {item!r} (use ngram:N[:smoothing] or a cell: "
+                f"{', '.join(CELLS)})"
             )
     if not specs:
         raise SeqlmError("no models to compare")

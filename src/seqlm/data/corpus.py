@@ -1,7 +1,9 @@
 """Corpora: three token streams (train/valid/test) and the vocabulary built from train.
 
 `load_corpus(spec)` accepts a directory with train/valid/test.txt, a single text file
-(split contiguously by fractions at line ends), a named dataset (``ptb``,
+(split contiguously by fractions at line ends) or what stands for one (JSONL or Parquet
+with a text field, ``file.jsonl:field``; a dataset saved by Hugging Face `datasets`;
+compressed text: `seqlm.data.sources`), a named dataset (``ptb``,
 ``tinyshakespeare``, ``wikitext-2``) or the built-in ``synthetic[:key=value,...]``.
 Encoded corpora are cached (see `seqlm.data.cache`) keyed by the content of the sources
 and the tokenizer settings, and memory-mapped on reload, so a second run starts at once.
@@ -23,6 +25,7 @@ from seqlm.data import cache, synthetic
 from seqlm.data.cache import cache_root
 from seqlm.data.download import DATASETS, dataset_files, file_digest
 from seqlm.data.sizes import text_size
+from seqlm.data.sources import text_files
 from seqlm.data.spec import CorpusSpec
 from seqlm.data.text import (
     EOS,
@@ -138,8 +141,14 @@ def _load_corpus(corpus_spec: CorpusSpec, use_cache: bool) -> Corpus:
         path = Path(spec).expanduser()
     except RuntimeError:  # "~user" of no such user
         path = Path(spec)
-    kind = _file_kind(path)
-    if kind == "dir":
+    converted = text_files(spec)  # JSONL, Parquet, a saved dataset, compressed text
+    if converted is not None and len(converted) == 1:
+        path = converted[0]
+    kind = "splits" if converted is not None and len(converted) == 3 else _file_kind(path)
+    if kind == "splits":
+        ranges = [(p, 0, None) for p in converted]
+        default_tokenizer = None
+    elif kind == "dir":
         sources = [path / f"{s}.txt" for s in SPLITS]
         missing = [p.name for p in sources if not p.exists()]
         if missing:

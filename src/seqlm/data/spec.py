@@ -20,7 +20,11 @@ LEVELS = ("word", "char")
 
 @dataclass
 class CorpusSpec:
-    source: str = setting("synthetic", "directory, text file, dataset name or synthetic[:k=v]")
+    source: str = setting(
+        "synthetic",
+        "directory, text file (or JSONL/Parquet[:field], a saved dataset, .gz/.xz/.zst text), "
+        "dataset name or synthetic[:k=v]",
+    )
     level: str | None = setting(
         None, "same as --tokenizer whitespace (word) or chars (char)", choices=LEVELS
     )
@@ -106,7 +110,13 @@ def _is_name(source: str) -> bool:
 
 
 def _absolute(source: str) -> str:
-    """A source that names an existing file or directory, as an absolute path."""
-    if _is_name(source) or not os.path.exists(source):
+    """A source that names an existing file or directory, as an absolute path (with its
+    text field, ``data.jsonl:field``)."""
+    if _is_name(source):
+        return source
+    if not os.path.exists(source):
+        path, _, field = source.rpartition(":")
+        if path and field and os.path.exists(path):
+            return f"{os.path.abspath(path)}:{field}"
         return source
     return os.path.abspath(source)

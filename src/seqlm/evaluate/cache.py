@@ -108,7 +108,7 @@ class CachedLM(LanguageModel):
 
     def _top_output(self, inner) -> Tensor:
         hidden = self.model._step(inner)[0]  # the state after reading the pending token
-        return self.model.flatten_state(hidden)[-2 if self.model.paired_state else -1][0]
+        return self.model.flatten_state(hidden)[-self.model.state_parts][0]  # h_t
 
     def start(self, prompt: np.ndarray | None = None) -> CacheState:
         state = CacheState(self.model.start())

@@ -7,19 +7,22 @@
     model.perplexity("this is a sentence"), model.order, "word" in model
 
 Words are split on whitespace; a word the model does not know is its `<unk>` (flagged
-OOV), as in KenLM. Scores come from the same vectorised code as `NgramLM.log10_probs`.
+OOV), as in KenLM. Scores come from the same code as `NgramLM.log10_probs`: the compiled
+kernels of `fast.py` when Numba is installed (one call per sentence), else NumPy.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
 
 from seqlm.data.text import EOS
 from seqlm.io import SeqlmError
+from seqlm.ngram import fast
 from seqlm.ngram.arpa import BOS
 from seqlm.ngram.arpa import EOS as ARPA_EOS
 from seqlm.ngram.model import NgramLM
@@ -39,6 +42,12 @@ class Model:
         self._ids = dict(self.lm.vocab.stoi)
         self._ids[ARPA_EOS] = self._ids.pop(EOS, self.lm.eos)
         self._ids[BOS] = self.lm.bos
+        self._unk_id = self.lm.vocab.unk_id
+        self._unk = repeat(self._unk_id)  # map(dict.get, words, repeat(unk)): C-level lookups
+        self._tables = self.lm.tables
+
+    def _eos(self, eos: bool) -> int:
+        return self.lm.eos if eos else -1
 
     @property
     def order(self) -> int:
@@ -51,11 +60,17 @@ class Model:
     def __repr__(self) -> str:
         return f"<seqlm.ngram.Model from {self.path!r}>"
 
-    def _scores(self, sentence: str, bos: bool, eos: bool):
-        unk = self.lm.vocab.unk_id
+    def _words(self, sentence: str) -> np.ndarray:
         words = sentence.split()
-        ids = [self._ids.get(w, unk) for w in words] + ([self.lm.eos] if eos else [])
-        ids = np.asarray(ids, dtype=np.int64)
+        return np.fromiter(map(self._ids.get, words, self._unk), np.int64, len(words))
+
+    def _scores(self, sentence: str, bos: bool, eos: bool):
+        words = self._words(sentence)
+        oov = np.append(words == self._unk_id, [False] * eos)
+        if fast.enabled():  # compiled, one call (fast.py): the same numbers
+            _, log10p, length = fast.sentence(self._tables, words, bos, self._eos(eos), True)
+            return log10p, length, oov
+        ids = np.append(words, [self.lm.eos] * eos).astype(np.int64)
         n = len(ids)
         if bos:  # <s> first: the first word's history is `<s>`
             tokens = np.concatenate([[self.lm.bos], ids])
@@ -64,10 +79,12 @@ class Model:
         else:  # no history at all for the first word (KenLM's NullContextState)
             tokens, position, targets = ids, np.arange(-1, n - 1), np.arange(n)
         log10p, length = self.lm.score_positions(tokens, position, targets)
-        return log10p, length, ids == unk
+        return log10p, length, oov
 
     def score(self, sentence: str, bos: bool = True, eos: bool = True) -> float:
         """log10 P(sentence), `</s>` included when `eos`."""
+        if fast.enabled():
+            return fast.total(self._tables, self._words(sentence), bos, self._eos(eos))
         return float(self._scores(sentence, bos, eos)[0].sum())
 
     def perplexity(self, sentence: str) -> float:

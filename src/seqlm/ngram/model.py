@@ -4,7 +4,8 @@ Scoring follows KenLM's `query`: each line is scored on its own, starting after 
 and `</s>` (our `<eos>`) is predicted and counted. A token's probability comes from the
 longest n-gram in the model that ends with it, times the backoffs of the longer
 histories that were not found: log p(w | h) = log P(h_k w) + Σ_{m ≥ k} log b(h_m).
-All tokens of a file are looked up together, one order at a time (vectorised).
+All tokens of a file are looked up together, one order at a time (vectorised), or by
+the compiled kernels of `fast.py` (Numba, when installed) with the same results.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from seqlm.data.text import EOS, UNK
 from seqlm.data.vocab import Vocab
 from seqlm.interface import LanguageModel
 from seqlm.io import SeqlmError
+from seqlm.ngram import fast
 from seqlm.ngram.arpa import BOS, read_arpa, write_arpa
 from seqlm.ngram.arpa import EOS as ARPA_EOS
 from seqlm.ngram.binary import load_tables, save_tables
@@ -156,6 +158,8 @@ class NgramLM(LanguageModel):
         ids = np.asarray(ids, dtype=np.int64)
         if len(ids) and (ids.min() < 0 or ids.max() >= len(self.vocab)):
             raise SeqlmError("token ids outside the model's vocabulary")
+        if fast.enabled():  # compiled (fast.py); the same numbers as the NumPy path below
+            return fast.stream_log10(self.tables, ids, self.eos)
         pos = sentence_positions(ids, self.eos, self.bos)
         return self.score_positions(pos.tokens, pos.position, pos.targets)[0]
 
@@ -317,11 +321,8 @@ class NgramLM(LanguageModel):
         if UNK not in tokens:  # a closed-vocabulary model: <unk> gets probability 0
             tokens.append(UNK)
             tables = _append_unigram(tables)
-        info = {
-            "source": str(path),
-            "ngrams": [len(k) for k in tables.keys],
-            "unk_is_oov_entry": oov_entry,
-        }
+        info = {"source": str(path), "ngrams": [len(k) for k in tables.keys]}
+        info["unk_is_oov_entry"] = oov_entry
         return cls(Vocab(tokens, level=level), tables, "arpa", info)
 
     def warn_unk_convention(self, corpus_vocab: Vocab, ids: np.ndarray) -> None:

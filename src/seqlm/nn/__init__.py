@@ -8,6 +8,8 @@ _NAMES = {
     "ElmanCell": "seqlm.nn.cells",
     "GRUCell": "seqlm.nn.cells",
     "LSTMCell": "seqlm.nn.cells",
+    "MinGRUCell": "seqlm.nn.minimal",
+    "MinLSTMCell": "seqlm.nn.minimal",
     "MogrifierCell": "seqlm.nn.mogrifier",
     "RecurrentCell": "seqlm.nn.cells",
     "RecurrentLayer": "seqlm.nn.layers",

@@ -19,6 +19,7 @@ from seqlm.data.vocab import Vocab
 from seqlm.io import SeqlmError, atomic_write
 from seqlm.manifest import check, discard_manifest, write_manifest
 from seqlm.modeldir import read_config, write_config
+from seqlm.nn.build import build_model as build
 from seqlm.nn.config import ModelConfig
 from seqlm.nn.recurrent import RecurrentLM
 from seqlm.settings import from_dict
@@ -77,7 +78,7 @@ def build_model(config: dict, vocab: Vocab, backend: str) -> RecurrentLM:
     section = config.get("model")
     if not isinstance(section, dict):
         raise SeqlmError("config.json: no model section")
-    return RecurrentLM(from_dict(ModelConfig, section, "config.json model section"), vocab, backend)
+    return build(from_dict(ModelConfig, section, "config.json model section"), vocab, backend)
 
 
 def load_recurrent(

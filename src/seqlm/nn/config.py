@@ -17,8 +17,17 @@ CELL_CLASSES = {
     "lstm": "seqlm.nn.cells:LSTMCell",
     "gru": "seqlm.nn.cells:GRUCell",
     "mogrifier": "seqlm.nn.mogrifier:MogrifierCell",
+    "mingru": "seqlm.nn.minimal:MinGRUCell",
+    "minlstm": "seqlm.nn.minimal:MinLSTMCell",
+    "slstm": "seqlm.nn.xlstm:SLSTMCell",
+    "mlstm": "seqlm.nn.xlstm:MLSTMCell",
 }
-CELLS = tuple(CELL_CLASSES)
+# Models that are not a recurrent cell but answer to `--cell` all the same (their own
+# LanguageModel class, built by `seqlm.nn.build.build_model`).
+MODEL_CLASSES = {"transformer": "seqlm.nn.transformer:TransformerLM"}
+CELLS = (*CELL_CLASSES, *MODEL_CLASSES)
+MINIMAL_CELLS = ("mingru", "minlstm")  # gates read x_t only: no hidden-to-hidden matrix
+XLSTM_CELLS = ("slstm", "mlstm")  # units split into --heads
 # Far beyond any model this library trains well, short of an allocation that never ends
 MAX_UNITS = 65_536
 MAX_LAYERS = 64
@@ -61,6 +70,15 @@ class ModelConfig:
     mogrifier_rounds: int = setting(
         5, "--cell mogrifier: rounds of input/state gating (Melis et al. 2020)", min=1, max=100
     )
+    context: int = setting(
+        256, "--cell transformer: tokens of history it attends to", min=1, max=MAX_UNITS
+    )
+    heads: int = setting(
+        4,
+        "heads: attention (--embed must divide by it) or xLSTM (each layer's units must)",
+        min=1,
+        max=MAX_UNITS,
+    )
     adaptive_cutoffs: list[int] = setting(
         [], "adaptive softmax cluster cutoffs, e.g. 2000,6000 (default: full softmax)"
     )
@@ -83,15 +101,36 @@ class ModelConfig:
                 f"adaptive softmax cutoffs must lie inside the vocabulary "
                 f"({self.vocab_size} tokens)"
             )
+        if self.cell == "transformer" and self.embed % self.heads:
+            raise SeqlmError(f"--embed {self.embed} does not divide into {self.heads} heads")
         if self.tied and self.last_hidden not in (0, self.embed):
             raise SeqlmError("--tied: the last layer has --embed units (leave --last-hidden 0)")
+        if self.cell in XLSTM_CELLS and any(h % self.heads for h in self.layer_sizes()[1:]):
+            raise SeqlmError(
+                f"--cell {self.cell}: layers of {sorted(set(self.layer_sizes()[1:]))} units "
+                f"do not divide into {self.heads} heads"
+            )
         self.check_size()
 
     def parameters(self) -> int:
         """About how many weights the model has (embedding, gates, output layer)."""
-        gates = {"rnn": 1, "gru": 3}.get(self.cell, 4)
+        if self.cell == "transformer":  # attention 4d^2, MLP 2dh, positions, embedding
+            d, blocks = self.embed, self.layers * (4 * self.embed + 2 * self.hidden + 9)
+            return self.vocab_size * (d * (1 if self.tied else 2) + 1) + d * (blocks + self.context)
+        gates = {"rnn": 1, "gru": 3, "mingru": 2, "minlstm": 3}.get(self.cell, 4)
         sizes = self.layer_sizes()
-        recurrent = sum(gates * (i + h + 2) * h for i, h in zip(sizes, sizes[1:], strict=False))
+        # per gate and unit: W_x, W_h and two biases; the minimal RNNs have no W_h, one bias
+        hh = 0 if self.cell in MINIMAL_CELLS else 1
+        recurrent = sum(
+            gates * (i + 1 + hh * (h + 1)) * h for i, h in zip(sizes, sizes[1:], strict=False)
+        )
+        if self.cell in XLSTM_CELLS:  # sLSTM: W_hh per head; mLSTM: ĩ, f̃ per head, no W_hh
+            recurrent = sum(
+                (4 * (i + 1 + h // self.heads + 1) * h)
+                if self.cell == "slstm"
+                else (4 * h + 2 * self.heads) * (i + 1)
+                for i, h in zip(sizes, sizes[1:], strict=False)
+            )
         return self.vocab_size * (self.embed + sizes[-1] + 1) + recurrent
 
     def check_size(self) -> None:

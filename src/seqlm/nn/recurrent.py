@@ -6,7 +6,8 @@ output, variational (locked) dropout that reuses one mask across time (Gal & Gha
 2016), forget-gate bias 1 (Jozefowicz et al. 2015), an adaptive softmax for large
 vocabularies (Grave et al. 2017), and AWD-LSTM's word dropout, weight drop on W_hh and
 AR/TAR penalties (Merity et al. 2017; `seqlm.nn.regularize`). `--cell mogrifier` is the
-Mogrifier LSTM (`seqlm.nn.mogrifier`). Parameters have one canonical layout whichever backend
+Mogrifier LSTM (`seqlm.nn.mogrifier`); `--cell mingru`/`minlstm` the minimal RNNs
+(`seqlm.nn.minimal`). Parameters have one canonical layout whichever backend
 runs them, so a checkpoint loads into either and both start from identical weights.
 """
 
@@ -136,7 +137,7 @@ class RecurrentLM(nn.Module, LanguageModel):
 
     # -- recurrent state: a list with one entry per layer; an LSTM's entry is (h, c) -------
     def state_sizes(self) -> list[int]:
-        return [layer.weights["weight_hh"].shape[1] for layer in self.layers]
+        return [layer.cell.hidden_size for layer in self.layers]  # minGRU has no W_hh
 
     def initial_state(self, batch: int = 1) -> list:
         """The zero state every sequence starts from."""

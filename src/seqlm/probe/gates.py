@@ -22,14 +22,16 @@ from seqlm.nn.recurrent import RecurrentLM
 from seqlm.probe.gradients import reference_copy
 
 SATURATION_GATES = ("input_gate", "forget_gate", "output_gate")
+# cells recording these gates and a cell_state (xLSTM's: see `seqlm.nn.xlstm`, in [0, 1])
+GATED = ("lstm", "slstm", "mlstm")
 GATE_PROPERTIES = ("line_position", "in_quotes", "bracket_depth")
 OPENERS, CLOSERS = set("([{"), set(")]}")
 
 
 def lstm_states(model: RecurrentLM, ids: np.ndarray) -> list[dict[str, np.ndarray]]:
     """Per layer: gates, cell state and hidden state, each (T, hidden), for one text."""
-    if model.kind != "lstm":
-        raise SeqlmError(f"gate probes need an LSTM (this is a {model.kind})")
+    if model.kind not in GATED:
+        raise SeqlmError(f"gate probes need an LSTM, sLSTM or mLSTM (this is a {model.kind})")
     return reference_copy(model).gates(np.asarray(ids, dtype=np.int64))
 
 

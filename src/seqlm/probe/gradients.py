@@ -14,7 +14,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
+from seqlm.interface import LanguageModel
 from seqlm.nn.layers import evaluating
 from seqlm.nn.recurrent import RecurrentLM
 
@@ -29,25 +31,63 @@ def reference_copy(model: RecurrentLM) -> RecurrentLM:
 
 
 def gradient_flow(
-    model: RecurrentLM, ids: np.ndarray, distance: int = 50, windows: int = 32, seed: int = 0
+    model: LanguageModel, ids: np.ndarray, distance: int = 50, windows: int = 32, seed: int = 0
 ) -> dict:
-    """Mean gradient norms by distance k = 0..`distance` over `windows` windows of `ids`."""
+    """Mean gradient norms by distance k = 0..`distance` over `windows` windows of `ids`.
+    A recurrent model also gives its hidden (and cell) state's curves; any other neural
+    model (the Transformer, which has no state carried step to step) its input's."""
+    batch = _windows(ids, distance + 1, windows, seed, model.device)
+    if not isinstance(model, RecurrentLM):
+        with evaluating(model):
+            return _input_flow(model, batch)
     ref = reference_copy(model)
     with evaluating(ref):
-        return _gradient_flow(ref, ids, distance, windows, seed)
+        return _gradient_flow(ref, batch)
 
 
-def _gradient_flow(ref: RecurrentLM, ids, distance: int, windows: int, seed: int) -> dict:
+def _windows(ids, length: int, windows: int, seed: int, device) -> Tensor:
+    """`windows` random windows of `length` + 1 tokens (the last is the target), (T, B)."""
     ids = np.asarray(ids, dtype=np.int64)
-    length = distance + 1
     if len(ids) < length + 1:
         raise ValueError("text shorter than the probed distance")
     rng = np.random.default_rng(seed)
     starts = rng.integers(0, len(ids) - length - 1, windows)
-    batch = torch.as_tensor(
-        np.stack([ids[s : s + length + 1] for s in starts]).T, device=ref.device
-    )
+    return torch.as_tensor(np.stack([ids[s : s + length + 1] for s in starts]).T, device=device)
+
+
+def _input_flow(model, batch: Tensor) -> dict:
+    """‖∂loss_T/∂x_{T−k}‖ through the model's own forward pass: the first block's input
+    (token plus position embedding: the sum's gradient is the token embedding's) is made a
+    leaf the gradient stops at (a pre-hook), whatever the blocks do with it."""
+    inputs, target, length = batch[:-1], batch[-1], batch.shape[0] - 1
+    seen: list[Tensor] = []
+
+    def keep(module, args):
+        x = args[0].detach().requires_grad_(True)
+        seen.append(x)
+        return (x, *args[1:])
+
+    hook = model.blocks[0].register_forward_pre_hook(keep)
+    try:
+        with torch.enable_grad():
+            x, _ = model.features(inputs)
+            loss = F.nll_loss(model.log_softmax(x[-1:])[0], target, reduction="sum")
+            (grad,) = torch.autograd.grad(loss, seen)
+    finally:
+        hook.remove()
+    grad = grad if grad.shape[0] == length else grad.transpose(0, 1)  # to (T, B, d)
+    norms = [grad[length - 1 - k].norm(dim=-1).mean().item() for k in range(length)]
+    return {
+        "kind": model.kind,
+        "distance": list(range(length)),
+        "input": norms,
+        "input_decay_per_step": decay_rate(norms),
+    }
+
+
+def _gradient_flow(ref: RecurrentLM, batch: Tensor) -> dict:
     inputs, target = batch[:-1], batch[-1]
+    length = inputs.shape[0]
     x = ref.embedding(inputs).detach().requires_grad_(True)
     layer_input, hiddens, cells = x, [], []
     for layer in ref.layers:

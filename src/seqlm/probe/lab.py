@@ -9,6 +9,7 @@ from seqlm.interface import LanguageModel
 from seqlm.probe.context import context_ablation, dependency_scores, grid_for
 from seqlm.probe.gradients import gradient_flow
 from seqlm.probe.memory import MemorySettings, forget_bias_study, memory_ladder
+from seqlm.probe.plots import main_curve
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,7 @@ def lab_lines(lab: dict) -> list[str]:
     if lab.get("gradients"):
         lines.append(
             "gradient decay per step back: "
-            + ", ".join(
-                f"{r['label']} {r['hidden_decay_per_step']:+.3f} decades" for r in lab["gradients"]
-            )
+            + ", ".join(f"{r['label']} {main_curve(r)[2]:+.3f} decades" for r in lab["gradients"])
         )
     if lab.get("context"):
         lines.append(

@@ -85,17 +85,43 @@ def copy_batch(
 
 
 class MemoryNet(nn.Module):
-    """Input projection -> one recurrent layer -> linear readout."""
+    """One recurrent layer (any `--cell`) -> linear readout. The Transformer instead: an
+    input projection plus learned positions (up to `length`) -> two causal blocks (the
+    language model's, `seqlm.nn.transformer.Block`) -> readout; attention sees the whole
+    sequence, so its limit is what it can learn to look up, not what it can keep."""
 
-    def __init__(self, cell: str, inputs: int, outputs: int, hidden: int, forget_bias: float):
+    def __init__(
+        self,
+        cell: str,
+        inputs: int,
+        outputs: int,
+        hidden: int,
+        forget_bias: float,
+        length: int = 1024,
+    ):
         super().__init__()
-        self.layer = make_layer("fused", cell, inputs, hidden)
+        self.cell = cell
+        if cell == "transformer":
+            from seqlm.nn.transformer import Block
+
+            self.project = nn.Linear(inputs, hidden)
+            self.positions = nn.Embedding(length, hidden)
+            self.blocks = nn.ModuleList(Block(hidden, 4, 4 * hidden, 0.0) for _ in range(2))
+            self.norm = nn.LayerNorm(hidden)
+        else:
+            self.layer = make_layer("fused", cell, inputs, hidden)
+            if "forget_gate" in self.layer.cell.gates:
+                self.layer.cell.forget_gate.bias = forget_bias
         self.readout = nn.Linear(hidden, outputs)
-        if "forget_gate" in self.layer.cell.gates:
-            self.layer.cell.forget_gate.bias = forget_bias
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.readout(self.layer(x)[0])
+        """x (T, B, inputs) -> outputs (T, B, outputs)."""
+        if self.cell != "transformer":
+            return self.readout(self.layer(x)[0])
+        h = self.project(x.transpose(0, 1)) + self.positions.weight[: x.shape[0]]
+        for block in self.blocks:
+            h = block(h)[0]
+        return self.readout(self.norm(h)).transpose(0, 1)
 
 
 def _task(task: str, s: MemorySettings):
@@ -140,7 +166,8 @@ def train_memory(task: str, cell: str, length: int, settings: MemorySettings | N
     s = settings or MemorySettings()
     inputs, outputs, make = _task(task, s)
     torch.manual_seed(s.seed)
-    net = MemoryNet(cell, inputs, outputs, s.hidden, s.forget_bias)
+    total = length + (s.symbols if task == "copy" else 0)
+    net = MemoryNet(cell, inputs, outputs, s.hidden, s.forget_bias, total)
     lr = s.lr if s.lr is not None else {"adding": 1e-2, "copy": 3e-3}[task]
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     rng = np.random.default_rng(s.seed)

@@ -52,16 +52,25 @@ def _tidy(ax, legend: bool = True) -> None:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
 
 
+def main_curve(result: dict) -> tuple[str, list[float], float]:
+    """(symbol, norms by distance, decades/step) of the curve a result is ranked by: the
+    hidden state's, or the input's for a model with no state carried step to step."""
+    key = "hidden" if "hidden" in result else "input"
+    symbol = {"hidden": "h", "input": "x"}[key]
+    return symbol, result[key], result[f"{key}_decay_per_step"]
+
+
 def plot_gradient_flow(results: list[dict], out: Path) -> list[str]:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for r in results:
         label = r.get("label", r["kind"])
+        symbol, norms, decay = main_curve(r)
         line = ax.semilogy(
             r["distance"],
-            r["hidden"],
+            norms,
             color=colour(label),
-            label=f"{label}: ∂L/∂h  ({r['hidden_decay_per_step']:+.3f} decades/step)",
+            label=f"{label}: ∂L/∂{symbol}  ({decay:+.3f} decades/step)",
         )[0]
         if "cell" in r:
             ax.semilogy(
@@ -72,7 +81,7 @@ def plot_gradient_flow(results: list[dict], out: Path) -> list[str]:
                 label=f"{label}: ∂L/∂C  ({r['cell_decay_per_step']:+.3f} decades/step)",
             )
     ax.set_xlabel("distance k (steps back from the loss)")
-    ax.set_ylabel("mean gradient norm ‖∂L_t/∂h_{t−k}‖ (log scale)")
+    ax.set_ylabel("mean gradient norm ‖∂L_t/∂h_{t−k}‖ or ‖∂L_t/∂x_{t−k}‖ (log scale)")
     ax.set_title("Gradient flow: how far back does the loss reach?")
     _tidy(ax)
     return save(fig, out, "gradient_flow")

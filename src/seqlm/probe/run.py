@@ -1,7 +1,7 @@
 """The probes as `seqlm probe` runs them: which models, which corpus, one line per result.
 
 Each probe function returns plain data; this module picks the models (saved ones, or
-`fresh:rnn|lstm|gru` untrained ones), the corpus (the one the first saved model was
+`fresh:CELL` untrained ones), the corpus (the one the first saved model was
 trained on, else the synthetic corpus), runs one probe over every model, writes its JSON
 and figures, and words the result as lines for the terminal.
 """
@@ -16,6 +16,7 @@ from seqlm.data.corpus import Corpus, load_corpus
 from seqlm.data.spec import CorpusSpec
 from seqlm.interface import LanguageModel
 from seqlm.io import SeqlmError, atomic_write_text, check_writable_dir
+from seqlm.probe.plots import main_curve
 
 log = logging.getLogger(__name__)
 MODEL_PROBES = ("gradients", "context", "dependency", "gates")
@@ -24,16 +25,22 @@ MODEL_PROBES = ("gradients", "context", "dependency", "gates")
 def check_model_kinds(probe: str, specs: list[str]) -> None:
     """Refuse a model a probe cannot read before any data is loaded."""
     from seqlm.loading import model_config
+    from seqlm.nn.config import CELLS
 
+    gated = ("lstm", "slstm", "mlstm")  # seqlm.probe.gates.GATED, without loading torch
     for spec in specs:
         kind = spec.split(":", 1)[1] if spec.startswith("fresh:") else model_config(spec)["kind"]
         if probe == "gradients" and kind == "ngram":
             raise SeqlmError(f"{spec}: an n-gram has no gradients")
-        if probe == "gates" and kind != "lstm":
-            what = "an n-gram" if kind == "ngram" else f"a {kind.upper()}"
-            raise SeqlmError(f"{spec}: gate probes need an LSTM (this is {what})")
-        if spec.startswith("fresh:") and kind not in ("rnn", "lstm", "gru"):
-            raise SeqlmError(f"unknown fresh model {spec!r} (fresh:rnn, fresh:lstm, fresh:gru)")
+        if probe == "gates" and kind not in gated:
+            what = "an n-gram" if kind == "ngram" else f"a {kind}"
+            raise SeqlmError(
+                f"{spec}: gate probes need an {', '.join(gated)} model (this is {what})"
+            )
+        if spec.startswith("fresh:") and kind not in CELLS:
+            raise SeqlmError(
+                f"unknown fresh model {spec!r} (fresh:CELL, CELL one of {', '.join(CELLS)})"
+            )
 
 
 def probe_corpus(specs: list[str], given: CorpusSpec | None) -> Corpus:
@@ -49,9 +56,10 @@ def probe_corpus(specs: list[str], given: CorpusSpec | None) -> Corpus:
 def probe_models(
     specs: list[str], corpus: Corpus, seed: int = 0
 ) -> list[tuple[str, LanguageModel]]:
-    """Saved models by path, or fresh:rnn / fresh:lstm / fresh:gru (untrained, small)."""
+    """Saved models by path, or fresh:CELL (untrained, small: fresh:lstm, fresh:mingru)."""
     from seqlm.loading import load
-    from seqlm.nn import ModelConfig, RecurrentLM
+    from seqlm.nn import ModelConfig
+    from seqlm.nn.build import build_model
 
     models = []
     for spec in specs:
@@ -60,7 +68,7 @@ def probe_models(
             config = ModelConfig(
                 cell=cell, vocab_size=len(corpus.vocab), embed=64, hidden=128, layers=1
             )
-            model = RecurrentLM(config, corpus.vocab, "reference")
+            model = build_model(config, corpus.vocab, "reference")
             model.reset_parameters(seed)
             models.append((f"{cell} (untrained)", model))
         else:
@@ -127,7 +135,9 @@ def run_model_probe(
 
 def describe_gradients(label: str, r: dict) -> str:
     cell = f", cell {r['cell_decay_per_step']:+.4f}" if "cell_decay_per_step" in r else ""
-    return f"{label:<22} hidden {r['hidden_decay_per_step']:+.4f} decades/step{cell}"
+    symbol, _, decay = main_curve(r)
+    what = {"h": "hidden", "x": "input"}[symbol]
+    return f"{label:<22} {what} {decay:+.4f} decades/step{cell}"
 
 
 def describe_context(label: str, r: dict) -> str:
@@ -158,6 +168,7 @@ def run_memory_probe(
     show=None,
 ) -> tuple[list[dict], list[str], list[str]]:
     """The adding/copy tasks by length (memory) or forget-gate bias 0 vs 1 (forget-bias)."""
+    from seqlm.nn.config import CELLS
     from seqlm.probe.lab import memory_line
     from seqlm.probe.memory import MemorySettings, forget_bias_study, memory_ladder
     from seqlm.probe.plots import plot_forget_bias, plot_memory
@@ -169,8 +180,8 @@ def run_memory_probe(
     results, lines, figures = [], [], []
     if probe == "memory":
         for cell in cells:
-            if cell not in ("rnn", "lstm", "gru"):
-                raise SeqlmError(f"unknown --cell {cell!r} (choose rnn, lstm, gru)")
+            if cell not in CELLS:
+                raise SeqlmError(f"unknown --cell {cell!r} (choose {', '.join(CELLS)})")
         for name in tasks:
             for cell in cells:
                 r = memory_ladder(

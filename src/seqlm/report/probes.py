@@ -10,6 +10,7 @@ from pathlib import Path
 
 from seqlm.probe import plots
 from seqlm.probe.lab import FAR, far_gap
+from seqlm.probe.plots import main_curve
 from seqlm.report.page import ReportContext, Section, image
 
 
@@ -63,10 +64,10 @@ def _steps_to_tenfold(decades: float) -> str:
 
 
 def _gradients(results: list[dict], result: dict) -> str:
-    ordered = sorted(results, key=lambda r: r["hidden_decay_per_step"])
+    ordered = sorted(results, key=lambda r: main_curve(r)[2])
     rates = "; ".join(
-        f"{_e(r['label'])}: {r['hidden_decay_per_step']:+.3f} decades/step "
-        f"({_steps_to_tenfold(r['hidden_decay_per_step'])})"
+        f"{_e(r['label'])}: ∂L/∂{main_curve(r)[0]} {main_curve(r)[2]:+.3f} decades/step "
+        f"({_steps_to_tenfold(main_curve(r)[2])})"
         for r in ordered
     )
     cells = [r for r in results if "cell_decay_per_step" in r]

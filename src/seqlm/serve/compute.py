@@ -184,7 +184,7 @@ class Decoding:
 
 def step(lm: LanguageModel, streams: list[Decoding]) -> list[str]:
     """Every stream's next piece of text; each stream's state moves on by one token."""
-    if _recurrent(lm):
+    if _recurrent(lm) and lm.initial_state(1) is not None:  # a Transformer's: per stream
         dists, hiddens = _recurrent_step(lm, [s.state for s in streams])
     else:
         dists, hiddens = [lm.next_log_probs(s.state) for s in streams], None

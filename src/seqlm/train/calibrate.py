@@ -50,7 +50,7 @@ def enabled() -> bool:
 def measure(config: TrainConfig, vocab, threads: int | None = None) -> float:
     """Training tokens/s of `config`'s model, batch and window on this machine (cached per
     shape). The RNG state is restored afterwards: the run itself is unchanged."""
-    from seqlm.nn.recurrent import RecurrentLM
+    from seqlm.nn.build import build_model
 
     threads = config.threads if threads is None else threads
     model_config = {k: v for k, v in asdict(config.model).items() if k != "vocab_size"}
@@ -65,7 +65,7 @@ def measure(config: TrainConfig, vocab, threads: int | None = None) -> float:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             config.model.vocab_size = len(vocab)
-            model = RecurrentLM(config.model, vocab, config.backend)
+            model = build_model(config.model, vocab, config.backend)
             model.train()
             if config.optimizer == "adamw":
                 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)

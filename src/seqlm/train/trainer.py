@@ -27,8 +27,8 @@ from seqlm.data.batching import Streams, TBPTTBatches, Window
 from seqlm.data.corpus import Corpus
 from seqlm.evaluate import summarize
 from seqlm.io import SeqlmError
+from seqlm.nn.build import build_model
 from seqlm.nn.checkpoint import save_recurrent, write_model_config
-from seqlm.nn.recurrent import RecurrentLM
 from seqlm.train.asgd import WeightAverage
 from seqlm.train.config import TrainConfig
 from seqlm.train.devices import amp_dtype, pick_device
@@ -86,7 +86,7 @@ class Trainer:
         config.model.vocab_size = len(corpus.vocab)
         # dropout masks (different per rank); a resumed run restores the RNG state
         torch.manual_seed(config.seed + self.world.rank)
-        self.model = RecurrentLM(config.model, corpus.vocab, config.backend)
+        self.model = build_model(config.model, corpus.vocab, config.backend)
         self.model.reset_parameters(config.seed)
         self.model.to(self.device)
         data = shard_columns(Streams(corpus["train"], config.batch_size), self.world)
@@ -127,10 +127,10 @@ class Trainer:
         self.metrics = MetricsLog(self.out, config.tensorboard, self.world.main)
 
     def _optimizer(self) -> torch.optim.Optimizer:
-        """Weight decay on the weight matrices only, not on biases and embeddings."""
+        """Weight decay on the weight matrices only, not on biases, gains and embeddings."""
         c, decay, no_decay = self.config, [], []
         for name, p in self.model.named_parameters():
-            (no_decay if "bias" in name or "embedding" in name else decay).append(p)
+            (no_decay if p.dim() < 2 or "embedding" in name else decay).append(p)
         groups = [
             {"params": decay, "weight_decay": c.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
@@ -210,7 +210,7 @@ class Trainer:
         inputs = inputs.to(self.device, non_blocking=True)
         targets = targets.to(self.device, non_blocking=True)
         with self._autocast:
-            loss, hidden = self.step_model(inputs, targets, RecurrentLM.detach_state(self.hidden))
+            loss, hidden = self.step_model(inputs, targets, self.model.detach_state(self.hidden))
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip)
@@ -219,7 +219,7 @@ class Trainer:
         if self.average is not None:
             self.average.update()
         self.optimizer.zero_grad(set_to_none=True)
-        self.hidden = RecurrentLM.detach_state(hidden)
+        self.hidden = self.model.detach_state(hidden)
         self._since.add(loss.detach())
         self.finite &= torch.isfinite(loss.detach())
         tokens = inputs.numel() * self.world.size

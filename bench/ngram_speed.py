@@ -1,0 +1,124 @@
+"""n-gram scoring speed side by side with KenLM, same 5-gram, one core each.
+
+    bash ../shared/tools/build-kenlm.sh          # KenLM's lmplz, build_binary, query
+    pip install kenlm 'numba>=0.60'              # the kenlm module; seqlm's compiled path
+    taskset -c 1 python bench/ngram_speed.py [--repeats 3]
+
+Builds PTB's 5-gram with lmplz (PTB's `<unk>` renamed UNKWORD, KenLM's convention),
+build_binary's probing model and `seqlm ngram convert`'s directory, then times, as CPU
+seconds of one process pinned to one core (the machine is shared: wall time is noisy):
+KenLM `query` (load included) on the binary and on the ARPA, the `kenlm` module's
+`score()` line by line, seqlm's `Model.score` line by line, seqlm's bulk `log10_probs`
+(PTB test x10), and loading the ARPA (query on empty input vs `NgramLM.from_arpa`).
+Medians of the repeats; ratios are seqlm / KenLM speed (>1: seqlm faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+DATA = Path(os.environ.get("SEQLM_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+KENLM = Path(os.environ.get("KENLM_BIN", Path.home() / ".cache" / "kenlm" / "bin"))
+
+
+def child_cpu(cmd: list[str], stdin: Path) -> float:
+    """CPU seconds (user + sys) of one child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(stdin, "rb") as f:
+        subprocess.run(
+            cmd, stdin=f, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
+        )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def cpu(fn) -> float:
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
+
+
+def median(fn, repeats: int) -> float:
+    return statistics.median(fn() for _ in range(repeats))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    import kenlm
+
+    from seqlm.ngram import Model, NgramLM, convert, fast
+
+    work = Path(tempfile.mkdtemp(prefix="ngram-speed-"))
+    for split in ("train", "test"):
+        text = (DATA / "ptb" / f"{split}.txt").read_text().replace("<unk>", "UNKWORD")
+        (work / f"{split}.txt").write_text(text)
+    (work / "test10.txt").write_text((work / "test.txt").read_text() * 10)
+    arpa, binary = work / "ptb5.arpa", work / "ptb5.binary"
+    with open(work / "train.txt", "rb") as f, open(arpa, "wb") as out:
+        subprocess.run([KENLM / "lmplz", "-o", "5", "-S", "1G", "-T", str(work)], stdin=f,
+                       stdout=out, stderr=subprocess.DEVNULL, check=True)  # fmt: skip
+    subprocess.run([KENLM / "build_binary", arpa, binary], capture_output=True, check=True)
+    convert(arpa, work / "ptb5.seqlm")
+    lines = (work / "test10.txt").read_text().splitlines()
+    tokens = sum(len(line.split()) + 1 for line in lines)  # </s> counted
+    r = args.repeats
+
+    q_bin = median(lambda: child_cpu([KENLM / "query", binary], work / "test10.txt"), r)
+    q_arpa = median(lambda: child_cpu([KENLM / "query", arpa], work / "test10.txt"), r)
+    q_load = median(lambda: child_cpu([KENLM / "query", arpa], Path(os.devnull)), r)
+    km = kenlm.Model(str(binary))
+    k_score = median(lambda: cpu(lambda: [km.score(x, bos=True, eos=True) for x in lines]), r)
+
+    ours = Model(work / "ptb5.seqlm")
+    first = cpu(lambda: ours.score("warm up the kernels"))  # compile or load from cache
+    s_score = median(lambda: cpu(lambda: [ours.score(x, bos=True, eos=True) for x in lines]), r)
+    words = [w for line in lines for w in [*line.split(), "<eos>"]]
+    loaded = []
+    s_load = median(lambda: cpu(lambda: loaded.append(NgramLM.load(work / "ptb5.seqlm"))), r)
+    lm = loaded[-1]
+    ids = lm.encode(words)
+    lm.log10_probs(ids[:10])  # the child-run bounds: built once per model
+    s_bulk = median(lambda: cpu(lambda: lm.log10_probs(ids)), r)
+    ppl = 10 ** -float(lm.log10_probs(ids).mean())
+    s_arpa = median(lambda: cpu(lambda: NgramLM.from_arpa(arpa)), r)
+
+    def rate(seconds: float) -> str:
+        return f"{tokens / seconds / 1e6:6.2f}M"
+
+    print(f"# $ taskset -c 1 python bench/ngram_speed.py --repeats {r}")
+    print(
+        f"# PTB 5-gram (lmplz -o 5), {tokens:,} tokens = PTB test x10 (</s> counted), perplexity {ppl:.4f}"
+    )
+    print(
+        f"# CPU seconds of one process on one core (user + sys), median of {r}; compiled path (Numba): {'on' if fast.enabled() else 'off'}"
+    )
+    print("path | CPU s | tokens/s | seqlm / KenLM")
+    print(f"KenLM `query`, probing binary, load included | {q_bin:.3f} | {rate(q_bin)} | -")
+    print(f"KenLM `query`, ARPA, load included | {q_arpa:.3f} | {rate(q_arpa)} | -")
+    print(
+        f"seqlm `NgramLM.log10_probs`, whole stream (load {s_load:.3f} s) | {s_bulk:.3f} | {rate(s_bulk)} | {q_bin / (s_bulk + s_load):.2f}x of query on its binary (load included)"
+    )
+    print(f"`kenlm` module `score()`, line by line | {k_score:.3f} | {rate(k_score)} | -")
+    print(
+        f"seqlm `ngram.Model.score()`, line by line | {s_score:.3f} | {rate(s_score)} | {k_score / s_score:.2f}x"
+    )
+    print(f"ARPA load: KenLM `query` on empty input | {q_load:.3f} | - | -")
+    print(
+        f"ARPA load: seqlm `NgramLM.from_arpa` | {s_arpa:.3f} | - | {s_arpa / q_load:.2f}x query's time"
+    )
+    print(
+        f"# first Model.score call in this process (Numba kernels compiled or read from cache): {first:.2f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""The compiled n-gram kernels (`seqlm.ngram.fast`, Numba) give the NumPy path's numbers
+bit for bit, and `seqlm.ngram.Model` scores as the `kenlm` module does."""
+
+import numpy as np
+import pytest
+
+from seqlm.data.vocab import Vocab
+from seqlm.ngram import Model, NgramLM, fast
+
+pytest.importorskip("numba")
+
+
+@pytest.fixture
+def numpy_path(monkeypatch):
+    """A context switch: inside, the fallback runs (what SEQLM_NUMBA=0 selects)."""
+
+    class Switch:
+        def __enter__(self):
+            monkeypatch.setattr(fast, "USE", False)
+
+        def __exit__(self, *exc):
+            monkeypatch.setattr(fast, "USE", True)
+
+    monkeypatch.setattr(fast, "USE", True)
+    return Switch()
+
+
+def random_model(
+    seed: int, order: int, words: int = 40, tokens: int = 3000, unk: bool = True
+) -> NgramLM:
+    """A model of random sentences (Zipf-like word choice: many n-grams seen once)."""
+    rng = np.random.default_rng(seed)
+    vocab = Vocab([f"w{i}" for i in range(words)] + ["<unk>", "<eos>"])
+    weights = 1.0 / np.arange(1, words + 3)
+    ids = rng.choice(words + 2, size=tokens, p=weights / weights.sum())
+    if not unk:
+        ids[ids == vocab.unk_id] = 0
+    ids[-1] = vocab.sentence_end()
+    return NgramLM.train(ids, vocab, order, smoothing=["mkn", "kn", "wb"][seed % 3])
+
+
+def stream(model: NgramLM, seed: int, size: int = 2000) -> np.ndarray:
+    """Test text: words the model knows, `<unk>` and sentence ends, some sentences long."""
+    rng = np.random.default_rng(seed + 100)
+    return rng.integers(0, len(model.vocab), size)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_stream_scores_equal_numpy_bit_for_bit(order, seed, numpy_path, tmp_path):
+    model = random_model(seed, order)
+    ids = stream(model, seed)
+    compiled = model.log10_probs(ids)
+    with numpy_path:
+        reference = model.log10_probs(ids)
+    assert np.array_equal(compiled, reference)
+    # the same tables mapped from a model directory, exact and 8-bit quantised
+    for quantize in (None, 8):
+        saved = NgramLM.load(model.save(tmp_path / f"q{quantize}", quantize=quantize))
+        compiled = saved.log10_probs(ids)
+        with numpy_path:
+            reference = saved.log10_probs(ids)
+        assert np.array_equal(compiled, reference)
+        if quantize is None:
+            assert np.allclose(compiled, model.log10_probs(ids), atol=1e-6)  # float32 on disk
+
+
+def test_closed_vocabulary_arpa_unk_is_log_zero(numpy_path, tmp_path):
+    """An ARPA without `<unk>`: unseen words get log10 p = -inf on both paths."""
+    model = random_model(3, 3, unk=False)
+    arpa = tmp_path / "m.arpa"
+    model.write_arpa(arpa)
+    text = arpa.read_text().splitlines()
+    drop = [i for i, line in enumerate(text) if line.split("\t")[1:2] == ["<unk>"]]
+    text = [line for i, line in enumerate(text) if i not in drop]
+    text = [
+        f"ngram 1={int(line[8:]) - 1}" if line.startswith("ngram 1=") else line for line in text
+    ]
+    arpa.write_text("\n".join(text) + "\n")
+    closed = NgramLM.from_arpa(arpa)
+    ids = stream(closed, 3)
+    compiled = closed.log10_probs(ids)
+    with numpy_path:
+        reference = closed.log10_probs(ids)
+    assert np.array_equal(compiled, reference)
+    assert np.isneginf(compiled[ids == closed.vocab.unk_id]).all()
+
+
+SENTENCES = [
+    "",
+    "w1",
+    "w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11",
+    "w3 zyzzyva w3 w3 <unk> w2",  # an unknown word and a literal <unk>
+    "w2 </s> w4 <s> w5",  # sentence markers inside the text
+    " ".join(f"w{i % 7}" for i in range(60)),
+]
+
+
+@pytest.mark.parametrize("order", [1, 3, 5])
+def test_sentence_scores_equal_numpy(order, numpy_path, tmp_path):
+    model = random_model(order, order)
+    api = Model(model.save(tmp_path / "m", quantize=8 if order == 5 else None))
+    for sentence in SENTENCES:
+        for bos in (True, False):
+            for eos in (True, False):
+                compiled = list(api.full_scores(sentence, bos=bos, eos=eos))
+                score = api.score(sentence, bos=bos, eos=eos)
+                with numpy_path:
+                    reference = list(api.full_scores(sentence, bos=bos, eos=eos))
+                    reference_score = api.score(sentence, bos=bos, eos=eos)
+                assert compiled == reference  # log10 p, matched length, OOV: exactly
+                assert score == pytest.approx(reference_score, rel=1e-12, abs=1e-12)
+                assert len(compiled) == len(sentence.split()) + eos
+
+
+def test_scores_equal_the_kenlm_module(tmp_path):
+    """The `kenlm` module (KenLM's own Python binding) on the same ARPA, to 1e-4."""
+    kenlm = pytest.importorskip("kenlm")
+    model = random_model(4, 4, words=60, tokens=5000)
+    arpa = model.write_arpa(tmp_path / "m.arpa")
+    ours, theirs = Model(arpa), kenlm.Model(str(arpa))
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(60)] + ["zyzzyva"]
+    for _ in range(200):
+        sentence = " ".join(rng.choice(words, rng.integers(0, 30)))
+        for bos, eos in ((True, True), (False, True), (True, False), (False, False)):
+            assert ours.score(sentence, bos=bos, eos=eos) == pytest.approx(
+                theirs.score(sentence, bos=bos, eos=eos), abs=1e-4
+            )
+        got = list(ours.full_scores(sentence))
+        want = list(theirs.full_scores(sentence))
+        assert [n for _, n, _ in got] == [n for _, n, _ in want]
+        assert np.allclose([p for p, _, _ in got], [p for p, _, _ in want], atol=1e-4)
