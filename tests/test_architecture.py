@@ -1,6 +1,8 @@
 """The package's shape: no import cycle between modules, and the CLI only parses and prints."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import seqlm
@@ -87,3 +89,10 @@ def test_settings_flags_are_declared_once():
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
                 written |= {a.value for a in node.args if isinstance(a, ast.Constant)}
     assert not flags & written, f"declared by hand as well: {sorted(flags & written)}"
+
+
+def test_import_seqlm_does_not_load_torch():
+    """The CLI's start and n-gram-only work (`seqlm score` with a 5-gram) stay light."""
+    code = "import sys, seqlm, seqlm.cli; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

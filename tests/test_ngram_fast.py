@@ -131,3 +131,60 @@ def test_scores_equal_the_kenlm_module(tmp_path):
         want = list(theirs.full_scores(sentence))
         assert [n for _, n, _ in got] == [n for _, n, _ in want]
         assert np.allclose([p for p, _, _ in got], [p for p, _, _ in want], atol=1e-4)
+
+
+def test_ascii_sentences_split_and_looked_up_compiled_as_str_split(numpy_path, tmp_path):
+    """`Model.score` splits an ASCII sentence and finds its words compiled (`fast.Lexicon`):
+    the same words as `str.split` and the vocabulary dict, whatever the whitespace, words
+    longer than 8 bytes or sharing their first 8, and words the model does not know."""
+    rng = np.random.default_rng(5)
+    names = ["abcdefgh", "abcdefgh1", "abcdefgh2", "abcdefghij-long-word", "x", "y.", "<unk>"]
+    vocab = Vocab([*names, "<eos>"])
+    ids = rng.integers(0, len(vocab), 4000)
+    ids[-1] = vocab.sentence_end()
+    api = Model(NgramLM.train(ids, vocab, 3, smoothing="mkn").save(tmp_path / "m"))
+    spaces = [" ", "  ", "\t", "\n", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f"]
+    known = [*names, "</s>", "<s>", "<eos>", "abcdefg", "abcdefgh3", "abcdefghij-long-wore"]
+    for _ in range(300):
+        words = rng.choice(known, rng.integers(0, 12))
+        gaps = rng.choice(spaces, len(words) + 1)
+        sentence = "".join(g + w for g, w in zip(gaps, [*words, ""], strict=True))
+        for bos, eos in ((True, True), (False, True), (True, False)):
+            compiled = api.score(sentence, bos=bos, eos=eos)
+            split = fast.total(api._tables, api._words(sentence), bos, api._eos(eos))
+            assert compiled == split  # the same ids, so the same kernel result
+            with numpy_path:
+                assert compiled == pytest.approx(api.score(sentence, bos=bos, eos=eos), abs=1e-12)
+    # not ASCII: str.split's Unicode whitespace (here a no-break space) on the other path
+    assert api.score("x\u00a0y.") == api.score("x y.")
+    assert api.score("x\u00e9 y.") == api.score("zzz y.")  # unknown either way
+
+
+def test_hash_tables_hold_every_ngram():
+    """`fast.Packed`: every n-gram of the model is found in its order's table with its
+    own log10 p (many collisions: 1.5 slots per n-gram)."""
+    model = random_model(1, 4, words=30, tokens=20000)
+    packed = fast.Packed(model.tables)
+    t = model.tables
+    for n in range(2, model.order + 1):
+        keys = np.asarray(t.keys[n - 1])
+        probs = np.asarray(t.log10_prob[n - 1])
+        # the scores of the n-grams themselves, through the kernel: a sentence per n-gram
+        words = [_ngram_words(t, n, k) for k in keys[:300]]
+        for gram, prob in zip(words, probs, strict=False):
+            ids = np.array(gram, np.int64)
+            out, length = np.empty(len(ids)), np.empty(len(ids), np.int64)
+            fast._run(ids, packed.address, packed.size, packed.proto, packed.base,
+                      packed.bos, -1, -1, False, out, length, True)  # fmt: skip
+            assert length[-1] == n and out[-1] == np.float64(prob)
+    assert packed.nbytes == sum(8 * packed.slots[n - 1].shape[0] for n in range(2, model.order + 1))
+
+
+def _ngram_words(tables, n: int, key: int) -> list[int]:
+    """The word ids of the n-gram with this key (prefix index * base + word)."""
+    words = []
+    for m in range(n, 1, -1):
+        prefix, word = divmod(int(key), tables.base)
+        words.append(word)
+        key = np.asarray(tables.keys[m - 2])[prefix]
+    return [int(key), *reversed(words)]

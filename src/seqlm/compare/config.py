@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from seqlm.settings import check, setting
 
-DEMO_MODELS = "ngram:3,ngram:5,rnn,lstm,gru"
+DEMO_MODELS = "ngram:3,ngram:5,rnn,lstm,gru,mlstm,transformer"
 BUDGET_HELP = (
     "training per neural model: tokens (2M, 500k: the same models on every machine) or time "
     "(90s, 10m, 1h: the tokens seen depend on the machine's speed and load)"

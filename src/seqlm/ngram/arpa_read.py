@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from seqlm.io import SeqlmError
+from seqlm.ngram import fast
 from seqlm.ngram.counts import find_keys
 from seqlm.ngram.smoothing import NgramTables
 
@@ -145,10 +146,12 @@ def _parse(lines: _Lines) -> tuple[list[str], NgramTables]:
     words: list[str] = []
     ids: dict[bytes, int] = {}
     keys, probs, backs = [], [], []
+    hashed: list = [None]  # per order >= 2, a hash table of its keys (`fast.key_table`)
     for n in range(1, order + 1):
         if line != f"\\{n}-grams:":
             raise lines.error(f"expected \\{n}-grams:, found {line!r}")
         section = _Section(lines, n, declared[n - 1], n < order)
+        section.hashed = hashed if fast.enabled() else None
         while (got := lines.block()) is not None:
             block, first = got
             if n == 1:
@@ -161,6 +164,8 @@ def _parse(lines: _Lines) -> tuple[list[str], NgramTables]:
             words, ids, k, p, b = section.vocabulary()
         else:
             k, p, b = section.sorted()
+            if fast.enabled() and n < order:  # the contexts of the orders above
+                hashed.append(fast.key_table(k))
         keys.append(k), probs.append(p), backs.append(b)
         line = lines.line()
     if line != "\\end\\":
@@ -180,6 +185,8 @@ class _Section:
         self.prob = np.empty(count, np.float32)
         self.back = np.zeros(count, np.float32) if has_backoff else None
         self.unigrams: list[bytes] = []
+        self.lexicon = None  # words -> ids for the compiled lookup (`fast.Lexicon`)
+        self.hashed: list | None = None  # `_parse`'s hash tables of the orders below
 
     def _split(self, block: bytes, first: int):
         """Per non-blank line: its line number, its token index, and the numbers."""
@@ -230,6 +237,9 @@ class _Section:
     def _numbers(self, values, lineno: np.ndarray, use: np.ndarray | None = None) -> np.ndarray:
         if use is not None and not use.all():  # rows without that column: parse a dummy
             values = np.where(use, np.asarray(values, dtype=object), b"0")
+        out = fast.parse_floats(values, len(lineno))  # compiled; exactly `float`'s values
+        if out is not None:
+            return out
         try:
             out = np.fromiter(map(float, values), np.float64, len(lineno))
         except ValueError:
@@ -280,10 +290,9 @@ class _Section:
     def add(self, block: bytes, first: int, ids: dict, keys: list, words: list) -> None:
         n, base = self.n, len(words)
         lineno, column, prob, back = self._split(block, first)
-        word = [
-            np.fromiter(map(ids.get, column(1 + j), repeat(-1)), np.int64, len(lineno))
-            for j in range(n)
-        ]
+        if self.lexicon is None and fast.enabled():  # the unigrams, compiled
+            self.lexicon = fast.Lexicon(ids, -1)
+        word = [self._ids(column(1 + j), ids, len(lineno)) for j in range(n)]
         for j in range(n):
             if (word[j] < 0).any():
                 at = int(np.argmax(word[j] < 0))
@@ -291,16 +300,23 @@ class _Section:
                 raise self.lines.error(
                     f"{n}-gram uses {name!r}, which is not a unigram", int(lineno[at])
                 )
-        prefix = word[0]
-        for j in range(1, n - 1):
-            prefix = find_keys(keys[j], prefix * base + word[j])
-            if (prefix < 0).any():
-                at = int(np.argmax(prefix < 0))
-                gram = " ".join(words[w[at]] for w in word)
-                raise self.lines.error(
-                    f"the context of {gram!r} is not in the model", int(lineno[at])
-                )
+        if self.hashed is not None:  # compiled: one hash probe per order
+            prefix = fast.contexts(self.hashed, word[: n - 1], base)
+        else:
+            prefix = word[0]
+            for j in range(1, n - 1):
+                prefix = find_keys(keys[j], prefix * base + word[j])  # -1 stays -1
+        if (prefix < 0).any():
+            at = int(np.argmax(prefix < 0))
+            gram = " ".join(words[w[at]] for w in word)
+            raise self.lines.error(f"the context of {gram!r} is not in the model", int(lineno[at]))
         self._store(prefix * base + word[n - 1], prob, back)
+
+    def _ids(self, tokens, ids: dict, count: int) -> np.ndarray:
+        out = fast.word_ids(self.lexicon, tokens, count) if self.lexicon else None
+        if out is None:  # no Numba
+            out = np.fromiter(map(ids.get, tokens, repeat(-1)), np.int64, count)
+        return out
 
     def sorted(self):
         """The arrays in key order, permuted one at a time (one spare copy at most)."""

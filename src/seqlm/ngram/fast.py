@@ -2,17 +2,26 @@
 
 The NumPy path looks every order up for all tokens at once and pays per call for its
 temporaries: fine for a corpus, slow for one sentence. These kernels walk the tokens once,
-keeping the indices of the n-grams that end at the previous token (the state KenLM keeps),
-and find an n-gram of order n >= 2 by its key `prefix index * base + word` in an
-open-addressing hash table (linear probing, 1.5 slots per n-gram, as KenLM's probing
-model): about one cache line per order and token, where a binary search over the sorted
-keys costs a dozen. The tables are built once per model, in memory, on first use (24
-bytes per n-gram of order >= 2; about 0.05 s per million n-grams); the sorted keys on
-disk stay the model's format. Results are the NumPy path's bit for bit: the same n-grams
-are found, and the same float32 (or float64) values are added in the same order in float64.
+keeping the n-grams that end at the previous token (the state KenLM keeps), and find an
+n-gram of order n >= 2 in an open-addressing hash table built from the sorted keys once per
+model, on first use (linear probing, 1.5 slots per n-gram, as KenLM's probing model).
+A slot holds the n-gram's key and its log10 p and backoff, so a token costs about one
+cache line per order, where a binary search costs a dozen. An n-gram is known by its slot,
+and its key is its context's slot * base + its last word; the first slot probed comes
+from a hash of its words, which is known before its context's slot is, so the slots of
+the tokens a few positions on are prefetched while the current one is looked up.
+
+Memory: 24 bytes per n-gram of order >= 2 (float64 tables: 36), in RAM beside the mapped
+model; built at about 30 ns per n-gram. Results are the NumPy path's bit for bit: the
+same n-grams are found, and the same float32 (or float64) values are added in the same
+order in float64.
+
+`Lexicon` (for `seqlm.ngram.Model.score`) also splits an ASCII sentence and finds its
+words compiled, so that scoring a sentence is one compiled call with no Python string
+per word; other sentences are split by Python.
 
 Numba is optional (`pip install seqlm[fast]`); without it, or with `SEQLM_NUMBA=0`, the
-NumPy path runs. Kernels compile once per installation (`cache=True`: about 2-5 s the
+NumPy path runs. Kernels compile once per installation (`cache=True`: about 5-10 s the
 first time, then loaded from Numba's cache in well under a second).
 """
 
@@ -30,7 +39,7 @@ except ImportError:  # pragma: no cover - exercised where numba is absent
 
 # the compiled path runs when Numba imports and `SEQLM_NUMBA` is not "0" (read at import)
 USE = numba is not None and os.environ.get("SEQLM_NUMBA", "1") != "0"
-SLOTS_PER_NGRAM = 1.5  # hash table size / n-grams: 16 bytes a slot (key, index)
+SLOTS_PER_NGRAM = 1.5  # hash table slots per n-gram (16 bytes a slot; float64: 24)
 
 
 def enabled() -> bool:
@@ -38,37 +47,46 @@ def enabled() -> bool:
 
 
 class Packed:
-    """A model's tables as the kernels take them: per order, a hash table of (key, index)
-    slots and C-contiguous values of one float dtype (8-bit quantised columns decoded:
-    exact)."""
+    """A model's tables as the kernels take them: unigram values by word, and per order
+    n >= 2 a hash table whose slots hold an n-gram's key, log10 p and backoff (8-bit
+    quantised columns decoded: exact)."""
 
     def __init__(self, tables) -> None:
         order, base = tables.order, tables.base
         columns = [*tables.log10_prob, *tables.log10_backoff[: order - 1]]
         values = [np.asarray(c[:] if not isinstance(c, np.ndarray) else c) for c in columns]
         dtype = np.float64 if any(v.dtype == np.float64 for v in values) else np.float32
-        # copied into one allocation: NumPy asks Linux for huge pages (fewer TLB misses)
-        pool = np.concatenate([v.astype(dtype, copy=False) for v in values])
-        ends = np.cumsum([len(v) for v in values])
-        values = [pool[e - len(v) : e] for v, e in zip(values, ends, strict=True)]
-        empty = np.zeros(0, dtype)
-        slots = [np.zeros(0, np.int64)]  # unigrams: the word is the index
-        for keys in tables.keys[1:]:
-            keys = np.ascontiguousarray(np.asarray(keys), dtype=np.int64)
+        values = [np.ascontiguousarray(v, dtype=dtype) for v in values]
+        prob, back = values[:order], [*values[order:], None]  # no backoff at the top
+        # a slot is `width` int64 words: the key (-1: empty), then log10 p and backoff
+        # (two float32 in one word, or two float64 words). An n-gram is known by its
+        # slot: its key is the slot of its first n-1 words * base + its last word
+        width = 2 if dtype == np.float32 else 3
+        slots = [np.zeros(0, np.int64)]  # unigrams: known by the word
+        hashes = _unigram_hashes(base)
+        where = np.arange(base, dtype=np.int64)  # the slot of each n-gram of order n - 1
+        for n in range(2, order + 1):
+            keys = np.ascontiguousarray(np.asarray(tables.keys[n - 1]), dtype=np.int64)
+            rows = int(len(keys) * SLOTS_PER_NGRAM) + 1
             # allocated by NumPy, which asks Linux for huge pages (fewer TLB misses)
-            table = np.full(2 * (int(len(keys) * SLOTS_PER_NGRAM) + 1), -1, np.int64)
-            _build(keys, table)
+            table = np.full(width * rows, -1, np.int64)
+            b = back[n - 1] if back[n - 1] is not None else np.zeros(len(keys), dtype)
+            view = table.view(dtype)
+            hashes, where = _build(keys, base, hashes, where, table, view, prob[n - 1], b, width)
             slots.append(table)
         self.slots = tuple(slots)
-        self.prob = tuple(values[:order])
-        self.back = (*values[order:], empty)  # the highest order has no backoff
+        self.unigram = (prob[0], back[0] if order > 1 else np.zeros(base, dtype))
         self.base, self.bos = base, tables.bos
-        # the kernels take each kind of array as one vector of addresses: indexing a tuple
-        # of arrays by order at run time costs Numba more than the search itself
-        arrays = (self.slots, self.prob, self.back)
-        self.address = np.array([[a.ctypes.data for a in kind] for kind in arrays], np.int64)
-        self.size = np.array([[len(a) for a in kind] for kind in arrays], np.int64)
-        self.proto = empty
+        # the kernels take the arrays as addresses: indexing a tuple of arrays by order at
+        # run time costs Numba more than the search itself. Row 0: the slots of each
+        # order; [1, 0] and [2, 0]: the unigrams' log10 p and backoff
+        self.address = np.zeros((3, order), np.int64)
+        self.size = np.zeros((3, order), np.int64)
+        for n, table in enumerate(self.slots):
+            self.address[0, n], self.size[0, n] = table.ctypes.data, len(table)
+        for kind, column in enumerate(self.unigram, 1):
+            self.address[kind, 0], self.size[kind, 0] = column.ctypes.data, len(column)
+        self.proto = np.zeros(0, dtype)
         self.nbytes = sum(s.nbytes for s in self.slots)
 
     def stream(self, ids: np.ndarray, eos: int) -> np.ndarray:
@@ -115,12 +133,89 @@ def total(tables, ids: np.ndarray, bos: bool, eos: int) -> float:
     return _total(ids, p.address, p.size, p.proto, p.base, p.bos, eos, bos)
 
 
+class Lexicon:
+    """Words -> ids and a model's tables in one int64 vector, the one array `text_total`
+    passes (each argument of a compiled call costs time): the ASCII words of `ids` in one
+    byte string and a hash table over them, so that an ASCII sentence is split and looked
+    up compiled, without a Python string per word. Layout: [rows, unk, blob offset,
+    value itemsize, base, bos, order, addresses (3 x order), sizes (3 x order), slots
+    (rows x (first byte, end byte, id, first 8 bytes); first -1: empty), the bytes]."""
+
+    def __init__(self, ids: dict, unk: int, tables=None) -> None:
+        """`ids`: str (ASCII ones kept) or bytes -> id; without `tables`, words only."""
+        self.packed = p = packed(tables) if tables is not None else None  # kept: addresses
+        words = [w for w in ids if isinstance(w, bytes) or w.isascii()]
+        encoded = [w if isinstance(w, bytes) else w.encode() for w in words]
+        blob = b"".join(encoded)
+        blob += b"\0" * (-len(blob) % 8)
+        ends = np.cumsum([len(e) for e in encoded], dtype=np.int64)
+        rows = 2 * len(words) + 1
+        order = p.address.shape[1] if p else 0
+        head = [rows, unk, 0, p.proto.itemsize, p.base, p.bos, order] if p else [rows, unk, 0]
+        head += [0] * (7 - len(head))
+        start = len(head) + 6 * order
+        head[2] = start + 4 * rows
+        tables = [p.address.ravel(), p.size.ravel()] if p else []
+        self.pack = np.concatenate([
+            np.array(head, np.int64), *tables,
+            np.full(4 * rows, -1, np.int64), np.frombuffer(blob, np.int64),
+        ])  # fmt: skip
+        entries = np.stack([ends - [len(e) for e in encoded], ends, [ids[w] for w in words]])
+        _fill_lexicon(self.pack, start, entries.T.astype(np.int64).ravel())
+        self.kernel = _text
+
+
+def word_ids(lexicon: Lexicon, tokens, count: int) -> np.ndarray | None:
+    """The ids of `count` words (byte strings without whitespace; unknown: `lexicon`'s
+    unk), or None without Numba."""
+    if not USE:
+        return None
+    out = np.empty(count, np.int64)
+    return out if _word_ids(np.frombuffer(b" ".join(tokens), np.uint8), lexicon.pack, out) else None
+
+
+def key_table(keys: np.ndarray) -> np.ndarray:
+    """A hash table (slots of key, index; 1.5 per key) over sorted int64 `keys`."""
+    table = np.full(2 * (int(len(keys) * SLOTS_PER_NGRAM) + 1), -1, np.int64)
+    _fill_keys(np.ascontiguousarray(keys, dtype=np.int64), table)
+    return table
+
+
+def contexts(tables: list[np.ndarray], words: list[np.ndarray], base: int) -> np.ndarray:
+    """Index of each (words[0][i], ..., words[-1][i]) among the n-grams of order
+    len(words) (-1: absent): `tables[m]` is `key_table` of order m + 1's keys (m >= 1)."""
+    out = np.array(words[0], np.int64)
+    for m in range(1, len(words)):
+        _find_keys(tables[m], np.ascontiguousarray(words[m], dtype=np.int64), base, out)
+    return out
+
+
+def text_total(lexicon: Lexicon, text: bytes, bos: bool, eos: int) -> float:
+    """`total` of an ASCII sentence given as bytes, split on whitespace as `str.split`
+    (`lexicon.kernel(text, lexicon.pack, eos, bos)`: the compiled call itself)."""
+    return _text(text, lexicon.pack, eos, bos)
+
+
+def parse_floats(tokens, count: int) -> np.ndarray | None:
+    """`count` numbers from byte strings, each exactly as Python's `float` reads it; None
+    (the caller parses them itself) if one is beyond the exact fast path: more than 18
+    digits, an exponent beyond 1e±22, or anything but [+-]digits[.digits][e[+-]digits]."""
+    if not USE:
+        return None
+    out = np.empty(count)
+    ok = _parse_floats(np.frombuffer(b" ".join(tokens), np.uint8), out)
+    return out if ok else None
+
+
 if numba is not None:
+    from llvmlite import ir
     from numba.core import cgutils
     from numba.extending import intrinsic
 
     _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: 2^64 / golden ratio
     _SHIFT = np.uint64(32)
+    BUILD_AHEAD = 16  # n-grams between prefetching a slot and filling it
+    AHEAD = 4  # tokens between prefetching a token's slots and probing them
 
     @intrinsic
     def _pointer(typingctx, address):
@@ -135,72 +230,147 @@ if numba is not None:
     def _array(address, size, kind, n, dtype):
         return numba.carray(_pointer(address[kind, n]), size[kind, n], dtype)
 
+    @intrinsic
+    def _prefetch(typingctx, address):
+        """Ask the CPU to bring the cache line at `address` in (LLVM's prefetch)."""
+
+        def codegen(context, builder, signature, args):
+            i32 = ir.IntType(32)
+            kind = ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t, i32, i32, i32])
+            fn = cgutils.get_or_insert_function(builder.module, kind, "llvm.prefetch.p0i8")
+            read, keep, data = ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)
+            builder.call(fn, [builder.inttoptr(args[0], cgutils.voidptr_t), read, keep, data])
+            return context.get_dummy_value()
+
+        return numba.types.none(numba.types.int64), codegen
+
     @numba.njit(cache=True, inline="always")
-    def _home(key, rows):
-        """The first slot to probe for `key`: the hash's high 32 bits scaled to `rows`."""
-        h = (np.uint64(key) * _MULTIPLIER) >> _SHIFT
-        return np.int64((h * np.uint64(rows)) >> _SHIFT)
+    def _extend(context_hash, word):
+        """Hash of an n-gram's words from its first n-1 words' hash and its last word."""
+        h = np.uint64(context_hash)
+        return np.int64(((h ^ (h >> _SHIFT)) + np.uint64(word + 1)) * _MULTIPLIER)
 
     @numba.njit(cache=True)
-    def _build(keys, slots):
-        """Slots [2 s] = key, [2 s + 1] = its index in `keys` (-1: empty), linear probing."""
-        rows = len(slots) >> 1
-        for i in range(len(keys)):
-            s = _home(keys[i], rows)
-            while slots[2 * s] >= 0:
-                s = s + 1 if s + 1 < rows else 0
-            slots[2 * s] = keys[i]
-            slots[2 * s + 1] = i
+    def _unigram_hashes(base):
+        hashes = np.empty(base, np.int64)
+        for w in range(base):
+            hashes[w] = _extend(0, w)
+        return hashes
 
     @numba.njit(cache=True, inline="always")
-    def _probe(slots, s, wanted, key):
-        """Index of `wanted` (-1: absent), probing from slot s whose key is `key`."""
-        rows = len(slots) >> 1
+    def _home(word_hash, rows):
+        """The first slot to probe for an n-gram: its words' hash scaled to `rows`."""
+        return np.int64(((np.uint64(word_hash) >> _SHIFT) * np.uint64(rows)) >> _SHIFT)
+
+    @numba.njit(cache=True)
+    def _build(keys, base, context_hashes, context_slots, slots, values, prob, back, width):
+        """Fill `slots` (linear probing) from the slot of each n-gram's words' hash, not
+        of its key: the hash of the words to come is known before their context's index
+        is, so the kernels prefetch. Returns the hashes and slots (the next order's
+        contexts)."""
+        rows = len(slots) // width
+        per = len(values) // len(slots)  # values in an int64 word: 2 (float32) or 1
+        hashes = np.empty(len(keys), np.int64)
+        where = np.empty(len(keys), np.int64)
+        prefix = 0  # keys are sorted: their prefixes never decrease (no division)
+        for i in range(len(keys)):
+            while keys[i] >= (prefix + 1) * base:
+                prefix += 1
+            hashes[i] = _extend(context_hashes[prefix], keys[i] - prefix * base)
+        start = slots.ctypes.data
+        prefix = 0
+        for i in range(len(keys)):
+            while keys[i] >= (prefix + 1) * base:
+                prefix += 1
+            if i + BUILD_AHEAD < len(keys):
+                _prefetch(start + 8 * width * _home(hashes[i + BUILD_AHEAD], rows))
+            s = _home(hashes[i], rows)
+            while slots[width * s] >= 0:
+                s = s + 1 if s + 1 < rows else 0
+            slots[width * s] = context_slots[prefix] * base + keys[i] - prefix * base
+            values[(width * s + 1) * per] = prob[i]
+            values[(width * s + 1) * per + 1] = back[i]
+            where[i] = s
+        return hashes, where
+
+    @numba.njit(cache=True, inline="always")
+    def _probe(slots, width, s, wanted):
+        """Slot of `wanted` (-1: absent), probing from slot s."""
+        rows = len(slots) // width
+        key = slots[width * s]
         while key != wanted:
             if key < 0:
                 return -1
             s = s + 1 if s + 1 < rows else 0
-            key = slots[2 * s]
-        return slots[2 * s + 1]
+            key = slots[width * s]
+        return s
+
+    @numba.njit(cache=True, inline="always")
+    def _advance(hashes, word):
+        """`hashes[m - 1]`, of the m-gram ending at the previous token, now at `word`."""
+        for n in range(len(hashes), 1, -1):
+            hashes[n - 1] = _extend(hashes[n - 2], word)
+        hashes[0] = _extend(0, word)
 
     @numba.njit(cache=True)
     def _run(ids, address, size, proto, base, bos, reset, final, start_bos, out, length, write):
         order = address.shape[1]
-        history = np.full(order, -1, np.int64)  # [m - 1]: the m-gram ending just before
-        found = np.empty(order, np.int64)
-        home, wanted, first = np.empty(order, np.int64), np.empty(order, np.int64), np.empty(order, np.int64)
+        per = 8 // proto.itemsize  # values in an int64 word: 2 (float32) or 1
+        width = 1 + 2 // per  # int64 words in a slot
+        unigram_prob = _array(address, size, 1, 0, proto.dtype)
+        unigram_back = _array(address, size, 2, 0, proto.dtype)
+        # [m - 1]: of the m-gram ending at the previous token: index (-1: none), backoff,
+        # and hash of its words; the same for the current token; the hashes AHEAD on
+        # (two allocations: a short sentence's time is counted in allocations)
+        state, floats = np.zeros(4 * order, np.int64), np.zeros(3 * order)
+        history, words = state[:order], state[order : 2 * order]
+        found, ahead = state[2 * order : 3 * order], state[3 * order :]
+        backoff, found_back = floats[:order], floats[order : 2 * order]
+        found_prob = floats[2 * order :]
+        history[:] = -1
         if start_bos:
             history[0] = bos
+            backoff[0] = unigram_back[bos]
+            words[0] = ahead[0] = _extend(0, bos)
         total = 0.0
         count = len(ids) + (1 if final >= 0 else 0)
-        for i in range(count):
+        for j in range(-AHEAD, count):
+            k = j + AHEAD  # prefetch the slots of the token AHEAD positions on
+            if k < count:
+                word = ids[k] if k < len(ids) else final
+                _advance(ahead, word)
+                for n in range(2, order + 1):
+                    rows = size[0, n - 1] // width
+                    _prefetch(address[0, n - 1] + 8 * width * _home(ahead[n - 1], rows))
+                if word == reset:
+                    ahead[0] = _extend(0, bos)
+            if j < 0:
+                continue
+            i = j
             word = ids[i] if i < len(ids) else final
+            _advance(words, word)
             found[0] = word
-            # first the home slot of every order, loaded together: the loads do not wait
-            # on one another, so their cache misses overlap; then the probes from there
-            for n in range(2, order + 1):
-                prefix = history[n - 2]
-                home[n - 1] = -1
-                if prefix >= 0 and word != bos:
-                    slots = _array(address, size, 0, n - 1, np.int64)
-                    wanted[n - 1] = prefix * base + word
-                    home[n - 1] = _home(wanted[n - 1], len(slots) >> 1)
-                    first[n - 1] = slots[2 * home[n - 1]]
+            found_prob[0] = unigram_prob[word]
+            found_back[0] = unigram_back[word]
             best = 1
             for n in range(2, order + 1):
-                at = -1
-                if home[n - 1] >= 0:
+                prefix = history[n - 2]
+                found[n - 1] = -1
+                if prefix >= 0 and word != bos:
                     slots = _array(address, size, 0, n - 1, np.int64)
-                    at = _probe(slots, home[n - 1], wanted[n - 1], first[n - 1])
-                found[n - 1] = at
-                if at >= 0:
-                    best = n
-            prob = _array(address, size, 1, best - 1, proto.dtype)
-            value = np.float64(prob[found[best - 1]])
+                    s = _probe(slots, width, _home(words[n - 1], len(slots) // width),
+                               prefix * base + word)  # fmt: skip
+                    if s >= 0:
+                        values = numba.carray(_pointer(address[0, n - 1]), per * len(slots),
+                                              proto.dtype)  # fmt: skip
+                        found[n - 1] = s
+                        found_prob[n - 1] = values[(width * s + 1) * per]
+                        found_back[n - 1] = values[(width * s + 1) * per + 1]
+                        best = n
+            value = found_prob[best - 1]
             for m in range(best, order):  # backoffs of the longer histories not matched
-                context = history[m - 1]
-                if context >= 0:
-                    value += np.float64(_array(address, size, 2, m - 1, proto.dtype)[context])
+                if history[m - 1] >= 0:
+                    value += backoff[m - 1]
             total += value
             if write:
                 out[i] = value
@@ -209,20 +379,198 @@ if numba is not None:
             if word == reset:  # a new sentence: its history is `<s>`
                 history[:] = -1
                 history[0] = bos
+                backoff[0] = unigram_back[bos]
+                words[0] = _extend(0, bos)
             else:
                 for m in range(order):
                     history[m] = found[m]
+                    backoff[m] = found_back[m]
         return total
+
+    _FNV_START = np.uint64(14695981039346656037)
+    _FNV_PRIME = np.uint64(1099511628211)
+
+    @numba.njit(cache=True, inline="always")
+    def _space(c):
+        """ASCII whitespace as `str.split` sees it (\\t \\n \\v \\f \\r, 28-31, space)."""
+        return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
+
+    @numba.njit(cache=True, inline="always")
+    def _word_key(text, begin, end):
+        """A word's hash and its first 8 bytes as one integer (most words: all of it)."""
+        head = np.uint64(0)
+        for k in range(min(end - begin, 8)):
+            head |= np.uint64(text[begin + k]) << np.uint64(8 * k)
+        h = (head ^ np.uint64(end - begin)) * _MULTIPLIER
+        for k in range(begin + 8, end):
+            h = (h ^ np.uint64(text[k])) * _FNV_PRIME
+        return np.int64(h), np.int64(head)
+
+    @numba.njit(cache=True, inline="always")
+    def _same(text, start, end, blob, first):
+        for i in range(end - start):  # noqa: SIM110 - a loop Numba compiles well
+            if text[start + i] != blob[first + i]:
+                return False
+        return True
+
+    @numba.njit(cache=True, inline="always")
+    def _blob(pack):
+        return numba.carray(_pointer(pack.ctypes.data + 8 * pack[2]), 8 * (len(pack) - pack[2]),
+                            np.uint8)  # fmt: skip
+
+    @numba.njit(cache=True)
+    def _fill_lexicon(pack, start, entries):
+        """Put the words (entries: first byte, end byte, id) into `Lexicon`'s slots of
+        (first byte, end byte, id, first 8 bytes)."""
+        rows, blob = pack[0], _blob(pack)
+        for e in range(len(entries) // 3):
+            h, head = _word_key(blob, entries[3 * e], entries[3 * e + 1])
+            s = _home(h, rows)
+            while pack[start + 4 * s] >= 0:
+                s = s + 1 if s + 1 < rows else 0
+            pack[start + 4 * s : start + 4 * s + 3] = entries[3 * e : 3 * e + 3]
+            pack[start + 4 * s + 3] = head
+
+    @numba.njit(cache=True, inline="always")
+    def _lookup_word(text, begin, end, pack, start, blob):
+        rows = pack[0]
+        h, head = _word_key(text, begin, end)
+        s = _home(h, rows)
+        while True:
+            at = start + 4 * s
+            first = pack[at]
+            if first < 0:
+                return pack[1]  # unk
+            same = pack[at + 3] == head and pack[at + 1] - first == end - begin
+            if same and _same(text, begin + 8, end, blob, first + 8):
+                return pack[at + 2]
+            s = s + 1 if s + 1 < rows else 0
+
+    _PROTO32, _PROTO64 = np.zeros(0, np.float32), np.zeros(0, np.float64)
+    _TENS = 10.0 ** np.arange(23)  # exact in float64
+
+    @numba.njit(cache=True)
+    def _parse_floats(text, out):
+        """Space-separated numbers into `out`: m * 10^e with m < 2^53 and |e| <= 22 is
+        one correctly rounded operation on exact operands (Clinger's fast path), so the
+        result is the correctly rounded value `float` gives. False if not all fit."""
+        i, count, size = 0, 0, len(text)
+        while i < size:
+            if count == len(out):
+                return False
+            negative = text[i] == 45  # -
+            if text[i] == 45 or text[i] == 43:  # - +
+                i += 1
+            mantissa, digits, scale, seen = 0, 0, 0, False
+            while i < size and 48 <= text[i] <= 57:
+                mantissa, seen = mantissa * 10 + text[i] - 48, True
+                digits += mantissa > 0  # leading zeros do not count
+                i += 1
+            if i < size and text[i] == 46:  # .
+                i += 1
+                while i < size and 48 <= text[i] <= 57:
+                    mantissa, seen = mantissa * 10 + text[i] - 48, True
+                    digits += mantissa > 0
+                    scale -= 1
+                    i += 1
+            if not seen or digits > 18:
+                return False
+            if i < size and (text[i] == 101 or text[i] == 69):  # e E
+                i += 1
+                sign = -1 if i < size and text[i] == 45 else 1
+                if i < size and (text[i] == 45 or text[i] == 43):
+                    i += 1
+                exponent, seen = 0, False
+                while i < size and 48 <= text[i] <= 57 and exponent < 1000:
+                    exponent, seen = exponent * 10 + text[i] - 48, True
+                    i += 1
+                if not seen:
+                    return False
+                scale += sign * exponent
+            if i < size and text[i] != 32:
+                return False
+            if mantissa >= 1 << 53 or scale > 22 or scale < -22:
+                return False
+            value = float(mantissa)
+            value = value * _TENS[scale] if scale >= 0 else value / _TENS[-scale]
+            out[count] = -value if negative else value
+            count += 1
+            i += 1  # the space
+        return count == len(out)
+
+    @numba.njit(cache=True)
+    def _word_ids(text, pack, out):
+        start, blob = 7 + 6 * pack[6], _blob(pack)
+        count, i = 0, 0
+        while i <= len(text) and count < len(out):
+            j = i
+            while j < len(text) and text[j] != 32:
+                j += 1
+            out[count] = _lookup_word(text, i, j, pack, start, blob)
+            count, i = count + 1, j + 1
+        return count == len(out) and i > len(text)
+
+    @numba.njit(cache=True, inline="always")
+    def _key_home(key, rows):
+        return _home(np.int64(np.uint64(key) * _MULTIPLIER), rows)
+
+    @numba.njit(cache=True)
+    def _fill_keys(keys, table):
+        rows = len(table) // 2
+        for i in range(len(keys)):
+            s = _key_home(keys[i], rows)
+            while table[2 * s] >= 0:
+                s = s + 1 if s + 1 < rows else 0
+            table[2 * s], table[2 * s + 1] = keys[i], i
+
+    @numba.njit(cache=True)
+    def _find_keys(table, words, base, prefix):
+        """prefix[i] = index of the key prefix[i] * base + words[i] (-1: absent)."""
+        rows, start = len(table) // 2, table.ctypes.data
+        for i in range(len(words)):
+            if i + 8 < len(words) and prefix[i + 8] >= 0:
+                _prefetch(start + 16 * _key_home(prefix[i + 8] * base + words[i + 8], rows))
+            if prefix[i] < 0:
+                continue
+            wanted = prefix[i] * base + words[i]
+            s = _key_home(wanted, rows)
+            while table[2 * s] != wanted and table[2 * s] >= 0:
+                s = s + 1 if s + 1 < rows else 0
+            prefix[i] = table[2 * s + 1] if table[2 * s] == wanted else -1
+
+    @numba.njit(cache=True)
+    def _text(text, pack, final, start_bos):
+        order = pack[6]
+        start, blob = 7 + 6 * order, _blob(pack)
+        ids = np.empty(len(text) // 2 + 1, np.int64)
+        count, i = 0, 0
+        while i < len(text):
+            if _space(text[i]):
+                i += 1
+                continue
+            j = i + 1
+            while j < len(text) and not _space(text[j]):
+                j += 1
+            ids[count] = _lookup_word(text, i, j, pack, start, blob)
+            count += 1
+            i = j
+        address = pack[7 : 7 + 3 * order].reshape((3, order))
+        size = pack[7 + 3 * order : 7 + 6 * order].reshape((3, order))
+        if pack[3] == 4:
+            return _run(ids[:count], address, size, _PROTO32, pack[4], pack[5], -1, final,
+                        start_bos, np.empty(0), ids[:0], False)  # fmt: skip
+        return _run(ids[:count], address, size, _PROTO64, pack[4], pack[5], -1, final,
+                    start_bos, np.empty(0), ids[:0], False)  # fmt: skip
 
     @numba.njit(cache=True)
     def _total(ids, address, size, proto, base, bos, final, start_bos):
-        none = np.empty(0)
-        return _run(ids, address, size, proto, base, bos, -1, final, start_bos, none,
-                    none.astype(np.int64), False)  # fmt: skip
+        return _run(ids, address, size, proto, base, bos, -1, final, start_bos, np.empty(0),
+                    ids[:0], False)  # fmt: skip
 
 else:  # pragma: no cover - only where numba is absent
 
-    def _build(keys, slots):
+    def _unigram_hashes(base):
         raise RuntimeError("numba is not installed")
 
-    _run = _total = _build
+    _run = _total = _build = _fill_lexicon = _text = _parse_floats = _word_ids = _unigram_hashes
+    _fill_keys = _find_keys = _unigram_hashes

@@ -104,15 +104,21 @@ def _gradient_flow(ref: RecurrentLM, batch: Tensor) -> dict:
     log_probs = ref.log_softmax(hiddens[-1][None])[0]
     loss = F.nll_loss(log_probs, target, reduction="sum")
     wrt = [x, *hiddens, *cells]
-    grads = torch.autograd.grad(loss, wrt)
-    per_window = lambda g: g.norm(dim=-1).mean().item()  # noqa: E731  (mean over windows)
+    # a cell whose recurrence skips h_{t−1} (mLSTM: its memory is C) leaves the earlier
+    # h_t unused: no hidden curve then, its memory's and its input's instead
+    grads = torch.autograd.grad(loss, wrt, allow_unused=True)
+
+    def per_window(g: Tensor | None) -> float:  # mean over windows of the norm
+        return 0.0 if g is None else g.flatten(1).norm(dim=-1).mean().item()
+
     g_x = grads[0]
     result = {
         "kind": ref.kind,
         "distance": list(range(length)),
-        "hidden": [per_window(grads[1 + length - 1 - k]) for k in range(length)],
         "input": [per_window(g_x[length - 1 - k]) for k in range(length)],
     }
+    if all(g is not None for g in grads[1 : length + 1]):
+        result["hidden"] = [per_window(grads[1 + length - 1 - k]) for k in range(length)]
     if cells:
         result["cell"] = [per_window(grads[1 + length + length - 1 - k]) for k in range(length)]
     for key in ("hidden", "input", "cell"):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from seqlm.data.corpus import Corpus
 from seqlm.interface import LanguageModel
 from seqlm.probe.context import context_ablation, dependency_scores, grid_for
-from seqlm.probe.gradients import gradient_flow
-from seqlm.probe.memory import MemorySettings, forget_bias_study, memory_ladder
-from seqlm.probe.plots import main_curve
+from seqlm.probe.plots import common_curve, main_curve
+
+if TYPE_CHECKING:
+    from seqlm.probe.memory import MemorySettings
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,10 @@ def run_lab(
     """Gradient flow (neural models), context ablation, dependency scoring (when the
     corpus has dependency marks) and, if asked, the memory tasks and forget-bias study.
     `log_probs`: {name: the model's scores of `split`}, when already computed."""
+    # here, not at the top: the report reads this module's helpers without loading torch
+    from seqlm.probe.gradients import gradient_flow
+    from seqlm.probe.memory import forget_bias_study, memory_ladder
+
     log_probs = log_probs or {}
     lab: dict = {"gradients": [], "context": [], "dependency": []}
     ks = grid_for(list(models.values()))
@@ -82,9 +88,12 @@ def lab_lines(lab: dict) -> list[str]:
     """One line per probe, from the measured numbers (the terminal's summary of the lab)."""
     lines = []
     if lab.get("gradients"):
+        key = common_curve(lab["gradients"])
         lines.append(
-            "gradient decay per step back: "
-            + ", ".join(f"{r['label']} {main_curve(r)[2]:+.3f} decades" for r in lab["gradients"])
+            f"gradient decay per step back (∂L/∂{main_curve(lab['gradients'][0], key)[0]}): "
+            + ", ".join(
+                f"{r['label']} {main_curve(r, key)[2]:+.3f} decades" for r in lab["gradients"]
+            )
         )
     if lab.get("context"):
         lines.append(

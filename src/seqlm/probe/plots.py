@@ -52,20 +52,27 @@ def _tidy(ax, legend: bool = True) -> None:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
 
 
-def main_curve(result: dict) -> tuple[str, list[float], float]:
-    """(symbol, norms by distance, decades/step) of the curve a result is ranked by: the
-    hidden state's, or the input's for a model with no state carried step to step."""
-    key = "hidden" if "hidden" in result else "input"
+def main_curve(result: dict, key: str | None = None) -> tuple[str, list[float], float]:
+    """(symbol, norms by distance, decades/step) of the curve a result is ranked by: `key`
+    ("hidden" or "input"), else the hidden state's, or the input's for a model whose
+    recurrence skips h (mLSTM) or that has no state at all (the Transformer)."""
+    key = key or ("hidden" if "hidden" in result else "input")
     symbol = {"hidden": "h", "input": "x"}[key]
     return symbol, result[key], result[f"{key}_decay_per_step"]
+
+
+def common_curve(results: list[dict]) -> str:
+    """The curve every result has: "hidden" when all have one, else "input"."""
+    return "hidden" if all("hidden" in r for r in results) else "input"
 
 
 def plot_gradient_flow(results: list[dict], out: Path) -> list[str]:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
+    key = common_curve(results)
     for r in results:
         label = r.get("label", r["kind"])
-        symbol, norms, decay = main_curve(r)
+        symbol, norms, decay = main_curve(r, key)
         line = ax.semilogy(
             r["distance"],
             norms,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from seqlm.probe import plots
 from seqlm.probe.lab import FAR, far_gap
-from seqlm.probe.plots import main_curve
+from seqlm.probe.plots import common_curve, main_curve
 from seqlm.report.page import ReportContext, Section, image
 
 
@@ -64,10 +64,11 @@ def _steps_to_tenfold(decades: float) -> str:
 
 
 def _gradients(results: list[dict], result: dict) -> str:
-    ordered = sorted(results, key=lambda r: main_curve(r)[2])
+    key = common_curve(results)  # one quantity for every model, so the ranking is fair
+    ordered = sorted(results, key=lambda r: main_curve(r, key)[2])
     rates = "; ".join(
-        f"{_e(r['label'])}: ∂L/∂{main_curve(r)[0]} {main_curve(r)[2]:+.3f} decades/step "
-        f"({_steps_to_tenfold(main_curve(r)[2])})"
+        f"{_e(r['label'])}: ∂L/∂{main_curve(r, key)[0]} {main_curve(r, key)[2]:+.3f} "
+        f"decades/step ({_steps_to_tenfold(main_curve(r, key)[2])})"
         for r in ordered
     )
     cells = [r for r in results if "cell_decay_per_step" in r]
@@ -88,6 +89,12 @@ def _gradients(results: list[dict], result: dict) -> str:
         "slightly faster than the untrained RNN (try <code>seqlm probe gradients "
         "fresh:rnn fresh:gru --data synthetic</code>)."
     )
+    if key == "input":
+        shown += (
+            " Some of these models carry no h from step to step (the Transformer attends "
+            "to its inputs; the mLSTM keeps its memory in a matrix C), so every model is "
+            "measured here at its input embeddings: ∂L<sub>t</sub>/∂x<sub>t−k</sub>."
+        )
     return explain(
         "How much the loss at step t changes with the hidden state k steps earlier: the norm "
         "of ∂L<sub>t</sub>/∂h<sub>t−k</sub>, averaged over windows of the test text, for k "

@@ -22,8 +22,6 @@ import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-import torch
-
 from seqlm.data.corpus import Corpus
 from seqlm.train.config import TrainConfig, preset_for
 
@@ -50,6 +48,8 @@ def enabled() -> bool:
 def measure(config: TrainConfig, vocab, threads: int | None = None) -> float:
     """Training tokens/s of `config`'s model, batch and window on this machine (cached per
     shape). The RNG state is restored afterwards: the run itself is unchanged."""
+    import torch  # here: `import seqlm` does not load torch
+
     from seqlm.nn.build import build_model
 
     threads = config.threads if threads is None else threads

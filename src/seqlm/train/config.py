@@ -220,6 +220,12 @@ def make_config(
         values = auto_recipe(*sizes, max_minutes=minutes, rate=rate)
     values.update(file_values)
     values.update(given)
+    # a preset's [NAME.by_cell.CELL] table: what that cell needs on top (the Transformer
+    # on the synthetic corpus: longer windows, since no state carries across them)
+    by_cell = values.pop("by_cell", {})
+    cell = values.get("cell", "lstm")
+    chosen = {**file_values, **given}
+    values = {**values, **{k: v for k, v in by_cell.get(cell, {}).items() if k not in chosen}}
     config = TrainConfig.from_flat(values)
     config.validate()
     if sizes is not None:  # a model beyond this machine's memory: refused before any work

@@ -1,0 +1,168 @@
+"""PTB, one core each, same wall clock: pytorch/examples' Transformer against seqlm's.
+
+    python bench/transformer_vs_examples.py --examples PATH/TO/examples/word_language_model \
+        [--cap 20] [--set layers=2 ...]
+
+(a) `examples`: the real `main.py --model Transformer` of pytorch/examples'
+    word_language_model (its defaults: 2 layers of 200, 2 heads, MLP 200, dropout 0.2,
+    SGD lr 20 divided by 4 when validation does not improve, clip 0.25, batch 20, bptt 35),
+    run as a subprocess on PTB; its validation perplexity is read from each epoch's line.
+    It scores validation in 35-token chunks, each read from an empty context.
+(b) `seqlm`: `--cell transformer` through seqlm's trainer with `--preset transformer`'s
+    optimiser (AdamW, warm-up, cosine) and the shape given by `--set` (default below),
+    validated every 100 steps on the whole valid split, every token scored with up to
+    `context` tokens of history (strided windows).
+
+Both arms run at the same time, one thread each, so a shared machine slows both alike.
+Reported: each arm's validation curve (wall minutes, perplexity), the examples' best
+perplexity within the cap, and when seqlm first reached it (the ratio of the two times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("SEQLM_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+SEQLM_SHAPE = {
+    "embed": 256,
+    "heads": 4,
+    "layers": 2,
+    "hidden": 512,
+    "context": 128,
+    "bptt": 128,
+    "batch_size": 16,
+    "lr": 2e-3,
+    "warmup_steps": 100,
+    "dropout": 0.1,
+    "dropout_embed": 0.1,
+    "dropout_between": 0.1,
+}
+EPOCH_LINE = re.compile(r"end of epoch\s+(\d+).*valid ppl\s+([\d.]+)")
+
+
+def run_examples(folder: Path, cap_s: float, emit) -> None:
+    data = Path(os.environ["SEQLM_DATA"]) / "ptb"
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "main.py", "--data", str(data), "--model", "Transformer"]
+        cmd += ["--epochs", "1000", "--save", f"{tmp}/model.pt"]
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=folder, stdout=subprocess.PIPE, text=True)
+        timer = threading.Timer(cap_s, proc.kill)
+        timer.start()
+        for line in proc.stdout:
+            match = EPOCH_LINE.search(line)
+            if match:
+                emit(time.perf_counter() - start, float(match.group(2)))
+        proc.wait()
+        timer.cancel()
+
+
+def run_seqlm(cap_s: float, shape: dict, emit) -> None:
+    from seqlm.data import load_corpus
+    from seqlm.train import Trainer, make_config
+
+    corpus = load_corpus("ptb")
+    overrides = {**shape, "max_minutes": cap_s / 60, "eval_every": 100}
+    config = make_config("ptb", None, {**overrides, "checkpoint_every": 10**9}, "transformer")
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(config, corpus, tmp)
+        start = time.perf_counter()
+        validate = trainer.validate
+
+        def timed_validate():
+            ppl = validate()
+            emit(time.perf_counter() - start, ppl)
+            if time.perf_counter() - start > cap_s:
+                raise SystemExit
+            return ppl
+
+        trainer.validate = timed_validate
+        trainer.run()
+
+
+def arm_main(args) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+    def emit(wall: float, ppl: float) -> None:
+        print(json.dumps({"arm": args.arm, "wall": wall, "ppl": ppl}), flush=True)
+
+    if args.arm == "examples":
+        run_examples(Path(args.examples), args.cap * 60, emit)
+    else:
+        run_seqlm(args.cap * 60, json.loads(args.shape), emit)
+
+
+def report(rows: dict[str, list[dict]], cap: float, shape: dict) -> None:
+    print(f"\nPTB, {cap:g} min per arm, one thread each, both at once")
+    print("seqlm shape: " + ", ".join(f"{k}={v}" for k, v in shape.items()))
+    for arm, points in rows.items():
+        curve = ", ".join(f"{p['wall'] / 60:.1f} min {p['ppl']:.1f}" for p in points[:12])
+        print(f"{arm:<9} {curve}{' ...' if len(points) > 12 else ''}")
+    if not rows["examples"]:
+        print("examples: no epoch finished within the cap")
+        return
+    best = min(rows["examples"], key=lambda p: p["ppl"])
+    print(f"examples best valid {best['ppl']:.2f} at {best['wall'] / 60:.1f} min")
+    reached = next((p for p in rows["seqlm"] if p["ppl"] <= best["ppl"]), None)
+    if reached is None:
+        low = min((p["ppl"] for p in rows["seqlm"]), default=float("nan"))
+        print(f"seqlm did not reach it within the cap (best {low:.2f}): NOT met")
+    else:
+        ratio = best["wall"] / reached["wall"]
+        print(
+            f"seqlm reached {reached['ppl']:.2f} at {reached['wall'] / 60:.1f} min: "
+            f"{ratio:.2f}x sooner ({'met' if ratio >= 2 else 'NOT met'}: the goal is 2x)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--examples", required=True, help="examples' word_language_model dir")
+    parser.add_argument("--cap", type=float, default=20, help="minutes per arm")
+    parser.add_argument("--set", nargs="*", default=[], help="seqlm shape, e.g. layers=4")
+    parser.add_argument("--arm", choices=["examples", "seqlm"], help=argparse.SUPPRESS)
+    parser.add_argument("--shape", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.arm:
+        return arm_main(args)
+    if not (Path(args.examples) / "main.py").exists():
+        sys.exit(f"{args.examples}: no main.py (point --examples at word_language_model)")
+    shape = dict(SEQLM_SHAPE)
+    for item in args.set:
+        key, value = item.split("=", 1)
+        shape[key] = json.loads(value)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    base = [sys.executable, __file__, "--examples", args.examples, "--cap", str(args.cap)]
+    base += ["--shape", json.dumps(shape)]
+    rows: dict[str, list[dict]] = {"examples": [], "seqlm": []}
+
+    def collect(arm: str) -> None:
+        proc = subprocess.Popen([*base, "--arm", arm], stdout=subprocess.PIPE, text=True, env=env)
+        for line in proc.stdout:
+            row = json.loads(line)
+            rows[arm].append(row)
+            print(f"{arm:<9} {row['wall'] / 60:6.1f} min  valid {row['ppl']:8.2f}", flush=True)
+        proc.wait()
+
+    workers = [threading.Thread(target=collect, args=(arm,)) for arm in rows]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    report(rows, args.cap, shape)
+
+
+if __name__ == "__main__":
+    main()
