@@ -11,7 +11,7 @@ from seqlm.data import EOS, load_corpus
 from seqlm.data.vocab import VocabBuilder
 from seqlm.evaluate import evaluate
 from seqlm.io import SeqlmError
-from seqlm.ngram import NgramLM, arpa_read, read_arpa, write_arpa
+from seqlm.ngram import NgramLM, arpa_read, fast, read_arpa, write_arpa
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +93,45 @@ HEADER = "\\data\\\nngram 1=2\nngram 2={}\nngram 3=1\n\n\\1-grams:\n-1\ta\t0\n-1
         ),
     ],
 )
-def test_bad_files_are_one_line_errors_with_the_line_number(tmp_path, text, message):
+@pytest.mark.parametrize("compiled", [True, False])
+def test_bad_files_are_one_line_errors_with_the_line_number(
+    tmp_path, text, message, compiled, monkeypatch
+):
+    monkeypatch.setattr(fast, "USE", compiled and fast.numba is not None)
     (tmp_path / "bad.arpa").write_text(text)
     with pytest.raises(SeqlmError, match=message):
         read_arpa(tmp_path / "bad.arpa")
+
+
+def test_compiled_reader_equals_the_python_one_bit_for_bit(model, tmp_path, monkeypatch):
+    """The compiled number parser, word lookup and context search (`fast_words`) give the
+    pure-Python reader's arrays exactly, whatever the numbers' spelling (exponents, 17
+    digits, signs: some beyond the compiled parser's exact range, read by Python)."""
+    pytest.importorskip("numba")
+    lm, _ = model
+    write_arpa(lm.tables, lm.arpa_words(), tmp_path / "m.arpa")
+    rng = np.random.default_rng(0)
+    lines = []
+    for line in (tmp_path / "m.arpa").read_text().splitlines():
+        number, tab, rest = line.partition("\t")
+        if tab and number[:1] == "-":  # respell: 1.25e-1, 17 digits, a leading +/0
+            value = float(number)
+            spelled = [f"{value:.6e}", f"{value:+.9f}", f"{value:.4f}0", repr(value * (1 + 1e-15))]
+            number = spelled[rng.choice(4, p=[0.3, 0.3, 0.38, 0.02])]
+        lines.append(number + tab + rest)
+    (tmp_path / "odd.arpa").write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(arpa_read, "BLOCK", 997)  # blocks with and without a 17-digit number
+    monkeypatch.setattr(fast, "USE", True)
+    words, compiled = read_arpa(tmp_path / "odd.arpa")
+    monkeypatch.setattr(fast, "USE", False)
+    words_py, python = read_arpa(tmp_path / "odd.arpa")
+    assert words == words_py
+    for n in range(compiled.order):
+        for a, b in ((compiled.keys, python.keys), (compiled.log10_prob, python.log10_prob)):
+            assert np.array_equal(np.asarray(a[n]), np.asarray(b[n]))
+        assert np.array_equal(compiled.log10_backoff[n], python.log10_backoff[n])
+    for n in range(lm.order):  # and the model's own (4 decimals in some lines)
+        np.testing.assert_allclose(compiled.log10_prob[n], lm.tables.log10_prob[n], atol=1e-4)
 
 
 def test_gzip_whose_crc_does_not_match_is_an_error(model, tmp_path):

@@ -134,7 +134,7 @@ def test_scores_equal_the_kenlm_module(tmp_path):
 
 
 def test_ascii_sentences_split_and_looked_up_compiled_as_str_split(numpy_path, tmp_path):
-    """`Model.score` splits an ASCII sentence and finds its words compiled (`fast.Lexicon`):
+    """`Model.score` splits an ASCII sentence and finds its words compiled (`fast_words.Lexicon`):
     the same words as `str.split` and the vocabulary dict, whatever the whitespace, words
     longer than 8 bytes or sharing their first 8, and words the model does not know."""
     rng = np.random.default_rng(5)

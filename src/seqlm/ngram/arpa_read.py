@@ -8,6 +8,11 @@ by binary search in the already sorted keys of the order below. Arrays are alloc
 once from the header's counts, so the peak memory is the model's arrays plus one
 block's temporaries and the sort of one order. Errors name the file and line.
 
+With Numba (`fast_words.py`) a block of n-grams is read in one compiled pass instead
+(numbers, word ids, shape checks; the contexts found by one hash probe per order), with
+exactly the same arrays; a block with anything irregular in it goes the NumPy way, which
+names the problem.
+
 The whole stream is read to its end, past `\\end\\`, so a `.gz` file's CRC is checked.
 """
 
@@ -22,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from seqlm.io import SeqlmError
-from seqlm.ngram import fast
+from seqlm.ngram import fast, fast_words
 from seqlm.ngram.counts import find_keys
 from seqlm.ngram.smoothing import NgramTables
 
@@ -146,7 +151,7 @@ def _parse(lines: _Lines) -> tuple[list[str], NgramTables]:
     words: list[str] = []
     ids: dict[bytes, int] = {}
     keys, probs, backs = [], [], []
-    hashed: list = [None]  # per order >= 2, a hash table of its keys (`fast.key_table`)
+    hashed: list = [None]  # per order >= 2, a hash table of its keys (`fast_words.key_table`)
     for n in range(1, order + 1):
         if line != f"\\{n}-grams:":
             raise lines.error(f"expected \\{n}-grams:, found {line!r}")
@@ -165,7 +170,7 @@ def _parse(lines: _Lines) -> tuple[list[str], NgramTables]:
         else:
             k, p, b = section.sorted()
             if fast.enabled() and n < order:  # the contexts of the orders above
-                hashed.append(fast.key_table(k))
+                hashed.append(fast_words.key_table(k))
         keys.append(k), probs.append(p), backs.append(b)
         line = lines.line()
     if line != "\\end\\":
@@ -185,26 +190,29 @@ class _Section:
         self.prob = np.empty(count, np.float32)
         self.back = np.zeros(count, np.float32) if has_backoff else None
         self.unigrams: list[bytes] = []
-        self.lexicon = None  # words -> ids for the compiled lookup (`fast.Lexicon`)
+        self.lexicon = None  # words -> ids for the compiled lookup (`fast_words.Lexicon`)
         self.hashed: list | None = None  # `_parse`'s hash tables of the orders below
 
     def _split(self, block: bytes, first: int):
         """Per non-blank line: its line number, its token index, and the numbers."""
         n, lines = self.n, self.lines
         arr = np.frombuffer(block, np.uint8)
-        space = _WHITESPACE[arr]
-        starts = ~space
-        starts[1:] &= space[:-1]
-        newlines = np.flatnonzero(arr == 10)
-        per_line = np.bincount(
-            np.searchsorted(newlines, np.flatnonzero(starts)), minlength=len(newlines)
-        )
+        per_line = fast_words.line_widths(arr, block.count(b"\n"))  # compiled, one pass
+        if per_line is None:
+            space = _WHITESPACE[arr]
+            starts = ~space
+            starts[1:] &= space[:-1]
+            newlines = np.flatnonzero(arr == 10)
+            per_line = np.bincount(
+                np.searchsorted(newlines, np.flatnonzero(starts)), minlength=len(newlines)
+            )
         rows = np.flatnonzero(per_line)
         width = per_line[rows]
         lineno = first + rows
         bad = (width != n + 1) & (width != n + 2)
         if bad.any():
             at = int(np.argmax(bad))
+            newlines = np.flatnonzero(arr == 10)
             start = newlines[rows[at] - 1] + 1 if rows[at] else 0
             text = block[start : newlines[rows[at]]].decode("utf-8", "replace").strip()
             raise lines.error(f"expected a {n}-gram line, found {text!r}", int(lineno[at]))
@@ -237,7 +245,7 @@ class _Section:
     def _numbers(self, values, lineno: np.ndarray, use: np.ndarray | None = None) -> np.ndarray:
         if use is not None and not use.all():  # rows without that column: parse a dummy
             values = np.where(use, np.asarray(values, dtype=object), b"0")
-        out = fast.parse_floats(values, len(lineno))  # compiled; exactly `float`'s values
+        out = fast_words.parse_floats(values, len(lineno))  # compiled; exactly `float`'s values
         if out is not None:
             return out
         try:
@@ -288,10 +296,16 @@ class _Section:
         return words, ids, np.arange(base, dtype=np.int64), prob, back
 
     def add(self, block: bytes, first: int, ids: dict, keys: list, words: list) -> None:
-        n, base = self.n, len(words)
-        lineno, column, prob, back = self._split(block, first)
+        n = self.n
         if self.lexicon is None and fast.enabled():  # the unigrams, compiled
-            self.lexicon = fast.Lexicon(ids, -1)
+            self.lexicon = fast_words.Lexicon(ids, -1)
+        room = self.count - self.filled
+        got = fast_words.parse_block(self.lexicon, block, n, room) if self.lexicon else None
+        if got is not None:  # compiled: the same numbers as below, in one pass
+            rows, matrix, prob, back = got
+            lineno, word = first + rows, [matrix[:, j] for j in range(n)]
+            return self._store(self._key(word, keys, words, lineno), prob, back)
+        lineno, column, prob, back = self._split(block, first)
         word = [self._ids(column(1 + j), ids, len(lineno)) for j in range(n)]
         for j in range(n):
             if (word[j] < 0).any():
@@ -300,8 +314,13 @@ class _Section:
                 raise self.lines.error(
                     f"{n}-gram uses {name!r}, which is not a unigram", int(lineno[at])
                 )
+        self._store(self._key(word, keys, words, lineno), prob, back)
+
+    def _key(self, word: list, keys: list, words: list, lineno: np.ndarray) -> np.ndarray:
+        """Each n-gram's key: its context's index * base + its last word."""
+        n, base = self.n, len(words)
         if self.hashed is not None:  # compiled: one hash probe per order
-            prefix = fast.contexts(self.hashed, word[: n - 1], base)
+            prefix = fast_words.contexts(self.hashed, word[: n - 1], base)
         else:
             prefix = word[0]
             for j in range(1, n - 1):
@@ -310,10 +329,10 @@ class _Section:
             at = int(np.argmax(prefix < 0))
             gram = " ".join(words[w[at]] for w in word)
             raise self.lines.error(f"the context of {gram!r} is not in the model", int(lineno[at]))
-        self._store(prefix * base + word[n - 1], prob, back)
+        return prefix * base + word[n - 1]
 
     def _ids(self, tokens, ids: dict, count: int) -> np.ndarray:
-        out = fast.word_ids(self.lexicon, tokens, count) if self.lexicon else None
+        out = fast_words.word_ids(self.lexicon, tokens, count) if self.lexicon else None
         if out is None:  # no Numba
             out = np.fromiter(map(ids.get, tokens, repeat(-1)), np.int64, count)
         return out

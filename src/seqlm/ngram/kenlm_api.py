@@ -8,7 +8,9 @@
 
 Words are split on whitespace; a word the model does not know is its `<unk>` (flagged
 OOV), as in KenLM. Scores come from the same code as `NgramLM.log10_probs`: the compiled
-kernels of `fast.py` when Numba is installed (one call per sentence), else NumPy.
+kernels of `fast.py` when Numba is installed (one call per sentence; an ASCII sentence is
+also split and looked up compiled, `fast_words.py`), else NumPy. With Numba, `Model(...)`
+builds the model's hash tables at once, as KenLM loads its model.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from seqlm.data.text import EOS
 from seqlm.io import SeqlmError
-from seqlm.ngram import fast
+from seqlm.ngram import fast, fast_words
 from seqlm.ngram.arpa import BOS
 from seqlm.ngram.arpa import EOS as ARPA_EOS
 from seqlm.ngram.model import NgramLM
@@ -47,9 +49,12 @@ class Model:
         self._tables = self.lm.tables
         # `score`: an ASCII sentence is split, looked up and scored in one compiled call
         # (kenlm's own `score` costs about 4 us a sentence: each Python step counts)
-        self._lexicon = fast.Lexicon(self._ids, self._unk_id, self._tables) if fast.USE else None
+        self._lexicon = (
+            fast_words.Lexicon(self._ids, self._unk_id, self._tables) if fast.USE else None
+        )
         self._pack = self._lexicon.pack if self._lexicon else None
         self._text = self._lexicon.kernel if self._lexicon else None
+        self._eos_id = self.lm.eos
 
     def _eos(self, eos: bool) -> int:
         return self.lm.eos if eos else -1
@@ -90,7 +95,7 @@ class Model:
         """log10 P(sentence), `</s>` included when `eos`."""
         if fast.USE:
             if sentence.isascii() and self._text:  # split as str.split does, compiled
-                return self._text(sentence.encode(), self._pack, self.lm.eos if eos else -1, bos)
+                return self._text(sentence.encode(), self._pack, self._eos_id if eos else -1, bos)
             return fast.total(self._tables, self._words(sentence), bos, self._eos(eos))
         return float(self._scores(sentence, bos, eos)[0].sum())
 
