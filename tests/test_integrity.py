@@ -116,7 +116,7 @@ def test_reversed_keys_are_refused_without_digests_even_when_sampled(saved, tmp_
         ({"ngrams": [1, 2, 3]}, "counts"),
         ({"base": 7}, "base"),
         ({"format_version": "2"}, "format_version must be a positive integer"),
-        ({"kind": "transformer"}, "unknown model kind 'transformer'"),
+        ({"kind": "hmm"}, "unknown model kind 'hmm'"),
         ({"order": "3"}, "order"),
     ],
 )

@@ -197,17 +197,18 @@ def select_cells(
             for name, found in result["correlated"].items()
             for c in found[:1]
         ]
-    units = states[0]["cell_state"].shape[1]
+    units = [layer["cell_state"].shape[1] for layer in states]  # tied: the last differs
     cells = []
     for spec in text.split(","):
         try:
             layer, unit = (int(x) for x in spec.split(":"))
         except ValueError:
             layer = unit = -1
-        if not (1 <= layer <= len(states) and 0 <= unit < units):
+        if not (1 <= layer <= len(states) and 0 <= unit < units[layer - 1]):
             raise SeqlmError(
                 f"bad --cells entry {spec!r}: expected LAYER:UNIT with layer "
-                f"1..{len(states)} and unit 0..{units - 1}"
+                f"1..{len(states)} and a unit of that layer (layer sizes "
+                f"{', '.join(map(str, units))}, units from 0)"
             )
         cells.append({"layer": layer, "unit": unit})
     for name in properties:
@@ -230,7 +231,8 @@ def gates_report(
     props = options["property"].split(",") if options["property"] else list(GATE_PROPERTIES)
     result, states, tokens = inside_lstm(model, ids, props)
     cells = select_cells(options["cells"], states, tokens, result, props)
-    page = heatmap_html(tokens, states, cells, model.vocab.level, f"{label}: LSTM cells")
+    name = {"slstm": "sLSTM", "mlstm": "mLSTM"}.get(model.kind, "LSTM")
+    page = heatmap_html(tokens, states, cells, model.vocab.level, f"{label}: {name} cells")
     atomic_write_text(folder / "cells.html", page)
     figures = plot_saturation(result, folder) + [str(folder / "cells.html")]
     lines = []

@@ -88,11 +88,13 @@ def lab_lines(lab: dict) -> list[str]:
     """One line per probe, from the measured numbers (the terminal's summary of the lab)."""
     lines = []
     if lab.get("gradients"):
-        key = common_curve(lab["gradients"])
+        mixed = common_curve(lab["gradients"]) == "input"  # some have no h: name each
         lines.append(
-            f"gradient decay per step back (∂L/∂{main_curve(lab['gradients'][0], key)[0]}): "
+            "gradient decay per step back: "
             + ", ".join(
-                f"{r['label']} {main_curve(r, key)[2]:+.3f} decades" for r in lab["gradients"]
+                f"{r['label']} {main_curve(r)[2]:+.3f} decades"
+                + (f" (∂L/∂{main_curve(r)[0]})" if mixed else "")
+                for r in lab["gradients"]
             )
         )
     if lab.get("context"):

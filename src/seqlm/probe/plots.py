@@ -69,10 +69,9 @@ def common_curve(results: list[dict]) -> str:
 def plot_gradient_flow(results: list[dict], out: Path) -> list[str]:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    key = common_curve(results)
     for r in results:
         label = r.get("label", r["kind"])
-        symbol, norms, decay = main_curve(r, key)
+        symbol, norms, decay = main_curve(r)
         line = ax.semilogy(
             r["distance"],
             norms,

@@ -64,11 +64,11 @@ def _steps_to_tenfold(decades: float) -> str:
 
 
 def _gradients(results: list[dict], result: dict) -> str:
-    key = common_curve(results)  # one quantity for every model, so the ranking is fair
-    ordered = sorted(results, key=lambda r: main_curve(r, key)[2])
+    key = common_curve(results)
+    ordered = sorted(results, key=lambda r: main_curve(r)[2])
     rates = "; ".join(
-        f"{_e(r['label'])}: ∂L/∂{main_curve(r, key)[0]} {main_curve(r, key)[2]:+.3f} "
-        f"decades/step ({_steps_to_tenfold(main_curve(r, key)[2])})"
+        f"{_e(r['label'])}: ∂L/∂{main_curve(r)[0]} {main_curve(r)[2]:+.3f} "
+        f"decades/step ({_steps_to_tenfold(main_curve(r)[2])})"
         for r in ordered
     )
     cells = [r for r in results if "cell_decay_per_step" in r]
@@ -92,8 +92,9 @@ def _gradients(results: list[dict], result: dict) -> str:
     if key == "input":
         shown += (
             " Some of these models carry no h from step to step (the Transformer attends "
-            "to its inputs; the mLSTM keeps its memory in a matrix C), so every model is "
-            "measured here at its input embeddings: ∂L<sub>t</sub>/∂x<sub>t−k</sub>."
+            "to its inputs; the mLSTM keeps its memory in a matrix C): they are measured "
+            "at their input embeddings, ∂L<sub>t</sub>/∂x<sub>t−k</sub>, the others at "
+            "their hidden state; every model's input curve is in report.json."
         )
     return explain(
         "How much the loss at step t changes with the hidden state k steps earlier: the norm "

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from seqlm.io import SeqlmError
 from seqlm.serve import schemas as s
-from seqlm.serve.cells import CellIndex, gates_view, pattern_search
+from seqlm.serve.cells import CellIndex, gates_view, has_gates, no_gates, pattern_search
 from seqlm.serve.engine import Busy, Engine
 from seqlm.serve.models import ServedModel, sample_text
 
@@ -54,7 +54,7 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         for model in models.values():
-            if model.kind == "lstm" and limits.index_tokens > 0:
+            if has_gates(model) and limits.index_tokens > 0:
                 indexes[model.name] = "the cell-state index is being built; retry in a moment"
                 threading.Thread(
                     target=_build_index, args=(model, limits, indexes), daemon=True
@@ -112,7 +112,7 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
     @app.get("/models", response_model=s.ModelsResponse)
     async def list_models():
         return {
-            "models": [{**m.describe(), "gates": m.kind == "lstm"} for m in models.values()],
+            "models": [{**m.describe(), "gates": has_gates(m)} for m in models.values()],
             "limits": {
                 "max_chars": limits.max_chars,
                 "max_tokens": limits.max_tokens,
@@ -181,18 +181,16 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
     @app.post("/gates", response_model=s.GatesResponse)
     async def gates(body: s.GatesRequest):
         model = pick(body.model)
-        if model.kind != "lstm":
-            raise HTTPException(422, f"model: gates need an LSTM; {model.name} is a {model.kind}")
+        if not has_gates(model):
+            raise HTTPException(422, no_gates(model))
         check_text(body.text, [model])
         return await run(model, "call", lambda: gates_view(model, body.text, body.cells, body.top))
 
     @app.post("/patterns", response_model=s.PatternResponse)
     async def patterns(body: s.PatternRequest):
         model = pick(body.model)
-        if model.kind != "lstm":
-            raise HTTPException(
-                422, f"model: pattern search needs an LSTM; {model.name} is a {model.kind}"
-            )
+        if not has_gates(model):
+            raise HTTPException(422, no_gates(model, "pattern search needs"))
         check_text(body.text, [model])
         index = indexes.get(model.name, "pattern search is off (--index-tokens 0)")
         if isinstance(index, str):

@@ -1,4 +1,5 @@
-"""Inside an LSTM, for the explorer: gates over a text, and LSTMVis-style pattern search.
+"""Inside an LSTM (or sLSTM, mLSTM), for the explorer: gates over a text, and LSTMVis-style
+pattern search.
 
 Pattern search (Strobelt et al. 2018, LSTMVis): select a span of text; the cells that
 switch on there (tanh(cell state) above a threshold over the whole span, and not at the
@@ -18,11 +19,23 @@ import numpy as np
 import torch
 
 from seqlm.io import SeqlmError, digest
-from seqlm.probe.gates import inside_lstm
+from seqlm.probe.gates import GATED, inside_lstm
 from seqlm.serve.models import ServedModel
 
 log = logging.getLogger("seqlm.serve")
 GATES = ("input_gate", "forget_gate", "output_gate")
+# what an xLSTM cell keeps besides c: sLSTM's normaliser n_t, mLSTM's ‖C_t‖ / ‖n_t‖
+MEMORY_ROWS = ("normalizer_state", "memory_norm")
+
+
+def has_gates(model: ServedModel) -> bool:
+    """Whether /gates and /patterns can read the model (an LSTM, sLSTM or mLSTM)."""
+    return model.kind in GATED
+
+
+def no_gates(model: ServedModel, what: str = "gate views need") -> str:
+    """The one-line refusal for a model without gates (n-gram, RNN, GRU, minGRU, ...)."""
+    return f"model: {what} an LSTM, sLSTM or mLSTM; {model.name} ({model.kind}) has none"
 
 
 def text_states(model: ServedModel, ids: np.ndarray) -> list[dict[str, np.ndarray]]:
@@ -62,13 +75,15 @@ def most_active(states: list[dict[str, np.ndarray]], top: int) -> list[tuple[int
 
 
 def gates_view(model: ServedModel, text: str, cells: list[str] | None, top: int) -> dict:
-    """The chosen (or most active) cells' gates and cell state per token, each layer's mean
-    forget gate per token, and the cells the gates probe finds for the corpus's properties."""
+    """The chosen (or most active) cells' gates and cell state per token (and an xLSTM's
+    `MEMORY_ROWS`), each layer's mean forget gate per token, and the cells the gates probe
+    finds for the corpus's properties."""
     lm = model.lm
     tokens = lm.tokenize(text)
     states = text_states(model, lm.vocab.encode(tokens))
     units = [s["cell_state"].shape[1] for s in states]
     chosen = parse_cells(cells, units) if cells else most_active(states, top)
+    extra = [r for r in MEMORY_ROWS if r in states[0]]
     rows = []
     for layer, unit in chosen:
         s = states[layer - 1]
@@ -76,11 +91,13 @@ def gates_view(model: ServedModel, text: str, cells: list[str] | None, top: int)
             {
                 "layer": layer,
                 "unit": unit,
-                **{g: _rounded(s[g][:, unit]) for g in (*GATES, "cell_state")},
+                **{g: _rounded(s[g][:, unit]) for g in (*GATES, "cell_state", *extra)},
             }
         )
     return {
         "model": model.name,
+        "kind": model.kind,
+        "memory_rows": extra,
         "tokens": tokens,
         "layers": len(states),
         "units": units,

@@ -105,9 +105,14 @@ class ServedModel:
         return to_model_ids(self.lm, corpus, split)
 
     def reference(self):
-        """The LSTM on the readable backend, whose every step's gates can be recorded."""
-        if self.kind != "lstm":
-            raise SeqlmError(f"gate activations need an LSTM; {self.name} is a {self.kind}")
+        """The LSTM (sLSTM, mLSTM) on the readable backend, whose every step's gates can be
+        recorded."""
+        from seqlm.probe.gates import GATED
+
+        if self.kind not in GATED:
+            raise SeqlmError(
+                f"gate activations need an LSTM, sLSTM or mLSTM; {self.name} ({self.kind}) has none"
+            )
         with self._lock:
             if self._reference is None:
                 from seqlm.probe.gradients import reference_copy

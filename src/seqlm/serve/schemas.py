@@ -24,7 +24,9 @@ class Strict(BaseModel):
 
 class ModelInfo(BaseModel):
     name: str
-    kind: str = Field(description="ngram, rnn, lstm or gru")
+    kind: str = Field(
+        description="ngram, or the cell: rnn, lstm, gru, slstm, mlstm, transformer, ..."
+    )
     label: str = Field(description="e.g. 5-gram, lstm")
     level: str = Field(description="what a token is: word, char, byte or subword")
     tokenizer: str = Field(description="whitespace, words, chars, bytes or bpe:N")
@@ -38,7 +40,7 @@ class ModelInfo(BaseModel):
     valid_perplexity: float | None = Field(
         description="on its corpus's validation split (recurrent models: the best in training)"
     )
-    gates: bool = Field(description="an LSTM: /gates and /patterns apply")
+    gates: bool = Field(description="an LSTM, sLSTM or mLSTM: /gates and /patterns apply")
 
 
 class Limits(BaseModel):
@@ -115,7 +117,9 @@ class CellTrack(BaseModel):
     input_gate: list[float]
     forget_gate: list[float]
     output_gate: list[float]
-    cell_state: list[float]
+    cell_state: list[float] = Field(description="c (sLSTM: c/n; mLSTM: the read-out C q)")
+    normalizer_state: list[float] | None = Field(None, description="sLSTM: n")
+    memory_norm: list[float] | None = Field(None, description="mLSTM: ‖C‖ / ‖n‖ of its head")
 
 
 class ProbeCell(BaseModel):
@@ -126,6 +130,10 @@ class ProbeCell(BaseModel):
 
 class GatesResponse(BaseModel):
     model: str
+    kind: str
+    memory_rows: list[str] = Field(
+        description="the cells' rows besides gates and cell state (normalizer_state, memory_norm)"
+    )
     tokens: list[str]
     layers: int
     units: list[int]
