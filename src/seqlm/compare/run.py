@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
+from seqlm.compare.ahead import train_ahead
 from seqlm.compare.rank import FIGURES, rank_rows, tokenizer_of
 from seqlm.data.corpus import Corpus, cache_root
 from seqlm.evaluate import evaluate, to_model_ids
@@ -278,34 +279,57 @@ def compare(
     neural_overrides = neural_overrides or {}
     corpus_key = corpus.spec.to_json()
     rows, losses, models = [], {}, {}
+
+    def settings_of(spec: ModelSpec, seed: int) -> dict:
+        if spec.kind == "ngram":
+            return {}
+        return {
+            "budget": asdict(budget),
+            "seed": seed,
+            "curve": CURVE_POINTS,
+            **budget.overrides(len(corpus["train"])),
+            **neural_overrides,
+        }
+
+    runs_of = {spec: range(1, (seeds if spec.kind != "ngram" else 1) + 1) for spec in specs}
+    ahead: set[str] = set()
+    if budget.tokens:  # deterministic one-thread runs: as many at once as there are cores
+        jobs = [
+            (spec, model_dir(root, corpus_key, spec, settings_of(spec, seed)), budget, seed)
+            for spec in specs
+            if spec.kind != "ngram"
+            for seed in runs_of[spec]
+        ]
+        jobs = [(*job, neural_overrides) for job in jobs]
+        ahead = train_ahead(jobs, corpus.spec, train_or_load, model_lock, retrain)
     with scoring_threads(1 if budget.tokens else None):
         for spec in specs:
             runs, test_losses = [], []
-            for seed in range(1, (seeds if spec.kind != "ngram" else 1) + 1):
-                settings = (
-                    {
-                        "budget": asdict(budget),
-                        "seed": seed,
-                        "curve": CURVE_POINTS,
-                        **budget.overrides(len(corpus["train"])),
-                        **neural_overrides,
-                    }
-                    if spec.kind != "ngram"
-                    else {}
-                )
+            for seed in runs_of[spec]:
+                settings = settings_of(spec, seed)
                 directory = model_dir(root, corpus_key, spec, settings)
+                new = str(directory) in ahead  # trained a moment ago, side by side
                 with model_lock(directory):
                     cached = (directory / "compare.json").exists() and not retrain
+                    doing = "trained" if new else "reusing" if cached else "training"
                     log.info(
                         "%s%s: %s %s",
                         spec.name,
                         f" seed {seed}" if settings else "",
-                        "reusing" if cached else "training",
+                        doing,
                         directory,
                     )
                     facts = train_or_load(
-                        spec, corpus, directory, budget, seed, neural_overrides, progress, retrain
+                        spec,
+                        corpus,
+                        directory,
+                        budget,
+                        seed,
+                        neural_overrides,
+                        progress,
+                        retrain and not new,
                     )
+                    facts["cached"] = facts["cached"] and not new
                     model = load(directory)
                 log.info("%s: scoring valid and test", spec.name)
                 valid_log_probs = _score(model, corpus, "valid", progress)
