@@ -56,10 +56,17 @@ def run(capsys, *argv):
     return code, out, err
 
 
-def start(out_dir, env_extra=None):
+def tiny(cell: str) -> list[str]:
+    """TINY with another `--model` (every cell takes the same small settings)."""
+    args = list(TINY)
+    args[args.index("--model") + 1] = cell
+    return args
+
+
+def start(out_dir, env_extra=None, cell: str = "lstm"):
     env = {**os.environ, **(env_extra or {})}
     return subprocess.Popen(
-        [sys.executable, "-m", "seqlm", "train", *TINY, "--out", str(out_dir), "--json"],
+        [sys.executable, "-m", "seqlm", "train", *tiny(cell), "--out", str(out_dir), "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -81,11 +88,12 @@ def wait_for_step(out_dir, proc, step):
     pytest.fail("training too slow")
 
 
-def test_sigkill_then_resume_ends_like_an_uninterrupted_run(capsys, tmp_path):
-    code, out, _ = run(capsys, "train", *TINY, "--out", str(tmp_path / "whole"), "--json")
+@pytest.mark.parametrize("cell", ["lstm", "transformer", "mlstm", "slstm", "mingru", "minlstm"])
+def test_sigkill_then_resume_ends_like_an_uninterrupted_run(capsys, tmp_path, cell):
+    code, out, _ = run(capsys, "train", *tiny(cell), "--out", str(tmp_path / "whole"), "--json")
     assert code == 0
     whole = json.loads(out)
-    proc = start(tmp_path / "killed")
+    proc = start(tmp_path / "killed", cell=cell)
     wait_for_step(tmp_path / "killed", proc, 60)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
