@@ -4,10 +4,12 @@
         [--cap 20] [--set layers=2 ...]
 
 (a) `examples`: the real `main.py --model Transformer` of pytorch/examples'
-    word_language_model (its defaults: 2 layers of 200, 2 heads, MLP 200, dropout 0.2,
-    SGD lr 20 divided by 4 when validation does not improve, clip 0.25, batch 20, bptt 35),
-    run as a subprocess on PTB; its validation perplexity is read from each epoch's line.
-    It scores validation in 35-token chunks, each read from an empty context.
+    word_language_model with its README's Transformer command, `--lr 5` (otherwise its
+    defaults: 2 layers of 200, 2 heads, MLP 200, dropout 0.2, SGD divided by 4 when
+    validation does not improve, clip 0.25, batch 20, bptt 35; at the default lr 20 its
+    Transformer diverges), run as a subprocess on PTB; its validation perplexity is read
+    from each epoch's line. It scores validation in 35-token chunks, each read from an
+    empty context.
 (b) `seqlm`: `--cell transformer` through seqlm's trainer with `--preset transformer`'s
     optimiser (AdamW, warm-up, cosine) and the shape given by `--set` (default below),
     validated every 100 steps on the whole valid split, every token scored with up to
@@ -50,11 +52,11 @@ SEQLM_SHAPE = {
 EPOCH_LINE = re.compile(r"end of epoch\s+(\d+).*valid ppl\s+([\d.]+)")
 
 
-def run_examples(folder: Path, cap_s: float, emit) -> None:
+def run_examples(folder: Path, cap_s: float, emit, extra: list[str]) -> None:
     data = Path(os.environ["SEQLM_DATA"]) / "ptb"
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "main.py", "--data", str(data), "--model", "Transformer"]
-        cmd += ["--epochs", "1000", "--save", f"{tmp}/model.pt"]
+        cmd += ["--epochs", "1000", "--save", f"{tmp}/model.pt", *extra]
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=folder, stdout=subprocess.PIPE, text=True)
         timer = threading.Timer(cap_s, proc.kill)
@@ -99,13 +101,14 @@ def arm_main(args) -> None:
         print(json.dumps({"arm": args.arm, "wall": wall, "ppl": ppl}), flush=True)
 
     if args.arm == "examples":
-        run_examples(Path(args.examples), args.cap * 60, emit)
+        run_examples(Path(args.examples), args.cap * 60, emit, args.examples_args.split())
     else:
         run_seqlm(args.cap * 60, json.loads(args.shape), emit)
 
 
-def report(rows: dict[str, list[dict]], cap: float, shape: dict) -> None:
+def report(rows: dict[str, list[dict]], cap: float, shape: dict, examples_args: str) -> None:
     print(f"\nPTB, {cap:g} min per arm, one thread each, both at once")
+    print(f"examples: main.py --model Transformer {examples_args}")
     print("seqlm shape: " + ", ".join(f"{k}={v}" for k, v in shape.items()))
     for arm, points in rows.items():
         curve = ", ".join(f"{p['wall'] / 60:.1f} min {p['ppl']:.1f}" for p in points[:12])
@@ -132,6 +135,9 @@ def main() -> None:
     parser.add_argument("--examples", required=True, help="examples' word_language_model dir")
     parser.add_argument("--cap", type=float, default=20, help="minutes per arm")
     parser.add_argument("--set", nargs="*", default=[], help="seqlm shape, e.g. layers=4")
+    parser.add_argument(
+        "--examples-args", default="--lr 5", help="more flags for main.py (its README's)"
+    )
     parser.add_argument("--arm", choices=["examples", "seqlm"], help=argparse.SUPPRESS)
     parser.add_argument("--shape", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -145,6 +151,7 @@ def main() -> None:
         shape[key] = json.loads(value)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     base = [sys.executable, __file__, "--examples", args.examples, "--cap", str(args.cap)]
+    base += [f"--examples-args={args.examples_args}"]
     base += ["--shape", json.dumps(shape)]
     rows: dict[str, list[dict]] = {"examples": [], "seqlm": []}
 
@@ -161,7 +168,7 @@ def main() -> None:
         w.start()
     for w in workers:
         w.join()
-    report(rows, args.cap, shape)
+    report(rows, args.cap, shape, args.examples_args)
 
 
 if __name__ == "__main__":
