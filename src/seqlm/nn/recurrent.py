@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlm.data.text import EOS
@@ -26,16 +25,12 @@ from seqlm.data.vocab import Vocab
 from seqlm.interface import LanguageModel
 from seqlm.io import SeqlmError
 from seqlm.nn.config import ModelConfig
+from seqlm.nn.head import OutputHead
 from seqlm.nn.inference import lowered, lowered_weights
 from seqlm.nn.layers import BACKENDS, CELL_TYPES, RecurrentLayer, evaluating
-from seqlm.nn.regularize import activation_penalty, embedding_dropout, locked_dropout
+from seqlm.nn.regularize import embedding_dropout, locked_dropout
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
-
-
-def at_least_fp32(x: Tensor) -> Tensor:
-    """Softmax and loss in fp32 under bf16/fp16 autocast; float64 stays float64."""
-    return x if x.dtype == torch.float64 else x.float()
 
 
 @dataclass
@@ -47,7 +42,7 @@ class GenerationState:
     cache: tuple | None = None
 
 
-class RecurrentLM(nn.Module, LanguageModel):
+class RecurrentLM(nn.Module, OutputHead, LanguageModel):
     def __init__(self, config: ModelConfig, vocab: Vocab, backend: str = "fused"):
         super().__init__()
         config.validate()
@@ -190,37 +185,11 @@ class RecurrentLM(nn.Module, LanguageModel):
             new_state.append(s)
         return locked_dropout(x, c.dropout, c.variational, training), x, new_state, gates
 
-    def log_softmax(self, features: Tensor, decoder: nn.Module | None = None) -> Tensor:
-        """The distribution over the vocabulary; `decoder`: a low-precision copy of ours."""
-        decoder = self.decoder if decoder is None else decoder
-        flat = features.reshape(-1, features.shape[-1])
-        if self.config.adaptive_cutoffs:
-            out = decoder.log_prob(flat)
-        else:
-            out = F.log_softmax(at_least_fp32(decoder(flat)), dim=-1)
-        return out.view(*features.shape[:-1], -1)
-
-    def target_log_probs(self, features: Tensor, targets: Tensor) -> Tensor:
-        """ln P of the given targets only: the adaptive softmax then runs a tail cluster
-        just for the targets inside it (PTB's full distribution costs 1.6x as much)."""
-        if not self.config.adaptive_cutoffs:
-            return self.log_softmax(features).gather(-1, targets[..., None])[..., 0]
-        flat = features.reshape(-1, features.shape[-1])
-        return self.decoder(flat, targets.reshape(-1)).output.view(targets.shape)
-
     def loss(self, inputs: Tensor, targets: Tensor, state=None) -> tuple[Tensor, list]:
         """Mean cross-entropy (nats/token) of `targets` given `inputs`, and the new state;
         in training plus the AR/TAR penalties when they are set."""
-        c = self.config
         x, raw, state, _ = self._run(inputs, state)
-        flat = x.reshape(-1, x.shape[-1])
-        if c.adaptive_cutoffs:
-            loss = self.decoder(flat, targets.reshape(-1)).loss
-        else:
-            loss = F.cross_entropy(at_least_fp32(self.decoder(flat)), targets.reshape(-1))
-        if self.training and (c.ar or c.tar):
-            loss = loss + activation_penalty(x, raw, c.ar, c.tar)
-        return loss, state
+        return self.head_loss(x, raw, targets), state
 
     def forward(self, inputs: Tensor, targets: Tensor, state=None) -> tuple[Tensor, list]:
         """The training step's loss (what DistributedDataParallel wraps)."""

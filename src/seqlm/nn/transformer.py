@@ -33,9 +33,9 @@ from seqlm.data.vocab import Vocab
 from seqlm.interface import LanguageModel
 from seqlm.io import SeqlmError
 from seqlm.nn.config import ModelConfig
+from seqlm.nn.head import OutputHead
 from seqlm.nn.layers import BACKENDS, evaluating
-from seqlm.nn.recurrent import at_least_fp32
-from seqlm.nn.regularize import activation_penalty, embedding_dropout
+from seqlm.nn.regularize import embedding_dropout
 
 log = logging.getLogger(__name__)
 Cache = list[tuple[Tensor, Tensor]]  # per block: keys, values (B, heads, S, head size)
@@ -99,7 +99,7 @@ class AttentionState:
     result: tuple | None = field(default=None, repr=False)
 
 
-class TransformerLM(nn.Module, LanguageModel):
+class TransformerLM(nn.Module, OutputHead, LanguageModel):
     state_parts = 2  # keys and values per block
 
     def __init__(self, config: ModelConfig, vocab: Vocab, backend: str = "fused"):
@@ -241,34 +241,11 @@ class TransformerLM(nn.Module, LanguageModel):
         x, _, cache = self._run(ids.T, state)
         return x.transpose(0, 1), cache
 
-    def log_softmax(self, features: Tensor, decoder: nn.Module | None = None) -> Tensor:
-        decoder = self.decoder if decoder is None else decoder
-        flat = features.reshape(-1, features.shape[-1])
-        if self.config.adaptive_cutoffs:
-            out = decoder.log_prob(flat)
-        else:
-            out = F.log_softmax(at_least_fp32(decoder(flat)), dim=-1)
-        return out.view(*features.shape[:-1], -1)
-
-    def target_log_probs(self, features: Tensor, targets: Tensor) -> Tensor:
-        if not self.config.adaptive_cutoffs:
-            return self.log_softmax(features).gather(-1, targets[..., None])[..., 0]
-        flat = features.reshape(-1, features.shape[-1])
-        return self.decoder(flat, targets.reshape(-1)).output.view(targets.shape)
-
     def loss(self, inputs: Tensor, targets: Tensor, state=None) -> tuple[Tensor, None]:
         """Mean cross-entropy (nats/token) of `targets` (T, B) given `inputs`, plus AR/TAR
         in training; `state` is ignored (no state crosses windows) and None returned."""
-        c = self.config
         x, raw = (z.transpose(0, 1) for z in self._strided(inputs.T))
-        flat = x.reshape(-1, x.shape[-1])
-        if c.adaptive_cutoffs:
-            loss = self.decoder(flat, targets.reshape(-1)).loss
-        else:
-            loss = F.cross_entropy(at_least_fp32(self.decoder(flat)), targets.reshape(-1))
-        if self.training and (c.ar or c.tar):
-            loss = loss + activation_penalty(x, raw, c.ar, c.tar)
-        return loss, None
+        return self.head_loss(x, raw, targets), None
 
     def forward(self, inputs: Tensor, targets: Tensor, state=None) -> tuple[Tensor, None]:
         return self.loss(inputs, targets, state)
