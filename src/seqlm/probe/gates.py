@@ -234,7 +234,7 @@ def gates_report(
     name = {"slstm": "sLSTM", "mlstm": "mLSTM"}.get(model.kind, "LSTM")
     page = heatmap_html(tokens, states, cells, model.vocab.level, f"{label}: {name} cells")
     atomic_write_text(folder / "cells.html", page)
-    figures = plot_saturation(result, folder) + [str(folder / "cells.html")]
+    figures = plot_saturation(result, folder, name) + [str(folder / "cells.html")]
     lines = []
     for i, layer in enumerate(result["saturation"]):
         lines.append(

@@ -205,8 +205,9 @@ def plot_forget_bias(result: dict, out: Path) -> list[str]:
     return save(fig, out, "forget_bias")
 
 
-def plot_saturation(result: dict, out: Path) -> list[str]:
-    """Karpathy et al. (2015), fig. 3: each gate unit's time left- vs right-saturated."""
+def plot_saturation(result: dict, out: Path, name: str = "LSTM") -> list[str]:
+    """Karpathy et al. (2015), fig. 3: each gate unit's time left- vs right-saturated;
+    `name`: the model's (LSTM, sLSTM, mLSTM)."""
     plt = _pyplot()
     layers = result["saturation"]
     fig, axes = plt.subplots(1, len(layers), figsize=(4.5 * len(layers), 4.2), squeeze=False)
@@ -227,5 +228,5 @@ def plot_saturation(result: dict, out: Path) -> list[str]:
         ax.set_ylabel("fraction of time right-saturated (> 0.9)")
         ax.set_title(f"layer {i + 1}")
         ax.legend(fontsize=8)
-    fig.suptitle("LSTM gate saturation")
+    fig.suptitle(f"{name} gate saturation")
     return save(fig, out, "gate_saturation")
