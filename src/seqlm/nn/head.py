@@ -1,7 +1,8 @@
-"""The output side every neural language model shares: the distribution over the
-vocabulary (a full softmax, or an adaptive one, Grave et al. 2017), the log-probabilities
-of given targets, and the training loss with the AR/TAR penalties (Merity et al. 2017).
-What comes before it (recurrent layers, Transformer blocks) is the model's own."""
+"""What every neural language model shares: the output side (the distribution over the
+vocabulary, a full softmax or an adaptive one, Grave et al. 2017; the log-probabilities of
+given targets; the training loss with the AR/TAR penalties, Merity et al. 2017) and the
+checkpoint's parameters by name. What comes between the embedding and the output
+(recurrent layers, Transformer blocks) is the model's own."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqlm.io import SeqlmError
 from seqlm.nn.regularize import activation_penalty
 
 
@@ -18,10 +20,38 @@ def at_least_fp32(x: Tensor) -> Tensor:
 
 
 class OutputHead:
-    """Mixed into a model that has `decoder` (nn.Linear or nn.AdaptiveLogSoftmaxWithLoss)
-    and `config` (a ModelConfig: `adaptive_cutoffs`, `ar`, `tar`)."""
+    """Mixed into a model (an nn.Module) that has `embedding`, `decoder` (nn.Linear or
+    nn.AdaptiveLogSoftmaxWithLoss), `config` (a ModelConfig: `adaptive_cutoffs`, `ar`,
+    `tar`) and its own `canonical_state`."""
 
     decoder: nn.Module
+    embedding: nn.Embedding
+
+    def load_canonical(self, state: dict[str, Tensor]) -> None:
+        """Copy `state` (names as `canonical_state` gives them) into the parameters,
+        refusing a checkpoint whose names or shapes differ in one line."""
+        mine = self.canonical_state()
+        if set(state) != set(mine):
+            missing, extra = sorted(set(mine) - set(state)), sorted(set(state) - set(mine))
+            raise SeqlmError(
+                f"checkpoint does not match the model (missing {missing[:3]}, "
+                f"unexpected {extra[:3]})"
+            )
+        with torch.no_grad():
+            for name, tensor in mine.items():
+                if tensor.shape != state[name].shape:
+                    raise SeqlmError(
+                        f"checkpoint tensor {name} has shape "
+                        f"{tuple(state[name].shape)}, the model {tuple(tensor.shape)}"
+                    )
+                tensor.copy_(state[name])
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        return self.embedding.weight.device
 
     def log_softmax(self, features: Tensor, decoder: nn.Module | None = None) -> Tensor:
         """The distribution over the vocabulary; `decoder`: a low-precision copy of ours."""

@@ -89,23 +89,6 @@ class RecurrentLM(nn.Module, OutputHead, LanguageModel):
                 state[f"decoder.{name}"] = tensor
         return state
 
-    def load_canonical(self, state: dict[str, Tensor]) -> None:
-        mine = self.canonical_state()
-        if set(state) != set(mine):
-            missing, extra = sorted(set(mine) - set(state)), sorted(set(state) - set(mine))
-            raise SeqlmError(
-                f"checkpoint does not match the model (missing {missing[:3]}, "
-                f"unexpected {extra[:3]})"
-            )
-        with torch.no_grad():
-            for name, tensor in mine.items():
-                if tensor.shape != state[name].shape:
-                    raise SeqlmError(
-                        f"checkpoint tensor {name} has shape "
-                        f"{tuple(state[name].shape)}, the model {tuple(tensor.shape)}"
-                    )
-                tensor.copy_(state[name])
-
     def reset_parameters(self, seed: int) -> None:
         """Deterministic initialisation, identical for both backends, drawn in checkpoint
         order: embedding and decoder matrices U(−0.1, 0.1), decoder biases 0, each cell
@@ -122,13 +105,6 @@ class RecurrentLM(nn.Module, OutputHead, LanguageModel):
             for name, tensor in self.decoder.named_parameters():
                 if not (self.config.tied and name == "weight"):
                     uniform(tensor) if tensor.dim() > 1 else tensor.zero_()
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    @property
-    def device(self) -> torch.device:
-        return self.embedding.weight.device
 
     # -- recurrent state: a list with one entry per layer; an LSTM's entry is (h, c) -------
     def state_sizes(self) -> list[int]:

@@ -135,23 +135,6 @@ class TransformerLM(nn.Module, OutputHead, LanguageModel):
         """Every parameter once by its module name (a tied decoder is the embedding)."""
         return dict(self.named_parameters())
 
-    def load_canonical(self, state: dict[str, Tensor]) -> None:
-        mine = self.canonical_state()
-        if set(state) != set(mine):
-            missing, extra = sorted(set(mine) - set(state)), sorted(set(state) - set(mine))
-            raise SeqlmError(
-                f"checkpoint does not match the model (missing {missing[:3]}, "
-                f"unexpected {extra[:3]})"
-            )
-        with torch.no_grad():
-            for name, tensor in mine.items():
-                if tensor.shape != state[name].shape:
-                    raise SeqlmError(
-                        f"checkpoint tensor {name} has shape "
-                        f"{tuple(state[name].shape)}, the model {tuple(tensor.shape)}"
-                    )
-                tensor.copy_(state[name])
-
     def reset_parameters(self, seed: int) -> None:
         """GPT-2's initialisation, drawn in checkpoint order: matrices N(0, 0.02²), the
         residual branches' output matrices scaled by 1/√(2·layers) (the stream's variance
@@ -167,13 +150,6 @@ class TransformerLM(nn.Module, OutputHead, LanguageModel):
                 else:
                     std = deep if name.endswith(("attn_out.weight", "fc2.weight")) else 0.02
                     p.copy_(torch.randn(p.shape, generator=g) * std)
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    @property
-    def device(self) -> torch.device:
-        return self.embedding.weight.device
 
     # -- state: none across training windows; generation's keys/values ------------------
     def initial_state(self, batch: int = 1) -> None:
