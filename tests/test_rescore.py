@@ -21,9 +21,11 @@ def setup(tmp_path_factory):
     corpus = seqlm.load_corpus(CORPUS)
     root = tmp_path_factory.mktemp("rescore")
     seqlm.ngram.build(corpus, order=5).save(root / "5gram")
-    seqlm.train(corpus, root / "lstm", cell="lstm", epochs=8, threads=1, seed=1, mixture=False)
-    dev = nbest(sentences(corpus, "valid", 100), seed=1)
-    test = nbest(sentences(corpus, "test", 100), seed=2)
+    # 3 epochs: an LSTM about as good as the 5-gram, each catching errors the other misses;
+    # trained longer it catches both kinds and the pair only equals it (bench/rescore.py)
+    seqlm.train(corpus, root / "lstm", cell="lstm", epochs=3, threads=1, seed=1, mixture=False)
+    dev = nbest(sentences(corpus, "valid", 200), seed=1)
+    test = nbest(sentences(corpus, "test", 200), seed=2)
     write_nbest(root / "dev.jsonl", dev, [list(range(len(u.texts))) for u in dev])
     write_nbest(root / "test.jsonl", test, [list(range(len(u.texts))) for u in test])
     return root, dev, test
@@ -45,9 +47,10 @@ def test_rescoring_lowers_the_test_wer(setup):
     first_pass = runs["both"].test.before
     assert first_pass > 0.05 and runs["both"].test.oracle == 0.0
     assert all(r.test.after < first_pass / 2 for r in runs.values())
-    # the pair beats the n-gram alone; against the LSTM alone see docs/speech.md
-    assert runs["both"].test.after < runs["5-gram"].test.after
-    assert runs["both"].dev.after <= min(runs["lstm"].dev.after, runs["5-gram"].dev.after)
+    # the pair beats either alone, on dev (where its weights come from) and on test
+    alone = ("lstm", "5-gram")
+    assert runs["both"].test.after < min(runs[name].test.after for name in alone)
+    assert runs["both"].dev.after < min(runs[name].dev.after for name in alone)
 
 
 def test_weights_come_from_dev_only(setup):
@@ -83,7 +86,7 @@ def test_cli_writes_the_reranked_list(setup, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["test"]["after"] < report["test"]["before"]
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(lines) == 100
+    assert len(lines) == 200
     totals = [h["total"] for h in lines[0]["hypotheses"]]
     assert totals == sorted(totals, reverse=True)
     best = [line["hypotheses"][0]["text"] for line in lines]
