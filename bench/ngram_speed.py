@@ -12,6 +12,11 @@ KenLM `query` (load included) on the binary and on the ARPA, the `kenlm` module'
 (PTB test x10; seqlm's load includes building its hash tables, which KenLM's binary
 holds), and loading the ARPA (query on empty input vs `NgramLM.from_arpa`).
 Medians of the repeats; ratios are seqlm / KenLM speed (>1: seqlm faster).
+
+    taskset -c 1 python bench/ngram_speed.py --repeats 1 --model-tokens 100e6 --workdir /tmp/ns100
+
+does the same with the 5-gram of bench/ngram_scale.py's 100M-token corpus (an 8.8 GB
+ARPA; ~15 minutes the first time, the corpus and models kept in --workdir).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import resource
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -50,25 +56,62 @@ def median(fn, repeats: int) -> float:
     return statistics.median(fn() for _ in range(repeats))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    import kenlm
+def lmplz(work: Path) -> None:
+    """ptb5.arpa (lmplz -o 5 on train.txt), ptb5.binary (probing) and seqlm's ptb5.seqlm."""
+    from seqlm.ngram import convert
 
-    from seqlm.ngram import Model, NgramLM, convert, fast
+    arpa, binary = work / "ptb5.arpa", work / "ptb5.binary"
+    if not binary.exists():
+        with open(work / "train.txt", "rb") as f, open(arpa, "wb") as out:
+            subprocess.run([KENLM / "lmplz", "-o", "5", "-S", "4G", "-T", str(work)], stdin=f,
+                           stdout=out, stderr=subprocess.DEVNULL, check=True)  # fmt: skip
+        subprocess.run([KENLM / "build_binary", arpa, binary], capture_output=True, check=True)
+    if not (work / "ptb5.seqlm").exists():
+        convert(arpa, work / "ptb5.seqlm")
 
+
+def prepare_ptb() -> Path:
     work = Path(tempfile.mkdtemp(prefix="ngram-speed-"))
     for split in ("train", "test"):
         text = (DATA / "ptb" / f"{split}.txt").read_text().replace("<unk>", "UNKWORD")
         (work / f"{split}.txt").write_text(text)
     (work / "test10.txt").write_text((work / "test.txt").read_text() * 10)
+    lmplz(work)
+    return work
+
+
+def prepare_scale(args) -> Path:
+    """bench/ngram_scale.py's corpus of `--model-tokens` tokens in `--workdir` (kept there
+    for a second run), its 5-gram by lmplz, and its ~120K held-out tokens x10 to score."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from ngram_scale import build_corpus
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="ngram-speed-"))
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("SEQLM_DATA", str(DATA))
+    build_corpus(work, int(args.model_tokens))
+    (work / "test10.txt").write_text((work / "test.txt").read_text() * 10)
+    lmplz(work)
+    return work
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--model-tokens", type=float, help="the 5-gram of bench/ngram_scale.py's corpus (100e6)"
+    )
+    parser.add_argument("--workdir", help="where --model-tokens' corpus and models are kept")
+    args = parser.parse_args()
+    import kenlm
+
+    from seqlm.ngram import Model, NgramLM, fast
+
+    if args.model_tokens:
+        work, name = prepare_scale(args), f"{args.model_tokens / 1e6:g}M-token 5-gram"
+    else:
+        work, name = prepare_ptb(), "PTB 5-gram"
     arpa, binary = work / "ptb5.arpa", work / "ptb5.binary"
-    with open(work / "train.txt", "rb") as f, open(arpa, "wb") as out:
-        subprocess.run([KENLM / "lmplz", "-o", "5", "-S", "1G", "-T", str(work)], stdin=f,
-                       stdout=out, stderr=subprocess.DEVNULL, check=True)  # fmt: skip
-    subprocess.run([KENLM / "build_binary", arpa, binary], capture_output=True, check=True)
-    convert(arpa, work / "ptb5.seqlm")
     lines = (work / "test10.txt").read_text().splitlines()
     tokens = sum(len(line.split()) + 1 for line in lines)  # </s> counted
     r = args.repeats
@@ -103,9 +146,10 @@ def main() -> None:
     def rate(seconds: float) -> str:
         return f"{tokens / seconds / 1e6:6.2f}M"
 
-    print(f"# $ taskset -c 1 python bench/ngram_speed.py --repeats {r}")
+    given = f" --model-tokens {args.model_tokens:g}" if args.model_tokens else ""
+    print(f"# $ taskset -c 1 python bench/ngram_speed.py --repeats {r}{given}")
     print(
-        f"# PTB 5-gram (lmplz -o 5), {tokens:,} tokens = PTB test x10 (</s> counted), perplexity {ppl:.4f}"
+        f"# {name} (lmplz -o 5), {tokens:,} tokens = its test text x10 (</s> counted), perplexity {ppl:.4f}"
     )
     print(
         f"# CPU seconds of one process on one core (user + sys), median of {r}; compiled path (Numba): {'on' if fast.enabled() else 'off'}"

@@ -50,6 +50,19 @@ def test_score_and_perplexity_are_the_totals(kenlm3, reference):
         assert kenlm3.perplexity(sentence) == pytest.approx(10 ** (-total / len(scores)), rel=1e-4)
 
 
+def test_score_of_a_sentence_longer_than_the_kernels_room(kenlm3, reference):
+    """Sentences past `fast_words.ROOM` words take their own memory; shorter ones, scored
+    after them, reuse the shared one and are unchanged."""
+    from seqlm.ngram import fast_words
+
+    words = " ".join(sentence for sentence, _, _ in reference[:400]).split()
+    long = " ".join(words[: 3 * fast_words.ROOM])
+    by_word = sum(p for p, _, _ in kenlm3.full_scores(long))
+    assert kenlm3.score(long) == pytest.approx(by_word, abs=1e-6)
+    for sentence, _, total in reference[:50]:
+        assert kenlm3.score(sentence) == pytest.approx(total, abs=2e-5)
+
+
 def test_bos_eos_oov_order_and_membership(kenlm3):
     assert kenlm3.order == 3
     assert "the" in kenlm3 and "</s>" in kenlm3 and "<s>" in kenlm3

@@ -92,7 +92,7 @@ class Packed:
     def stream(self, ids: np.ndarray, eos: int) -> np.ndarray:
         out = np.empty(len(ids))
         _run(ids, self.address, self.size, self.proto, self.base, self.bos, eos, -1, True,
-             out, _NO_LEN, True)  # fmt: skip
+             out, _NO_LEN, True, *_scratch(self.address.shape[1]))  # fmt: skip
         return out
 
 
@@ -105,6 +105,13 @@ def packed(tables) -> Packed:
 
 
 _NO_OUT = np.zeros(0)
+
+
+def _scratch(order: int) -> tuple[np.ndarray, np.ndarray]:
+    """`_run`'s working memory (`state`, `floats`), zeroed."""
+    return np.zeros(4 * order, np.int64), np.zeros(3 * order)
+
+
 _NO_LEN = np.zeros(0, np.int64)
 
 
@@ -123,7 +130,7 @@ def sentence(
     n = len(ids) + (eos >= 0)
     out, length = (np.empty(n), np.empty(n, np.int64)) if scores else (_NO_OUT, _NO_LEN)
     total = _run(ids, p.address, p.size, p.proto, p.base, p.bos, -1, eos, bos, out, length,
-                 scores)  # fmt: skip
+                 scores, *_scratch(p.address.shape[1]))  # fmt: skip
     return total, out, length
 
 
@@ -243,16 +250,22 @@ if numba is not None:
         hashes[0] = _extend(0, word)
 
     @numba.njit(cache=True)
-    def _run(ids, address, size, proto, base, bos, reset, final, start_bos, out, length, write):
+    def _state(order):
+        """`_run`'s working memory, for a caller that has none of its own to lend."""
+        return np.zeros(4 * order, np.int64), np.zeros(3 * order)
+
+    @numba.njit(cache=True)
+    def _run(ids, address, size, proto, base, bos, reset, final, start_bos, out, length, write,
+             state, floats):  # fmt: skip
         order = address.shape[1]
         per = 8 // proto.itemsize  # values in an int64 word: 2 (float32) or 1
         width = 1 + 2 // per  # int64 words in a slot
         unigram_prob = _array(address, size, 1, 0, proto.dtype)
         unigram_back = _array(address, size, 2, 0, proto.dtype)
         # [m - 1]: of the m-gram ending at the previous token: index (-1: none), backoff,
-        # and hash of its words; the same for the current token; the hashes AHEAD on
-        # (two allocations: a short sentence's time is counted in allocations)
-        state, floats = np.zeros(4 * order, np.int64), np.zeros(3 * order)
+        # and hash of its words; the same for the current token; the hashes AHEAD on.
+        # `state` (4 x order) and `floats` (3 x order) come from the caller, zeroed: a
+        # sentence scored alone spends as long on an allocation as on two words
         history, words = state[:order], state[order : 2 * order]
         found, ahead = state[2 * order : 3 * order], state[3 * order :]
         backoff, found_back = floats[:order], floats[order : 2 * order]
@@ -319,8 +332,9 @@ if numba is not None:
 
     @numba.njit(cache=True)
     def _total(ids, address, size, proto, base, bos, final, start_bos):
+        state, floats = _state(address.shape[1])
         return _run(ids, address, size, proto, base, bos, -1, final, start_bos, np.empty(0),
-                    ids[:0], False)  # fmt: skip
+                    ids[:0], False, state, floats)  # fmt: skip
 
 
 else:  # pragma: no cover - only where numba is absent

@@ -20,6 +20,8 @@ import numpy as np
 from seqlm.ngram import fast
 from seqlm.ngram.fast import SLOTS_PER_NGRAM, numba, packed
 
+ROOM = 1024  # words of a sentence that `text_total` scores without allocating
+
 
 class Lexicon:
     """Words -> ids and a model's tables in one int64 vector, the one array `text_total`
@@ -27,7 +29,10 @@ class Lexicon:
     byte string and a hash table over them, so that an ASCII sentence is split and looked
     up compiled, without a Python string per word. Layout: [rows, unk, blob offset,
     value itemsize, base, bos, order, addresses (3 x order), sizes (3 x order), slots
-    (rows x (first byte, end byte, id, first 8 bytes); first -1: empty), the bytes]."""
+    (rows x (first byte, end byte, id, first 8 bytes); first -1: empty), the bytes, then
+    `text_total`'s working memory (7 x order, then `ROOM` ids): it allocates nothing for a
+    sentence of up to `ROOM` words, which calls run as one thread at a time (no GIL
+    release) share safely]."""
 
     def __init__(self, ids: dict, unk: int, tables=None) -> None:
         """`ids`: str (ASCII ones kept) or bytes -> id; without `tables`, words only."""
@@ -47,6 +52,7 @@ class Lexicon:
         self.pack = np.concatenate([
             np.array(head, np.int64), *tables,
             np.full(4 * rows, -1, np.int64), np.frombuffer(blob, np.int64),
+            np.zeros(7 * order + ROOM, np.int64),
         ])  # fmt: skip
         entries = np.stack([ends - [len(e) for e in encoded], ends, [ids[w] for w in words]])
         _fill_lexicon(self.pack, start, entries.T.astype(np.int64).ravel())
@@ -355,7 +361,13 @@ if numba is not None:
     def _text(text, pack, final, start_bos):
         order = pack[6]
         start, blob = 7 + 6 * order, _blob(pack)
-        ids = np.empty(len(text) // 2 + 1, np.int64)
+        scratch = len(pack) - 7 * order - ROOM
+        state, floats = pack[scratch : scratch + 4 * order], pack[scratch + 4 * order :]
+        floats = floats[: 3 * order].view(np.float64)
+        state[:] = 0
+        floats[:] = 0.0
+        room = len(text) // 2 + 1
+        ids = pack[len(pack) - ROOM :] if room <= ROOM else np.empty(room, np.int64)
         count, i = 0, 0
         while i < len(text):
             if _space(text[i]):
@@ -371,9 +383,9 @@ if numba is not None:
         size = pack[7 + 3 * order : 7 + 6 * order].reshape((3, order))
         if pack[3] == 4:
             return _run(ids[:count], address, size, _PROTO32, pack[4], pack[5], -1, final,
-                        start_bos, np.empty(0), ids[:0], False)  # fmt: skip
+                        start_bos, floats[:0], ids[:0], False, state, floats)  # fmt: skip
         return _run(ids[:count], address, size, _PROTO64, pack[4], pack[5], -1, final,
-                    start_bos, np.empty(0), ids[:0], False)  # fmt: skip
+                    start_bos, floats[:0], ids[:0], False, state, floats)  # fmt: skip
 
 else:  # pragma: no cover - only where numba is absent
 
