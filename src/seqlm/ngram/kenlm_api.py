@@ -55,6 +55,8 @@ class Model:
         self._pack = self._lexicon.pack if self._lexicon else None
         self._text = self._lexicon.kernel if self._lexicon else None
         self._eos_id = self.lm.eos
+        if self._text is not None:  # no attribute or global lookups between call and kernel
+            self.score = _compiled_score(self._text, self._pack, self._eos_id, self._score)
 
     def _eos(self, eos: bool) -> int:
         return self.lm.eos if eos else -1
@@ -93,6 +95,9 @@ class Model:
 
     def score(self, sentence: str, bos: bool = True, eos: bool = True) -> float:
         """log10 P(sentence), `</s>` included when `eos`."""
+        return self._score(sentence, bos, eos)
+
+    def _score(self, sentence: str, bos: bool, eos: bool) -> float:
         if fast.USE:
             if sentence.isascii() and self._text:  # split as str.split does, compiled
                 return self._text(sentence.encode(), self._pack, self._eos_id if eos else -1, bos)
@@ -110,3 +115,17 @@ class Model:
         """(log10 p, length of the n-gram used, OOV) for every word, then `</s>`."""
         log10p, length, oov = self._scores(sentence, bos, eos)
         yield from zip(log10p.tolist(), length.tolist(), oov.tolist(), strict=True)
+
+
+def _compiled_score(kernel, pack: np.ndarray, eos_id: int, other):
+    """`Model.score` for a model with the compiled sentence kernel: an ASCII sentence goes
+    straight to it (split as `str.split` does, looked up and scored in one call), any
+    other through `other`."""
+
+    def score(sentence: str, bos: bool = True, eos: bool = True) -> float:
+        if sentence.isascii():
+            return kernel(sentence.encode(), pack, eos_id if eos else -1, bos)
+        return other(sentence, bos, eos)
+
+    score.__doc__ = Model.score.__doc__
+    return score
