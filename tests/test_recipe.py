@@ -40,7 +40,8 @@ def test_recipe_follows_corpus_size_and_budget(caplog):
     )
     assert "200,000 training tokens" in caplog.text and "budget 10 min" in caplog.text
     mid, large = auto_recipe(2_000_000, 10_000), auto_recipe(50_000_000, 10_000, 60)
-    assert mid["hidden"] == 650 and mid["tied"] and large["hidden"] == 1024
+    assert mid["hidden"] == 650 and mid["adaptive_cutoffs"] == [2000, 6000]  # 10K words
+    assert large["hidden"] == 1024 and auto_recipe(2_000_000, 5_000)["tied"]
     assert large["dropout"] < mid["dropout"] < small["dropout"] and large["epochs"] == 1
     assert auto_recipe(200_000, 10_000, 60)["epochs"] > auto_recipe(200_000, 10_000, 5)["epochs"]
 
