@@ -58,14 +58,9 @@ def auto_recipe(
         )
     elif train_tokens < 10_000_000:
         size, dropout, words, weight_drop = 650, 0.4, 0.1, 0.2
-        why = (
-            "PTB-sized"
-            if train_tokens >= 1_000_000
-            else (
-                f"the budget reads it only ~{passes:.1f} times (<= {FEW_PASSES}), too few to "
-                "overfit"
-            )
-        )
+        why = f"the budget reads it only ~{passes:.1f} times, too few to overfit"
+        if train_tokens >= 1_000_000:
+            why = "PTB-sized"
         reasons.append(
             f"{train_tokens:,} training tokens: {why}, a 2x{size} LSTM with moderate dropout"
         )
@@ -123,8 +118,8 @@ def auto_recipe(
         # the estimate may be off: the schedule follows the clock, holding the peak lr and
         # annealing over the last quarter (a cosine over the whole run costs ~15% early on:
         # docs/results/ptb-schedule-ab.txt); a corpus read many times anneals over the
-        # last half: at the peak lr its validation rose again from mid-run on (docstrings,
-        # fortunes in docs/results/own-text.txt), so the best weights were a mid-run's
+        # last half: held at the peak lr, validation rose again from mid-run on (15 min on
+        # 2 threads: docstrings 442 -> 478, fortunes 358 -> 396), the best weights a mid-run's
         many = readable / train_tokens > FEW_PASSES
         share, said = (0.5, "half") if many else (0.25, "quarter")
         recipe.update(budget_schedule=True, decay_fraction=share)
