@@ -11,18 +11,16 @@ Weights are tuned on the dev list only; the WER is the test list's.
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from rescore_cases import nbest  # noqa: E402
+from rescore_cases import nbest, rescore_each  # noqa: E402
 from speech_cases import sentences  # noqa: E402
 
 import seqlm  # noqa: E402
-from seqlm.evaluate.rescore import rescore  # noqa: E402
 
 CORPUS = "synthetic:train_tokens=100000,valid_tokens=5000,test_tokens=5000"
 
@@ -44,18 +42,11 @@ def main() -> None:
             out = Path(tmp) / f"lstm{epochs}"
             seqlm.train(corpus, out, cell="lstm", epochs=epochs, threads=1, seed=1, mixture=False)
             lstm = seqlm.load(out)
-            runs = {
-                name: rescore(copy.deepcopy(dev), copy.deepcopy(test), models)
-                for name, models in {
-                    "5gram": {"5gram": ngram},
-                    "lstm": {"lstm": lstm},
-                    "pair": {"lstm": lstm, "5gram": ngram},
-                }.items()
-            }
-            wers = [runs[k].test.after for k in ("5gram", "lstm", "pair")]
-            weights = ", ".join(f"{k} {v:g}" for k, v in runs["pair"].weights.items())
+            runs = rescore_each(dev, test, lstm, ngram)
+            wers = [runs[k].test.after for k in ("5-gram", "lstm", "both")]
+            weights = ", ".join(f"{k} {v:g}" for k, v in runs["both"].weights.items())
             print(f"{epochs:>11} {wers[0]:>8.4f} {wers[1]:>8.4f} {wers[2]:>8.4f}  {weights}")
-        print(f"first pass {runs['pair'].test.before:.4f}, oracle {runs['pair'].test.oracle:.4f}")
+        print(f"first pass {runs['both'].test.before:.4f}, oracle {runs['both'].test.oracle:.4f}")
 
 
 if __name__ == "__main__":

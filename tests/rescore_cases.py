@@ -9,10 +9,13 @@ with a small edge for the reference, so the first pass often prefers a wrong hyp
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from seqlm.data.synthetic import INTRANSITIVE, TRANSITIVE
 from seqlm.evaluate.nbest import Utterance
+from seqlm.evaluate.rescore import rescore
 
 FLIP = {a: b for s, p in [*TRANSITIVE, *INTRANSITIVE] for a, b in ((s, p), (p, s))}
 
@@ -51,3 +54,15 @@ def nbest(sentences: list[str], seed: int, edge: float = 0.5, noise: float = 1.0
         scores = rng.normal(0, noise, len(texts)) + edge * np.array([t == ref for t in texts])
         out.append(Utterance(f"utt{n}", list(texts), scores.tolist(), ref))
     return out
+
+
+def rescore_each(dev, test, lstm, ngram) -> dict:
+    """`rescore` with the 5-gram alone, the LSTM alone and both, each on fresh copies."""
+    return {
+        name: rescore(copy.deepcopy(dev), copy.deepcopy(test), models)
+        for name, models in {
+            "5-gram": {"5gram": ngram},
+            "lstm": {"lstm": lstm},
+            "both": {"lstm": lstm, "5gram": ngram},
+        }.items()
+    }

@@ -178,7 +178,7 @@ def test_hash_tables_hold_every_ngram():
             out, length = np.empty(len(ids)), np.empty(len(ids), np.int64)
             fast._run(ids, packed.address, packed.size, packed.proto, packed.base,
                       packed.bos, -1, -1, False, out, length, True,
-                      *fast._scratch(model.order))  # fmt: skip
+                      *fast._state(model.order))  # fmt: skip
             assert length[-1] == n and out[-1] == np.float64(prob)
     assert packed.nbytes == sum(8 * packed.slots[n - 1].shape[0] for n in range(2, model.order + 1))
 

@@ -5,7 +5,7 @@ import copy
 import json
 
 import pytest
-from rescore_cases import nbest
+from rescore_cases import nbest, rescore_each
 from speech_cases import sentences
 
 import seqlm
@@ -34,14 +34,7 @@ def setup(tmp_path_factory):
 def test_rescoring_lowers_the_test_wer(setup):
     root, dev, test = setup
     lstm, ngram = seqlm.load(root / "lstm"), seqlm.load(root / "5gram")
-    runs = {
-        name: rescore(copy.deepcopy(dev), copy.deepcopy(test), models)
-        for name, models in {
-            "5-gram": {"5gram": ngram},
-            "lstm": {"lstm": lstm},
-            "both": {"lstm": lstm, "5gram": ngram},
-        }.items()
-    }
+    runs = rescore_each(dev, test, lstm, ngram)
     for name, r in runs.items():
         print(f"{name}: test WER {r.test.before:.4f} -> {r.test.after:.4f}, weights {r.weights}")
     first_pass = runs["both"].test.before

@@ -92,7 +92,7 @@ class Packed:
     def stream(self, ids: np.ndarray, eos: int) -> np.ndarray:
         out = np.empty(len(ids))
         _run(ids, self.address, self.size, self.proto, self.base, self.bos, eos, -1, True,
-             out, _NO_LEN, True, *_scratch(self.address.shape[1]))  # fmt: skip
+             out, _NO_LEN, True, *_state(self.address.shape[1]))  # fmt: skip
         return out
 
 
@@ -105,11 +105,6 @@ def packed(tables) -> Packed:
 
 
 _NO_OUT = np.zeros(0)
-
-
-def _scratch(order: int) -> tuple[np.ndarray, np.ndarray]:
-    """`_run`'s working memory (`state`, `floats`), zeroed."""
-    return np.zeros(4 * order, np.int64), np.zeros(3 * order)
 
 
 _NO_LEN = np.zeros(0, np.int64)
@@ -130,7 +125,7 @@ def sentence(
     n = len(ids) + (eos >= 0)
     out, length = (np.empty(n), np.empty(n, np.int64)) if scores else (_NO_OUT, _NO_LEN)
     total = _run(ids, p.address, p.size, p.proto, p.base, p.bos, -1, eos, bos, out, length,
-                 scores, *_scratch(p.address.shape[1]))  # fmt: skip
+                 scores, *_state(p.address.shape[1]))  # fmt: skip
     return total, out, length
 
 
