@@ -178,9 +178,40 @@ def test_hash_tables_hold_every_ngram():
             out, length = np.empty(len(ids)), np.empty(len(ids), np.int64)
             fast._run(ids, packed.address, packed.size, packed.proto, packed.base,
                       packed.bos, -1, -1, False, out, length, True,
-                      *fast._state(model.order))  # fmt: skip
+                      *fast._state(model.order), packed.closed)  # fmt: skip
             assert length[-1] == n and out[-1] == np.float64(prob)
     assert packed.nbytes == sum(8 * packed.slots[n - 1].shape[0] for n in range(2, model.order + 1))
+
+
+def test_a_model_missing_a_suffix_is_scored_in_full(numpy_path, tmp_path):
+    """The kernels stop at the first order not found only in a suffix-closed model (every
+    n-gram's last n-1 words are an n-gram too: trained ones are); an ARPA without a
+    trigram's suffix bigram still has the trigram found, as on the NumPy path."""
+    model = random_model(2, 3, words=12, tokens=4000)
+    assert fast.Packed(model.tables).closed == 1
+    # written with the model, so that loading it does not check again
+    assert NgramLM.load(model.save(tmp_path / "d")).tables.suffix_closed is True
+    lines = model.write_arpa(tmp_path / "m.arpa").read_text().splitlines()
+    grams = {n: [ln.split("\t")[1].split() for ln in lines if ln.count(" ") == n - 1
+                 and ln.count("\t") >= 1 and not ln.startswith("ngram")] for n in (2, 3)}  # fmt: skip
+    contexts = {tuple(g[:2]) for g in grams[3]}
+    suffixes = {tuple(g[1:]) for g in grams[3]}
+    # a bigram that ends a trigram but begins none: the ARPA stays well formed without it
+    drop = next(b for b in map(tuple, grams[2]) if b in suffixes and b not in contexts)
+    kept = [ln for ln in lines if not ln.startswith(f"{drop[0]} {drop[1]}\t", ln.find("\t") + 1)]
+    kept = [f"ngram 2={len(grams[2]) - 1}" if ln.startswith("ngram 2=") else ln for ln in kept]
+    (tmp_path / "open.arpa").write_text("\n".join(kept) + "\n")
+    api = Model(tmp_path / "open.arpa")
+    assert fast.packed(api.lm.tables).closed == 0
+    trigram = " ".join(next(g for g in grams[3] if tuple(g[1:]) == drop))
+    got = list(api.full_scores(trigram, bos=False, eos=False))
+    assert got[-1][1] == 3  # the trigram, though its suffix bigram is absent
+    with numpy_path:
+        assert list(api.full_scores(trigram, bos=False, eos=False)) == got
+    ids = stream(api.lm, 7)
+    compiled = api.lm.log10_probs(ids)
+    with numpy_path:
+        assert np.array_equal(compiled, api.lm.log10_probs(ids))
 
 
 def _ngram_words(tables, n: int, key: int) -> list[int]:

@@ -63,6 +63,19 @@ def test_score_of_a_sentence_longer_than_the_kernels_room(kenlm3, reference):
         assert kenlm3.score(sentence) == pytest.approx(total, abs=2e-5)
 
 
+def test_a_sentence_of_another_type(kenlm3):
+    """The compiled call reads a str's memory: anything else takes the checked path (bytes
+    as UTF-8, a str subclass as its str, the rest a TypeError), never the kernel."""
+    sentence = "the company said it would buy back shares"
+    total = kenlm3.score(sentence)
+    assert kenlm3.score(sentence.encode()) == total
+    assert kenlm3.score(np.str_(sentence)) == total
+    assert kenlm3.score(sentence, eos=None) == kenlm3.score(sentence, eos=False) != total
+    for bad in (None, 3, ["the"]):
+        with pytest.raises(TypeError, match="a sentence is a str"):
+            kenlm3.score(bad)
+
+
 def test_bos_eos_oov_order_and_membership(kenlm3):
     assert kenlm3.order == 3
     assert "the" in kenlm3 and "</s>" in kenlm3 and "<s>" in kenlm3

@@ -117,7 +117,14 @@ def save_tables(tables: NgramTables, directory: Path, quantize_bits: int | None 
             else:
                 _save_array(directory / f"ngram{n}.{name}.npy", values, np.float32)
                 (directory / f"ngram{n}.{name}.centers.npy").unlink(missing_ok=True)
-    return {"storage": "npy", "base": tables.base, "quantize_bits": quantize_bits}
+    if tables.suffix_closed is None:  # known at load, not checked then (fast.py)
+        from seqlm.ngram.fast_words import suffix_closed
+
+        tables.suffix_closed = suffix_closed(tables)
+    storage = {"storage": "npy", "base": tables.base, "quantize_bits": quantize_bits}
+    if tables.suffix_closed is not None:
+        storage["suffix_closed"] = tables.suffix_closed
+    return storage
 
 
 def load_tables(
@@ -169,7 +176,8 @@ def load_tables(
         len(f) != -(-len(k) // FENCE) for f, k in zip(fences, keys, strict=False)
     ):
         fences = []  # none, or not these keys': searched without
-    return NgramTables(base, keys, probs, backs, fences=fences)
+    closed = config.get("suffix_closed")  # absent: checked when first scored
+    return NgramTables(base, keys, probs, backs, fences=fences, suffix_closed=closed)
 
 
 def remove_tables(directory: Path) -> None:

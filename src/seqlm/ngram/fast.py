@@ -9,7 +9,10 @@ A slot holds the n-gram's key and its log10 p and backoff, so a token costs abou
 cache line per order, where a binary search costs a dozen. An n-gram is known by its slot,
 and its key is its context's slot * base + its last word; the first slot probed comes
 from a hash of its words, which is known before its context's slot is, so the slots of
-the tokens a few positions on are prefetched while the current one is looked up.
+the tokens a few positions on are prefetched while the current one is looked up. In a
+suffix-closed model (every n-gram's last n-1 words an n-gram too: lmplz's and seqlm's
+are; checked when the tables are built) the orders are looked up from the shortest and
+the search stops at the first one absent, as KenLM's does; in any other, every order is.
 
 Memory: 24 bytes per n-gram of order >= 2 (float64 tables: 36), in RAM beside the mapped
 model; built at about 30 ns per n-gram. Results are the NumPy path's bit for bit: the
@@ -74,6 +77,13 @@ class Packed:
             view = table.view(dtype)
             hashes, where = _build(keys, base, hashes, where, table, view, prob[n - 1], b, width)
             slots.append(table)
+        # every n-gram's suffix is in the model (lmplz's and seqlm's are): the kernels then
+        # stop at the first order not found, as KenLM's do, since no longer one can be
+        if tables.suffix_closed is None:
+            from seqlm.ngram.fast_words import suffix_closed
+
+            tables.suffix_closed = suffix_closed(tables)
+        self.closed = int(tables.suffix_closed)
         self.slots = tuple(slots)
         self.unigram = (prob[0], back[0] if order > 1 else np.zeros(base, dtype))
         self.base, self.bos = base, tables.bos
@@ -92,7 +102,7 @@ class Packed:
     def stream(self, ids: np.ndarray, eos: int) -> np.ndarray:
         out = np.empty(len(ids))
         _run(ids, self.address, self.size, self.proto, self.base, self.bos, eos, -1, True,
-             out, _NO_LEN, True, *_state(self.address.shape[1]))  # fmt: skip
+             out, _NO_LEN, True, *_state(self.address.shape[1]), self.closed)  # fmt: skip
         return out
 
 
@@ -125,14 +135,14 @@ def sentence(
     n = len(ids) + (eos >= 0)
     out, length = (np.empty(n), np.empty(n, np.int64)) if scores else (_NO_OUT, _NO_LEN)
     total = _run(ids, p.address, p.size, p.proto, p.base, p.bos, -1, eos, bos, out, length,
-                 scores, *_state(p.address.shape[1]))  # fmt: skip
+                 scores, *_state(p.address.shape[1]), p.closed)  # fmt: skip
     return total, out, length
 
 
 def total(tables, ids: np.ndarray, bos: bool, eos: int) -> float:
     """`sentence`'s total alone, with the least Python per call (`kenlm.Model.score`)."""
     p = tables.__dict__.get("_packed") or packed(tables)
-    return _total(ids, p.address, p.size, p.proto, p.base, p.bos, eos, bos)
+    return _total(ids, p.address, p.size, p.proto, p.base, p.bos, eos, bos, p.closed)
 
 
 if numba is not None:
@@ -251,7 +261,7 @@ if numba is not None:
 
     @numba.njit(cache=True)
     def _run(ids, address, size, proto, base, bos, reset, final, start_bos, out, length, write,
-             state, floats):  # fmt: skip
+             state, floats, closed):  # fmt: skip
         order = address.shape[1]
         per = 8 // proto.itemsize  # values in an int64 word: 2 (float32) or 1
         width = 1 + 2 // per  # int64 words in a slot
@@ -291,9 +301,9 @@ if numba is not None:
             found_prob[0] = unigram_prob[word]
             found_back[0] = unigram_back[word]
             best = 1
+            found[1:] = -1
             for n in range(2, order + 1):
                 prefix = history[n - 2]
-                found[n - 1] = -1
                 if prefix >= 0 and word != bos:
                     slots = _array(address, size, 0, n - 1, np.int64)
                     s = _probe(slots, width, _home(words[n - 1], len(slots) // width),
@@ -305,6 +315,10 @@ if numba is not None:
                         found_prob[n - 1] = values[(width * s + 1) * per]
                         found_back[n - 1] = values[(width * s + 1) * per + 1]
                         best = n
+                    elif closed:  # no longer n-gram can be in the model
+                        break
+                elif closed:
+                    break
             value = found_prob[best - 1]
             for m in range(best, order):  # backoffs of the longer histories not matched
                 if history[m - 1] >= 0:
@@ -326,10 +340,10 @@ if numba is not None:
         return total
 
     @numba.njit(cache=True)
-    def _total(ids, address, size, proto, base, bos, final, start_bos):
+    def _total(ids, address, size, proto, base, bos, final, start_bos, closed):
         state, floats = _state(address.shape[1])
         return _run(ids, address, size, proto, base, bos, -1, final, start_bos, np.empty(0),
-                    ids[:0], False, state, floats)  # fmt: skip
+                    ids[:0], False, state, floats, closed)  # fmt: skip
 
 
 else:  # pragma: no cover - only where numba is absent

@@ -3,8 +3,8 @@ Python string per word, and the pieces of the ARPA reader that NumPy cannot make
 
 `Lexicon` holds words as bytes in one vector with a hash table over them (open
 addressing; a slot keeps a word's first 8 bytes, so most words compare in one step).
-`seqlm.ngram.Model.score` passes it an ASCII sentence's bytes: split as `str.split`
-splits, looked up and scored in one compiled call. The ARPA reader (`arpa_read.py`) reads
+`seqlm.ngram.Model.score` passes it a sentence (str): if ASCII, its bytes are read in
+place, split as `str.split` splits, looked up and scored in one compiled call. The ARPA reader (`arpa_read.py`) reads
 a block of n-gram lines with `parse_block` (numbers exactly as Python's `float` reads
 them: the cases beyond the exact fast path are left to Python), or, for a block that
 needs its Python path, `word_ids`, `parse_floats` and `line_widths`; `key_table` and
@@ -21,6 +21,7 @@ from seqlm.ngram import fast
 from seqlm.ngram.fast import SLOTS_PER_NGRAM, numba, packed
 
 ROOM = 1024  # words of a sentence that `text_total` scores without allocating
+HEAD = 9  # int64 words before the tables in `Lexicon.pack`
 
 
 class Lexicon:
@@ -28,14 +29,16 @@ class Lexicon:
     passes (each argument of a compiled call costs time): the ASCII words of `ids` in one
     byte string and a hash table over them, so that an ASCII sentence is split and looked
     up compiled, without a Python string per word. Layout: [rows, unk, blob offset,
-    value itemsize, base, bos, order, addresses (3 x order), sizes (3 x order), slots
-    (rows x (first byte, end byte, id, first 8 bytes); first -1: empty), the bytes, then
+    value itemsize, base, bos, order, suffix-closed (1/0), eos, addresses (3 x order),
+    sizes (3 x order), slots (rows x (first byte, end byte, id, first 8 bytes); first -1:
+    empty), the bytes, then
     `text_total`'s working memory (7 x order, then `ROOM` ids): it allocates nothing for a
     sentence of up to `ROOM` words, which calls run as one thread at a time (no GIL
     release) share safely]."""
 
-    def __init__(self, ids: dict, unk: int, tables=None) -> None:
-        """`ids`: str (ASCII ones kept) or bytes -> id; without `tables`, words only."""
+    def __init__(self, ids: dict, unk: int, tables=None, eos: int = -1) -> None:
+        """`ids`: str (ASCII ones kept) or bytes -> id; without `tables`, words only;
+        `eos`: the id `text_total` scores at the end when asked."""
         self.packed = p = packed(tables) if tables is not None else None  # kept: addresses
         words = [w for w in ids if isinstance(w, bytes) or w.isascii()]
         encoded = [w if isinstance(w, bytes) else w.encode() for w in words]
@@ -44,8 +47,10 @@ class Lexicon:
         ends = np.cumsum([len(e) for e in encoded], dtype=np.int64)
         rows = 2 * len(words) + 1
         order = p.address.shape[1] if p else 0
-        head = [rows, unk, 0, p.proto.itemsize, p.base, p.bos, order] if p else [rows, unk, 0]
-        head += [0] * (7 - len(head))
+        head = [rows, unk, 0]
+        if p:
+            head += [p.proto.itemsize, p.base, p.bos, order, p.closed, eos]
+        head += [0] * (HEAD - len(head))
         start = len(head) + 6 * order
         head[2] = start + 4 * rows
         tables = [p.address.ravel(), p.size.ravel()] if p else []
@@ -58,7 +63,7 @@ class Lexicon:
         _fill_lexicon(self.pack, start, entries.T.astype(np.int64).ravel())
         self.kernel = None  # text -> total log10 P, with `tables` (`text_total`)
         if p is not None and fast.USE:
-            self.kernel = _entry(_text, (b"", self.pack, -1, True))
+            self.kernel = _entry(_text, ("", self.pack, True, True))
 
 
 def _entry(kernel, example: tuple):
@@ -121,9 +126,32 @@ def contexts(tables: list[np.ndarray], words: list[np.ndarray], base: int) -> np
     return out
 
 
-def text_total(lexicon: Lexicon, text: bytes, bos: bool, eos: int) -> float:
-    """`total` of an ASCII sentence given as bytes, split on whitespace as `str.split`
-    (`lexicon.kernel(text, lexicon.pack, eos, bos)`: the compiled call itself)."""
+def suffix_closed(tables) -> bool | None:
+    """Whether the last n-1 words of every n-gram of `tables` are an n-gram of the model
+    (then no n-gram is found past the first order missing: `fast.py` stops there); None
+    without Numba. lmplz's models and seqlm's own are; a pruned ARPA may not be."""
+    if not fast.USE:
+        return None
+    base, suffix = tables.base, None  # per n-gram of the order below: its suffix's index
+    for n in range(2, tables.order + 1):
+        keys = np.asarray(tables.keys[n - 1])
+        words = keys % base
+        if n == 2:  # a bigram's suffix is its word, whose index is the word
+            suffix = words
+            continue
+        # the suffix of (w1..wn) is the suffix of its context (w1..wn-1), then wn
+        found = suffix[keys // base]
+        _find_keys(key_table(np.asarray(tables.keys[n - 2])), words, base, found)
+        if (found < 0).any():
+            return False
+        suffix = found
+    return True
+
+
+def text_total(lexicon: Lexicon, text: str, bos: bool, eos: bool) -> float:
+    """`total` of an ASCII sentence, split on whitespace as `str.split`, `</s>` scored
+    when `eos`; NaN if `text` is not ASCII (`lexicon.kernel(text, lexicon.pack, eos, bos)`:
+    the compiled call itself, which reads the str's own bytes)."""
     return _text(text, lexicon.pack, eos, bos)
 
 
@@ -269,7 +297,7 @@ if numba is not None:
         index of each non-blank line; -1 at anything irregular (a line's shape, a number
         beyond `_number`, a positive log10 p, an unknown word, more lines than room):
         the caller's Python path then reads the block and names the problem."""
-        start, blob = 7 + 6 * pack[6], _blob(pack)
+        start, blob = HEAD + 6 * pack[6], _blob(pack)
         begin, end = np.empty(n + 2, np.int64), np.empty(n + 2, np.int64)
         row, line, i, size = 0, 0, 0, len(block)
         while i < size:
@@ -308,7 +336,7 @@ if numba is not None:
 
     @numba.njit(cache=True)
     def _word_ids(text, pack, out):
-        start, blob = 7 + 6 * pack[6], _blob(pack)
+        start, blob = HEAD + 6 * pack[6], _blob(pack)
         count, i = 0, 0
         while i <= len(text) and count < len(out):
             j = i
@@ -358,9 +386,13 @@ if numba is not None:
             prefix[i] = table[2 * s + 1] if table[2 * s] == wanted else -1
 
     @numba.njit(cache=True)
-    def _text(text, pack, final, start_bos):
+    def _text(sentence, pack, eos, start_bos):
+        if not sentence._is_ascii:  # its words need the Python dict
+            return np.nan
+        text = numba.carray(sentence._data, len(sentence), np.uint8)  # one byte a char
+        final = pack[8] if eos else -1
         order = pack[6]
-        start, blob = 7 + 6 * order, _blob(pack)
+        start, blob = HEAD + 6 * order, _blob(pack)
         scratch = len(pack) - 7 * order - ROOM
         state, floats = pack[scratch : scratch + 4 * order], pack[scratch + 4 * order :]
         floats = floats[: 3 * order].view(np.float64)
@@ -379,13 +411,13 @@ if numba is not None:
             ids[count] = _lookup_word(text, i, j, pack, start, blob)
             count += 1
             i = j
-        address = pack[7 : 7 + 3 * order].reshape((3, order))
-        size = pack[7 + 3 * order : 7 + 6 * order].reshape((3, order))
+        address = pack[HEAD : HEAD + 3 * order].reshape((3, order))
+        size = pack[HEAD + 3 * order : HEAD + 6 * order].reshape((3, order))
         if pack[3] == 4:
             return _run(ids[:count], address, size, _PROTO32, pack[4], pack[5], -1, final,
-                        start_bos, floats[:0], ids[:0], False, state, floats)  # fmt: skip
+                        start_bos, floats[:0], ids[:0], False, state, floats, pack[7])  # fmt: skip
         return _run(ids[:count], address, size, _PROTO64, pack[4], pack[5], -1, final,
-                    start_bos, floats[:0], ids[:0], False, state, floats)  # fmt: skip
+                    start_bos, floats[:0], ids[:0], False, state, floats, pack[7])  # fmt: skip
 
 else:  # pragma: no cover - only where numba is absent
 

@@ -50,13 +50,14 @@ class Model:
         # `score`: an ASCII sentence is split, looked up and scored in one compiled call
         # (kenlm's own `score` costs about 4 us a sentence: each Python step counts)
         self._lexicon = (
-            fast_words.Lexicon(self._ids, self._unk_id, self._tables) if fast.USE else None
+            fast_words.Lexicon(self._ids, self._unk_id, self._tables, self.lm.eos)
+            if fast.USE
+            else None
         )
         self._pack = self._lexicon.pack if self._lexicon else None
         self._text = self._lexicon.kernel if self._lexicon else None
-        self._eos_id = self.lm.eos
         if self._text is not None:  # no attribute or global lookups between call and kernel
-            self.score = _compiled_score(self._text, self._pack, self._eos_id, self._score)
+            self.score = _compiled_score(self._text, self._pack, self._score)
 
     def _eos(self, eos: bool) -> int:
         return self.lm.eos if eos else -1
@@ -98,9 +99,14 @@ class Model:
         return self._score(sentence, bos, eos)
 
     def _score(self, sentence: str, bos: bool, eos: bool) -> float:
+        if not isinstance(sentence, str):
+            if not isinstance(sentence, bytes):
+                raise TypeError(f"a sentence is a str, not {type(sentence).__name__}")
+            sentence = sentence.decode()
+        sentence = str(sentence)  # a subclass (numpy's str_): the kernel takes str itself
         if fast.USE:
             if sentence.isascii() and self._text:  # split as str.split does, compiled
-                return self._text(sentence.encode(), self._pack, self._eos_id if eos else -1, bos)
+                return self._text(sentence, self._pack, eos, bos)
             return fast.total(self._tables, self._words(sentence), bos, self._eos(eos))
         return float(self._scores(sentence, bos, eos)[0].sum())
 
@@ -117,14 +123,16 @@ class Model:
         yield from zip(log10p.tolist(), length.tolist(), oov.tolist(), strict=True)
 
 
-def _compiled_score(kernel, pack: np.ndarray, eos_id: int, other):
-    """`Model.score` for a model with the compiled sentence kernel: an ASCII sentence goes
-    straight to it (split as `str.split` does, looked up and scored in one call), any
-    other through `other`."""
+def _compiled_score(kernel, pack: np.ndarray, other):
+    """`Model.score` for a model with the compiled sentence kernel: a sentence goes
+    straight to it (an ASCII one is split as `str.split` does, looked up and scored in one
+    call, reading the str's own bytes), one it returns NaN for (not ASCII) to `other`."""
 
     def score(sentence: str, bos: bool = True, eos: bool = True) -> float:
-        if sentence.isascii():
-            return kernel(sentence.encode(), pack, eos_id if eos else -1, bos)
+        if sentence.__class__ is str:  # the kernel reads a str's memory: nothing else
+            total = kernel(sentence, pack, eos, bos)
+            if total == total:
+                return total
         return other(sentence, bos, eos)
 
     score.__doc__ = Model.score.__doc__

@@ -44,7 +44,7 @@ from seqlm.ngram.stream_estimate import estimate_streaming
 LN10 = math.log(10)
 MAX_ORDER = 10
 FORMAT_VERSION = 2  # 1: model.arpa only; 2: memory-mapped arrays (binary.py)
-STORAGE_KEYS = ("storage", "base", "quantize_bits", "with_arpa", "seqlm_version")
+STORAGE_KEYS = ("storage", "base", "quantize_bits", "with_arpa", "seqlm_version", "suffix_closed")
 
 
 @dataclass

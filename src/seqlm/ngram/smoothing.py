@@ -40,6 +40,7 @@ class NgramTables:
     log10_backoff: list[np.ndarray]  # 0 where the n-gram is not a context (highest order: 0)
     discounts: list[tuple[float, ...]] = field(default_factory=list)  # per order (KN only)
     fences: list[np.ndarray] = field(default_factory=list)  # per order, when loaded: fence_of
+    suffix_closed: bool | None = None  # see fast_words.suffix_closed (None: not yet known)
 
     @property
     def order(self) -> int:

@@ -6,7 +6,7 @@ many training tokens there are per parameter and how many tokens the budget lets
 read:
 
 - small corpora (< 1M tokens) that the budget reads more than a few times need strong
-  regularisation: a modest tied LSTM with AWD-style dropout (variational, word-type,
+  regularisation: a modest LSTM with AWD-style dropout (variational, word-type,
   weight drop) and many epochs; read a few times only, they learn faster with the PTB
   recipe's shape;
 - PTB-sized ones (1M-10M) take the PTB recipe's 2x650 shape, still well regularised;
@@ -53,7 +53,7 @@ def auto_recipe(
     if train_tokens < 1_000_000 and passes > FEW_PASSES:
         size, dropout, words, weight_drop = 400, 0.5, 0.1, 0.3
         reasons.append(
-            f"{train_tokens:,} training tokens (< 1M): a 2x{size} tied LSTM with "
+            f"{train_tokens:,} training tokens (< 1M): a 2x{size} LSTM with "
             "strong AWD-style dropout, since a small corpus read many times overfits"
         )
     elif train_tokens < 10_000_000:
@@ -96,17 +96,19 @@ def auto_recipe(
     if vocab_size > 20_000:
         recipe.update(adaptive_cutoffs=[2000, 10000])
         reasons.append(f"vocabulary {vocab_size:,} (> 20k): adaptive softmax (untied)")
-    elif size >= 650 and vocab_size > 6_000:
-        # a full softmax over 10K words takes half a 2x650 model's time: on PTB in 15 min
-        # (2 threads) it read 1,670 tokens/s and ended at 155.95, the adaptive one 3,233
-        # and 116.47 (docs/results/own-text.txt, defaults.txt)
+    elif vocab_size > 6_000:
+        # a full softmax over more than 6K words takes most of the step: on PTB in 15 min
+        # (2 threads) a 2x650 model read 1,670 tokens/s with it and ended at 155.95, with
+        # the adaptive one 3,233 and 116.47 (docs/results/own-text.txt, defaults.txt); a
+        # 2x400 one over 19K words measures 1,928 tokens/s tied, 4,080 adaptive
         recipe.update(adaptive_cutoffs=[2000, 6000])
         reasons.append(
-            f"vocabulary {vocab_size:,} (> 6k) for a 2x{size} model: adaptive softmax "
-            "(untied), twice as fast as a full one"
+            f"vocabulary {vocab_size:,} (> 6k): adaptive softmax (untied), twice as fast "
+            "as a full one"
         )
     else:
         recipe.update(tied=True)
+        reasons.append(f"vocabulary {vocab_size:,}: a full softmax, tied to the embedding")
     tokens_per_s = TOKENS_PER_S_650 * (650 / size) ** 2
     if max_minutes and rate is not None:
         size, tokens_per_s = _fit_size(recipe, size, train_tokens, max_minutes, rate, reasons)
