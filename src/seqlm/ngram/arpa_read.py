@@ -8,7 +8,7 @@ by binary search in the already sorted keys of the order below. Arrays are alloc
 once from the header's counts, so the peak memory is the model's arrays plus one
 block's temporaries and the sort of one order. Errors name the file and line.
 
-With Numba (`fast_words.py`) a block of n-grams is read in one compiled pass instead
+With Numba (`fast_arpa.py`) a block of n-grams is read in one compiled pass instead
 (numbers, word ids, shape checks; the contexts found by one hash probe per order), with
 exactly the same arrays; a block with anything irregular in it goes the NumPy way, which
 names the problem.
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from seqlm.io import SeqlmError
-from seqlm.ngram import fast, fast_words
+from seqlm.ngram import fast, fast_arpa, fast_words
 from seqlm.ngram.counts import find_keys
 from seqlm.ngram.smoothing import NgramTables
 
@@ -178,7 +178,10 @@ def _parse(lines: _Lines) -> tuple[list[str], NgramTables]:
     if (rest := lines.drain()) is not None:
         raise lines.error(f"text after \\end\\: {rest!r}")
     backs[-1] = np.broadcast_to(np.float32(0), (len(keys[-1]),))  # no backoff at the top
-    return words, NgramTables(len(words), keys, probs, backs)
+    tables = NgramTables(len(words), keys, probs, backs)
+    if fast.enabled():  # with the contexts' hash tables at hand: one probe per n-gram
+        tables.suffix_closed = fast_words.suffix_closed(tables, hashed)
+    return words, tables
 
 
 class _Section:
@@ -197,7 +200,7 @@ class _Section:
         """Per non-blank line: its line number, its token index, and the numbers."""
         n, lines = self.n, self.lines
         arr = np.frombuffer(block, np.uint8)
-        per_line = fast_words.line_widths(arr, block.count(b"\n"))  # compiled, one pass
+        per_line = fast_arpa.line_widths(arr, block.count(b"\n"))  # compiled, one pass
         if per_line is None:
             space = _WHITESPACE[arr]
             starts = ~space
@@ -245,7 +248,7 @@ class _Section:
     def _numbers(self, values, lineno: np.ndarray, use: np.ndarray | None = None) -> np.ndarray:
         if use is not None and not use.all():  # rows without that column: parse a dummy
             values = np.where(use, np.asarray(values, dtype=object), b"0")
-        out = fast_words.parse_floats(values, len(lineno))  # compiled; exactly `float`'s values
+        out = fast_arpa.parse_floats(values, len(lineno))  # compiled; exactly `float`'s values
         if out is not None:
             return out
         try:
@@ -300,7 +303,7 @@ class _Section:
         if self.lexicon is None and fast.enabled():  # the unigrams, compiled
             self.lexicon = fast_words.Lexicon(ids, -1)
         room = self.count - self.filled
-        got = fast_words.parse_block(self.lexicon, block, n, room) if self.lexicon else None
+        got = fast_arpa.parse_block(self.lexicon, block, n, room) if self.lexicon else None
         if got is not None:  # compiled: the same numbers as below, in one pass
             rows, matrix, prob, back = got
             lineno, word = first + rows, [matrix[:, j] for j in range(n)]

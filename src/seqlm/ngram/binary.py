@@ -176,7 +176,7 @@ def load_tables(
         len(f) != -(-len(k) // FENCE) for f, k in zip(fences, keys, strict=False)
     ):
         fences = []  # none, or not these keys': searched without
-    closed = config.get("suffix_closed")  # absent: checked when first scored
+    closed = config.get("suffix_closed")  # absent (an older directory): every order looked up
     return NgramTables(base, keys, probs, backs, fences=fences, suffix_closed=closed)
 
 

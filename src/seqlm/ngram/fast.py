@@ -77,13 +77,10 @@ class Packed:
             view = table.view(dtype)
             hashes, where = _build(keys, base, hashes, where, table, view, prob[n - 1], b, width)
             slots.append(table)
-        # every n-gram's suffix is in the model (lmplz's and seqlm's are): the kernels then
-        # stop at the first order not found, as KenLM's do, since no longer one can be
-        if tables.suffix_closed is None:
-            from seqlm.ngram.fast_words import suffix_closed
-
-            tables.suffix_closed = suffix_closed(tables)
-        self.closed = int(tables.suffix_closed)
+        # every n-gram's suffix is in the model (lmplz's and seqlm's are; known for a model
+        # read from an ARPA or saved): the kernels then stop at the first order not found,
+        # as KenLM's do, since no longer one can be; not known: every order is looked up
+        self.closed = int(bool(tables.suffix_closed))
         self.slots = tuple(slots)
         self.unigram = (prob[0], back[0] if order > 1 else np.zeros(base, dtype))
         self.base, self.bos = base, tables.bos
