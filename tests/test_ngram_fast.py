@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from seqlm.data.vocab import Vocab
+from seqlm.io import SeqlmError
 from seqlm.ngram import Model, NgramLM, fast
 
 pytest.importorskip("numba")
@@ -181,6 +182,27 @@ def test_hash_tables_hold_every_ngram():
                       *fast._state(model.order), packed.closed)  # fmt: skip
             assert length[-1] == n and out[-1] == np.float64(prob)
     assert packed.nbytes == sum(8 * packed.slots[n - 1].shape[0] for n in range(2, model.order + 1))
+
+
+def test_hash_tables_saved_with_the_model_are_mapped(numpy_path, tmp_path):
+    """A saved model holds the kernels' hash tables: a load maps them (as KenLM maps its
+    probing binary) and scores as the tables built in memory do, quantised or not; a table
+    of the wrong size is refused."""
+    model = random_model(0, 4, words=30, tokens=6000)
+    ids = stream(model, 0)
+    for quantize in (None, 8):
+        directory = model.save(tmp_path / f"q{quantize}", quantize=quantize)
+        mapped = NgramLM.load(directory)
+        assert [type(t) for t in mapped.tables.probing] == [np.memmap] * 3
+        built = NgramLM.load(directory)
+        built.tables.probing = []
+        assert np.array_equal(mapped.log10_probs(ids), built.log10_probs(ids))
+        with numpy_path:
+            assert np.array_equal(mapped.log10_probs(ids), built.log10_probs(ids))
+    table = np.load(directory / "ngram3.probing.npy")
+    np.save(directory / "ngram3.probing.npy", table[:-2])
+    with pytest.raises(SeqlmError, match="ngram3.probing.npy"):
+        NgramLM.load(directory)
 
 
 def test_a_model_missing_a_suffix_is_scored_in_full(numpy_path, tmp_path):

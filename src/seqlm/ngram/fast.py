@@ -42,6 +42,7 @@ except ImportError:  # pragma: no cover - exercised where numba is absent
 # the compiled path runs when Numba imports and `SEQLM_NUMBA` is not "0" (read at import)
 USE = numba is not None and os.environ.get("SEQLM_NUMBA", "1") != "0"
 SLOTS_PER_NGRAM = 1.5  # hash table slots per n-gram (16 bytes a slot; float64: 24)
+PROBING = 1  # the version of the hash tables' layout and hash, as saved in model directories
 
 
 def enabled() -> bool:
@@ -56,33 +57,40 @@ class Packed:
     def __init__(self, tables) -> None:
         order, base = tables.order, tables.base
         columns = [*tables.log10_prob, *tables.log10_backoff[: order - 1]]
-        values = [np.asarray(c[:] if not isinstance(c, np.ndarray) else c) for c in columns]
-        dtype = np.float64 if any(v.dtype == np.float64 for v in values) else np.float32
-        values = [np.ascontiguousarray(v, dtype=dtype) for v in values]
-        prob, back = values[:order], [*values[order:], None]  # no backoff at the top
+        wide = any(np.asarray(c[:0]).dtype == np.float64 for c in columns)
+        dtype = np.float64 if wide else np.float32
+
+        def column(c) -> np.ndarray:  # 8-bit quantised ones decoded
+            return np.ascontiguousarray(c[:] if not isinstance(c, np.ndarray) else c, dtype)
+
         # a slot is `width` int64 words: the key (-1: empty), then log10 p and backoff
         # (two float32 in one word, or two float64 words). An n-gram is known by its
         # slot: its key is the slot of its first n-1 words * base + its last word
         width = 2 if dtype == np.float32 else 3
         slots = [np.zeros(0, np.int64)]  # unigrams: known by the word
-        hashes = _unigram_hashes(base)
+        mapped = tables.probing  # saved with the model (`binary.py`): mapped, not built
+        hashes = _unigram_hashes(base) if not mapped else None
         where = np.arange(base, dtype=np.int64)  # the slot of each n-gram of order n - 1
         for n in range(2, order + 1):
+            if mapped:
+                slots.append(mapped[n - 2])
+                continue
             keys = np.ascontiguousarray(np.asarray(tables.keys[n - 1]), dtype=np.int64)
-            rows = int(len(keys) * SLOTS_PER_NGRAM) + 1
             # allocated by Numba: NumPy would ask Linux for huge pages, which cost more
             # time to clear and compact (system CPU) than they save in TLB misses here
-            table = _empty_slots(width * rows)
-            b = back[n - 1] if back[n - 1] is not None else np.zeros(len(keys), dtype)
-            view = table.view(dtype)
-            hashes, where = _build(keys, base, hashes, where, table, view, prob[n - 1], b, width)
+            table = _empty_slots(width * slot_rows(len(keys)))
+            prob = column(tables.log10_prob[n - 1])
+            b = column(tables.log10_backoff[n - 1]) if n < order else np.zeros(len(keys), dtype)
+            hashes, where = _build(keys, base, hashes, where, table, table.view(dtype), prob, b,
+                                   width)  # fmt: skip
             slots.append(table)
         # every n-gram's suffix is in the model (lmplz's and seqlm's are; known for a model
         # read from an ARPA or saved): the kernels then stop at the first order not found,
         # as KenLM's do, since no longer one can be; not known: every order is looked up
         self.closed = int(bool(tables.suffix_closed))
         self.slots = tuple(slots)
-        self.unigram = (prob[0], back[0] if order > 1 else np.zeros(base, dtype))
+        unigram_back = column(tables.log10_backoff[0]) if order > 1 else np.zeros(base, dtype)
+        self.unigram = (column(tables.log10_prob[0]), unigram_back)
         self.base, self.bos = base, tables.bos
         # the kernels take the arrays as addresses: indexing a tuple of arrays by order at
         # run time costs Numba more than the search itself. Row 0: the slots of each
@@ -101,6 +109,11 @@ class Packed:
         _run(ids, self.address, self.size, self.proto, self.base, self.bos, eos, -1, True,
              out, _NO_LEN, True, *_state(self.address.shape[1]), self.closed)  # fmt: skip
         return out
+
+
+def slot_rows(ngrams: int) -> int:
+    """Slots of an order's hash table for this many n-grams."""
+    return int(ngrams * SLOTS_PER_NGRAM) + 1
 
 
 def packed(tables) -> Packed:

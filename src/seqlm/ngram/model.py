@@ -28,7 +28,7 @@ from seqlm.io import SeqlmError
 from seqlm.ngram import fast
 from seqlm.ngram.arpa import BOS, read_arpa, write_arpa
 from seqlm.ngram.arpa import EOS as ARPA_EOS
-from seqlm.ngram.binary import load_tables, save_tables
+from seqlm.ngram.binary import load_tables, save_probing, save_tables
 from seqlm.ngram.counts import count_ngrams, find_keys, kenlm_flushed, sentence_positions
 from seqlm.ngram.external import (
     IN_MEMORY_BYTES_PER_TOKEN_ORDER,
@@ -44,7 +44,15 @@ from seqlm.ngram.stream_estimate import estimate_streaming
 LN10 = math.log(10)
 MAX_ORDER = 10
 FORMAT_VERSION = 2  # 1: model.arpa only; 2: memory-mapped arrays (binary.py)
-STORAGE_KEYS = ("storage", "base", "quantize_bits", "with_arpa", "seqlm_version", "suffix_closed")
+STORAGE_KEYS = (
+    "storage",
+    "base",
+    "quantize_bits",
+    "with_arpa",
+    "seqlm_version",
+    "suffix_closed",
+    "probing",
+)
 
 
 @dataclass
@@ -270,6 +278,7 @@ class NgramLM(LanguageModel):
                 self.write_arpa(tmp / "model.arpa")
             self.vocab.save(tmp / "vocab.json")
             config = self._config(extra, arpa, storage)
+            config.update(save_probing(tmp, config, len(self.vocab) + 1))
             atomic_write_text(tmp / "config.json", json.dumps(config, indent=2))
             manifest.write_manifest(tmp)  # last: it lists every file above
         return directory

@@ -41,6 +41,8 @@ class NgramTables:
     discounts: list[tuple[float, ...]] = field(default_factory=list)  # per order (KN only)
     fences: list[np.ndarray] = field(default_factory=list)  # per order, when loaded: fence_of
     suffix_closed: bool | None = None  # see fast_words.suffix_closed (None: not yet known)
+    probing: list[np.ndarray] = field(default_factory=list)  # per order >= 2, when loaded:
+    # `fast.Packed`'s hash table, mapped from the model directory instead of built
 
     @property
     def order(self) -> int:
