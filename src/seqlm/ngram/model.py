@@ -28,7 +28,7 @@ from seqlm.io import SeqlmError
 from seqlm.ngram import fast
 from seqlm.ngram.arpa import BOS, read_arpa, write_arpa
 from seqlm.ngram.arpa import EOS as ARPA_EOS
-from seqlm.ngram.binary import load_tables, save_probing, save_tables
+from seqlm.ngram.binary import STORAGE_KEYS, load_tables, save_probing, save_tables
 from seqlm.ngram.counts import count_ngrams, find_keys, kenlm_flushed, sentence_positions
 from seqlm.ngram.external import (
     IN_MEMORY_BYTES_PER_TOKEN_ORDER,
@@ -44,15 +44,6 @@ from seqlm.ngram.stream_estimate import estimate_streaming
 LN10 = math.log(10)
 MAX_ORDER = 10
 FORMAT_VERSION = 2  # 1: model.arpa only; 2: memory-mapped arrays (binary.py)
-STORAGE_KEYS = (
-    "storage",
-    "base",
-    "quantize_bits",
-    "with_arpa",
-    "seqlm_version",
-    "suffix_closed",
-    "probing",
-)
 
 
 @dataclass
