@@ -18,6 +18,7 @@ shuffle and repeated paragraphs dropped (`write_lines`); seqlm splits a single f
 - `fortunes`: Debian's `fortunes` package (quotations and literature), one a line.
 
     python bench/own_text.py --minutes 15 --threads 2 --only shakespeare,docstrings
+    python bench/own_text.py --reuse --recalibrate   # the table again; forecasts re-measured
 """
 
 from __future__ import annotations
@@ -198,6 +199,21 @@ def row(result: dict) -> str:
     )
 
 
+def recalibrate(name: str, work: Path, threads: int) -> str:
+    """The forecast the calibration gives now for a saved run's model, against the rate
+    that run read (its own config and vocabulary, this machine, `threads` threads)."""
+    from seqlm.data.vocab import Vocab
+    from seqlm.train import calibrate
+    from seqlm.train.config import TrainConfig
+
+    out = work / f"run-{name}"
+    config = json.loads((out / "config.json").read_text())
+    flat = {k: v for k, v in {**config["model"], **config["train"]}.items() if k != "vocab_size"}
+    rate = calibrate.measure(TrainConfig.from_flat(flat), Vocab.load(out / "vocab.json"), threads)
+    actual = json.loads((work / f"{name}.json").read_text())["tokens_per_s"]
+    return f"{name:<12} {rate:>9,.0f} {actual:>9,.0f} {actual / rate:>7.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=15)
@@ -206,6 +222,11 @@ def main() -> None:
     parser.add_argument("--work", default="runs/own-text")
     parser.add_argument(
         "--reuse", action="store_true", help="report a corpus's saved result instead of rerunning"
+    )
+    parser.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="with --reuse: also the forecast the calibration gives now for each saved run",
     )
     args = parser.parse_args()
     data = Path(os.environ.get("SEQLM_DATA", "../shared/data"))
@@ -228,6 +249,11 @@ def main() -> None:
         else:
             result = run(name, sources[name], work, args.minutes, args.threads)
         print(row(result), flush=True)
+    if args.recalibrate:
+        print(f"\nthe calibration now, {args.threads} threads: forecast vs the run's tokens/s")
+        print(f"{'corpus':<12} {'forecast':>9} {'actual':>9} {'actual/forecast':>7}")
+        for name in names:
+            print(recalibrate(name, work, args.threads), flush=True)
     print("\nround trip (decode(encode(text)) == text, whole corpus):")
     for name, source in sources.items():
         print(f"{name:<12} {round_trip(source)}")
