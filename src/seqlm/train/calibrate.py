@@ -1,13 +1,13 @@
 """The plan of a run, measured on this machine: tokens/s, tokens, epochs, finish time.
 
 A constant rate is wrong by 10x on a busy machine, which is exactly when a forecast
-matters. So before training, a handful of real steps (forward, backward, optimizer, on
-random batches drawn by the training split's word frequencies: an adaptive softmax costs
-more for a rare word) of the model's shape are timed with the
-run's thread count: at most `SECONDS` per shape and `MAX_STEPS` steps, the first step not
-counted. The rate feeds the recipe's size choice (only under --max-minutes: a token budget
-trains the same model on every machine) and the forecast printed before training; the end
-of the run prints the forecast against what happened.
+matters. So before training, a handful of real steps (forward, backward, optimizer) of the
+model's shape are timed with the run's thread count, on random batches drawn by the
+training split's word frequencies (an adaptive softmax costs more for a rare word): at
+most `SECONDS` per shape and `MAX_STEPS` steps, the first step not counted, the median step
+setting the rate. The rate feeds the recipe's size choice (only under --max-minutes: a
+token budget trains the same model on every machine) and the forecast printed before
+training; the end of the run prints the forecast against what happened.
 
 `SEQLM_CALIBRATE=0` turns calibration off (and the 5-gram verdict with it): the recipe then
 uses its constant rate, so the model trained never depends on the machine (the tests do so).
@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import statistics
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -77,15 +78,13 @@ def measure(config: TrainConfig, vocab, threads: int | None = None) -> float:
             # clusters: the forecast then ran 12-44% under the actual rate
             counts = torch.tensor(vocab.counts, dtype=torch.float64)
             weights = counts if counts.sum() > 0 else torch.ones(len(vocab), dtype=torch.float64)
-            passes = updates = 0.0
-            timed, begin = 0, time.perf_counter()
+            steps, begin = [], time.perf_counter()
             for step in range(MAX_STEPS + 1):
                 ids = torch.multinomial(weights, (window + 1) * config.batch_size, True)
                 ids = ids.view(window + 1, config.batch_size)
                 t0 = time.perf_counter()
                 loss, _ = model(ids[:-1], ids[1:], None)
                 loss.backward()
-                t1 = time.perf_counter()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -93,11 +92,12 @@ def measure(config: TrainConfig, vocab, threads: int | None = None) -> float:
                 if step == 0:  # warm-up (allocations, oneDNN's kernels for the shape): never
                     begin = time.perf_counter()  # counted, or a slow first step sets the rate
                     continue
-                passes, updates, timed = passes + t1 - t0, updates + t2 - t1, timed + 1
+                steps.append(t2 - t0)
                 if time.perf_counter() - begin > SECONDS:
                     break
-            seconds = (passes + updates) / max(timed, 1)
-            rate = config.bptt * config.batch_size / max(seconds, 1e-9)
+            # the median step: one step slowed by the machine (or a collection) does not
+            # set the rate
+            rate = config.bptt * config.batch_size / max(statistics.median(steps), 1e-9)
     finally:
         torch.set_num_threads(previous)
     _rates[key] = rate
