@@ -249,7 +249,18 @@ def own_text() -> str:
         rows.append(
             [name, f"`{tokenizer}`", *bpb, *ppl, f"{speed} ({fc_speed})", f"{tokens} ({fc_tokens})"]
         )
-    return table(header, rows)
+    text = lines("own-text.txt")
+    start = next((i for i, line in enumerate(text) if line.startswith("the calibration now")), None)
+    if start is None:
+        return table(header, rows)
+    now = [line.split() for line in text[start + 2 :] if len(line.split()) == 4]
+    return (
+        table(header, rows)
+        + "\n\nThe forecast the calibration gives now for each run's model (same threads), "
+        + "against what the run read:"
+        + "\n\n"
+        + table(["corpus", "forecast tokens/s", "the run's tokens/s", "actual / forecast"], now)
+    )
 
 
 def ablation() -> str:
