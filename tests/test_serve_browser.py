@@ -74,8 +74,8 @@ def test_explorer_scores_hovers_shows_gates_and_streams(server, tmp_path):
         assert "\u2013" not in ngram_row  # an n-gram's valid and test perplexity are filled
         page.fill("#text", TEXT)
         page.click("#score")
-        page.wait_for_function("document.querySelectorAll('#rows .tok').length > 0")
-        page.wait_for_timeout(200)  # the first (default text) scoring may land after ours
+        # the opening text's scoring may answer after ours: the page keeps the latest only
+        page.wait_for_function("text => state.scores && state.scores.text === text", arg=TEXT)
         tokens = models["lstm"].lm.tokenize(TEXT)
         cells = page.locator("#rows .tok[data-model='lstm']")
         assert cells.count() == len(tokens)  # one aligned cell per token and model
