@@ -28,8 +28,15 @@ from seqlm.ngram.counts import FENCE, fence_of, read_block
 from seqlm.ngram.smoothing import NgramTables
 
 # what config.json says about the files, not about the model (not carried into a re-save)
-STORAGE_KEYS = ("storage", "base", "quantize_bits", "with_arpa", "seqlm_version")
-STORAGE_KEYS += ("suffix_closed", "probing")
+STORAGE_KEYS = (
+    "storage",
+    "base",
+    "quantize_bits",
+    "with_arpa",
+    "seqlm_version",
+    "suffix_closed",
+    "probing",
+)
 
 QUANT_BITS = (8,)
 

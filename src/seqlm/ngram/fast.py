@@ -68,22 +68,21 @@ class Packed:
         # slot: its key is the slot of its first n-1 words * base + its last word
         width = 2 if dtype == np.float32 else 3
         slots = [np.zeros(0, np.int64)]  # unigrams: known by the word
-        mapped = tables.probing  # saved with the model (`binary.py`): mapped, not built
-        hashes = _unigram_hashes(base) if not mapped else None
-        where = np.arange(base, dtype=np.int64)  # the slot of each n-gram of order n - 1
-        for n in range(2, order + 1):
-            if mapped:
-                slots.append(mapped[n - 2])
-                continue
-            keys = np.ascontiguousarray(np.asarray(tables.keys[n - 1]), dtype=np.int64)
-            # allocated by Numba: NumPy would ask Linux for huge pages, which cost more
-            # time to clear and compact (system CPU) than they save in TLB misses here
-            table = _empty_slots(width * slot_rows(len(keys)))
-            prob = column(tables.log10_prob[n - 1])
-            b = column(tables.log10_backoff[n - 1]) if n < order else np.zeros(len(keys), dtype)
-            hashes, where = _build(keys, base, hashes, where, table, table.view(dtype), prob, b,
-                                   width)  # fmt: skip
-            slots.append(table)
+        if tables.probing:  # saved with the model (`binary.py`): mapped, not built
+            slots += tables.probing
+        else:
+            hashes = _unigram_hashes(base)
+            where = np.arange(base, dtype=np.int64)  # the slot of each n-gram of order n - 1
+            for n in range(2, order + 1):
+                keys = np.ascontiguousarray(np.asarray(tables.keys[n - 1]), dtype=np.int64)
+                # allocated by Numba: NumPy would ask Linux for huge pages, which cost more
+                # time to clear and compact (system CPU) than they save in TLB misses here
+                table = _empty_slots(width * slot_rows(len(keys)))
+                prob = column(tables.log10_prob[n - 1])
+                b = column(tables.log10_backoff[n - 1]) if n < order else np.zeros(len(keys), dtype)
+                hashes, where = _build(keys, base, hashes, where, table, table.view(dtype), prob,
+                                       b, width)  # fmt: skip
+                slots.append(table)
         # every n-gram's suffix is in the model (lmplz's and seqlm's are; known for a model
         # read from an ARPA or saved): the kernels then stop at the first order not found,
         # as KenLM's do, since no longer one can be; not known: every order is looked up
