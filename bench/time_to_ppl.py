@@ -1,13 +1,19 @@
-"""Time to PTB validation perplexity 200 / 150 / 120: pytorch/examples' loop vs seqlm's recipe.
+"""Time to PTB validation perplexity 200 / 150 / 125 / 120: pytorch/examples vs seqlm's recipe.
 
-    python bench/time_to_ppl.py [--cap 60] [--threads-each 1] [--sequential]
+    python bench/time_to_ppl.py [--cap 60] [--seqlm-cap M] [--threads-each 1] [--sequential]
+        [--examples PATH/TO/examples/word_language_model]
 
-(a) `plain`: the loop of pytorch/examples' word_language_model — 2x650 tied LSTM,
+(a) `examples` (with `--examples`): the real `main.py` of pytorch/examples'
+    word_language_model, its README's 2x650 tied command (`--emsize 650 --nhid 650
+    --dropout 0.5 --tied`, otherwise its defaults), run as a subprocess; validation
+    perplexity is read from each epoch's line. Its tokens/s counts the epoch's validation.
+    `plain` (without `--examples`): a replica of that loop of pytorch/examples' word_language_model — 2x650 tied LSTM,
     dropout 0.5, SGD lr 20 (divided by 4 when validation does not improve), clip 0.25,
     batch 20, bptt 35, `loss.item()` every step, validation (batch 10) at each epoch end.
-(b) `seqlm`: the documented PTB recipe (`seqlm train --data ptb`: 2x650 LSTM, adaptive
-    softmax, variational dropout, AdamW + cosine, batch 64), validated every 100 steps
-    (on 10 streams, as (a) does).
+(b) `seqlm`: the documented PTB recipe (`seqlm train --data ptb --max-minutes M`, M the
+    `--seqlm-cap`: 2x650 LSTM, adaptive softmax, variational dropout, AdamW held at its
+    peak, then annealed over the budget's last quarter), validated every 100 steps (on 10
+    streams, as (a) does).
 
 By default the two arms run *at the same time*, one core each, so they see identical
 conditions on a shared machine; `--sequential` runs them one after the other with all
@@ -38,7 +44,8 @@ from torch import nn
 # the project's data beside the checkout unless $SEQLM_DATA says otherwise
 os.environ.setdefault("SEQLM_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 
-THRESHOLDS = (200.0, 150.0, 120.0)
+THRESHOLDS = (200.0, 150.0, 125.0, 120.0)
+EXAMPLES_ARGS = ["--emsize", "650", "--nhid", "650", "--dropout", "0.5", "--tied"]
 
 
 def gemm_peak(threads: int, n: int = 2048, repeats: int = 5) -> dict[str, float]:
@@ -143,12 +150,12 @@ def run_plain(corpus, cap_s: float, emit) -> None:
 
 
 # -- arm (b): seqlm's recipe ---------------------------------------------------------------
-def run_seqlm(corpus, cap_s: float, emit) -> None:
+def run_seqlm(corpus, cap_s: float, emit, preset: str = "ptb") -> None:
     from seqlm.train import Trainer, make_config
 
-    config = make_config(
-        "ptb", None, {"max_minutes": cap_s / 60, "eval_every": 100, "checkpoint_every": 10**9}
-    )
+    overrides = {"max_minutes": cap_s / 60, "eval_every": 100, "checkpoint_every": 10**9}
+    overrides["eval_share"] = 0.5  # every 100 steps (validation is ~10% of the time)
+    config = make_config("ptb", None, overrides, preset)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, corpus, tmp)
         start = time.perf_counter()
@@ -166,7 +173,20 @@ def run_seqlm(corpus, cap_s: float, emit) -> None:
         trainer.run()
 
 
-def arm_main(arm: str, cap_min: float, threads: int) -> None:
+def run_examples(folder: str, corpus, cap_s: float, emit) -> None:
+    from transformer_vs_examples import run_examples as run_main_py
+
+    per_epoch = (len(corpus["train"]) // 20 - 1) * 20  # batchify(20), then windows of 35
+    run_main_py(
+        Path(folder),
+        cap_s,
+        lambda wall, epoch, ppl: emit(wall, ppl, epoch * per_epoch, wall),
+        EXAMPLES_ARGS,
+        model="LSTM",
+    )
+
+
+def arm_main(arm: str, cap_min: float, threads: int, examples: str | None, preset: str) -> None:
     from seqlm.data import load_corpus
 
     torch.set_num_threads(threads)
@@ -181,27 +201,49 @@ def arm_main(arm: str, cap_min: float, threads: int) -> None:
             flush=True,
         )
 
-    (run_plain if arm == "plain" else run_seqlm)(corpus, cap_min * 60, emit)
+    if arm == "examples":
+        run_examples(examples, corpus, cap_min * 60, emit)
+    elif arm == "plain":
+        run_plain(corpus, cap_min * 60, emit)
+    else:
+        run_seqlm(corpus, cap_min * 60, emit, preset)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cap", type=float, default=60, help="minutes per arm")
+    parser.add_argument("--cap", type=float, default=60, help="minutes for the baseline arm")
+    parser.add_argument("--seqlm-cap", type=float, help="minutes for seqlm's (default --cap)")
+    parser.add_argument("--preset", default="ptb", help="seqlm's preset (ptb, ptb-fast)")
     parser.add_argument("--threads-each", type=int, default=1)
     parser.add_argument("--sequential", action="store_true")
-    parser.add_argument("--arm", choices=["plain", "seqlm"], help=argparse.SUPPRESS)
+    parser.add_argument("--examples", help="run the real examples' word_language_model here")
+    parser.add_argument("--arm", choices=["plain", "examples", "seqlm"], help=argparse.SUPPRESS)
     parser.add_argument("--log", help="also append every validation row to this file")
+    parser.add_argument(
+        "--rows", nargs="+", help="no run: the table from these files of JSON lines (--log's)"
+    )
     args = parser.parse_args()
+    if args.rows:
+        return report_from(args)
     if args.arm:
-        return arm_main(args.arm, args.cap, args.threads_each)
+        return arm_main(args.arm, args.cap, args.threads_each, args.examples, args.preset)
+    if args.examples and not (Path(args.examples) / "main.py").exists():
+        sys.exit(f"{args.examples}: no main.py (point --examples at word_language_model)")
     threads = torch.get_num_threads() if args.sequential else args.threads_each
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    cmd = [sys.executable, __file__, "--cap", str(args.cap), "--threads-each", str(threads)]
+    base = "examples" if args.examples else "plain"
+    caps = {base: args.cap, "seqlm": args.seqlm_cap or args.cap}
+
+    def command(arm: str) -> list[str]:
+        cmd = [sys.executable, __file__, "--cap", str(caps[arm]), "--threads-each", str(threads)]
+        cmd += ["--preset", args.preset]
+        return cmd + (["--examples", args.examples] if args.examples else []) + ["--arm", arm]
+
     procs = {
-        arm: subprocess.Popen([*cmd, "--arm", arm], stdout=subprocess.PIPE, text=True, env=env)
-        for arm in (["plain"] if args.sequential else ["plain", "seqlm"])
+        arm: subprocess.Popen(command(arm), stdout=subprocess.PIPE, text=True, env=env)
+        for arm in ([base] if args.sequential else [base, "seqlm"])
     }
-    rows: dict[str, list[dict]] = {"plain": [], "seqlm": []}
+    rows: dict[str, list[dict]] = {base: [], "seqlm": []}
     peaks: dict[str, dict[str, float]] = {}
 
     def collect(arm, proc):
@@ -218,10 +260,9 @@ def main() -> None:
         proc.wait()
 
     if args.sequential:
-        collect("plain", procs["plain"])
+        collect(base, procs[base])
         collect(
-            "seqlm",
-            subprocess.Popen([*cmd, "--arm", "seqlm"], stdout=subprocess.PIPE, text=True, env=env),
+            "seqlm", subprocess.Popen(command("seqlm"), stdout=subprocess.PIPE, text=True, env=env)
         )
     else:
         import threading
@@ -231,21 +272,41 @@ def main() -> None:
             w.start()
         for w in workers:
             w.join()
-    report(rows, peaks, threads, args.cap)
+    report(rows, peaks, threads, caps)
 
 
-def report(rows: dict, peaks: dict, threads: int, cap: float) -> None:
+def report_from(args) -> None:
+    """The table from logged lines: each a validation row or an arm's GEMM peak."""
+    base = "examples" if args.examples else "plain"
+    rows: dict[str, list[dict]] = {base: [], "seqlm": []}
+    peaks: dict[str, dict[str, float]] = {}
+    for name in args.rows:
+        for line in Path(name).read_text().splitlines():
+            row = json.loads(line)
+            if "peak" in row:
+                peaks[row["arm"]] = row["peak"]
+            else:
+                rows[row["arm"]].append(row)
+    caps = {base: args.cap, "seqlm": args.seqlm_cap or args.cap}
+    report(rows, peaks, args.threads_each, caps)
+
+
+def report(rows: dict, peaks: dict, threads: int, caps: dict[str, float]) -> None:
     from seqlm.data import load_corpus
 
     corpus = load_corpus("ptb")
     v = len(corpus.vocab)
+    full = 3 * (lstm_flops(650, 650, 2, 650) + 2 * 650 * v)
     flops = {
-        "plain": 3 * (lstm_flops(650, 650, 2, 650) + 2 * 650 * v),
+        "plain": full,
+        "examples": full,
         "seqlm": 3
         * (lstm_flops(650, 650, 2, 650) + adaptive_flops(650, [2000, 6000], v, corpus["train"])),
     }
     print(
-        f"\nPTB, {threads} thread(s) per arm, cap {cap:g} min; fp32 GEMM peak, n=2048, "
+        f"\nPTB, {threads} thread(s) per arm, cap "
+        + ", ".join(f"{a} {c:g} min" for a, c in caps.items())
+        + "; fp32 GEMM peak, n=2048, "
         "GFLOP/s, measured by each arm: "
         + ", ".join(f"{a} MKL {p['mkl']:.0f} / oneDNN {p['onednn']:.0f}" for a, p in peaks.items())
         + "\nminutes of wall time (validation included) to reach:"
@@ -257,7 +318,7 @@ def report(rows: dict, peaks: dict, threads: int, cap: float) -> None:
     )
     reached = {}
     for arm, arm_rows in rows.items():
-        arm_rows = [r for r in arm_rows if r["wall"] <= cap * 60]
+        arm_rows = [r for r in arm_rows if r["wall"] <= caps[arm] * 60]
         if not arm_rows:
             continue
         times = []
@@ -274,15 +335,18 @@ def report(rows: dict, peaks: dict, threads: int, cap: float) -> None:
             f"{arm:<8}{cells}{min(r['ppl'] for r in arm_rows):>10.2f}{speed:>10,.0f}"
             f"{gflops:>9.1f}{gflops / peak:>6.0%}"
         )
+    base = next(a for a in caps if a != "seqlm")
     if len(reached) == 2:
-        for t, a, b in zip(THRESHOLDS, reached["plain"], reached["seqlm"], strict=True):
-            if b is not None:
-                ratio = (
-                    f"{a / b:.1f}x sooner"
-                    if a is not None
-                    else f"plain loop did not reach it in {cap:g} min"
+        for t, a, b in zip(THRESHOLDS, reached[base], reached["seqlm"], strict=True):
+            if b is None:
+                print(f"< {t:g}: seqlm did not reach it in {caps['seqlm']:g} min")
+            elif a is not None:
+                print(f"< {t:g}: seqlm {a / b:.1f}x sooner")
+            else:
+                print(
+                    f"< {t:g}: {base} did not reach it in {caps[base]:g} min, seqlm at "
+                    f"{b / 60:.1f} min: at least {caps[base] * 60 / b:.1f}x sooner"
                 )
-                print(f"< {t:g}: seqlm {ratio}")
 
 
 if __name__ == "__main__":

@@ -52,10 +52,14 @@ SEQLM_SHAPE = {
 EPOCH_LINE = re.compile(r"end of epoch\s+(\d+).*valid ppl\s+([\d.]+)")
 
 
-def run_examples(folder: Path, cap_s: float, emit, extra: list[str]) -> None:
+def run_examples(
+    folder: Path, cap_s: float, emit, extra: list[str], model: str = "Transformer"
+) -> None:
+    """Run the examples' main.py on PTB until `cap_s`; emit(wall seconds, epoch, valid ppl)
+    at each epoch's end (the only validation it does)."""
     data = Path(os.environ["SEQLM_DATA"]) / "ptb"
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "main.py", "--data", str(data), "--model", "Transformer"]
+        cmd = [sys.executable, "main.py", "--data", str(data), "--model", model]
         cmd += ["--epochs", "1000", "--save", f"{tmp}/model.pt", *extra]
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=folder, stdout=subprocess.PIPE, text=True)
@@ -64,7 +68,7 @@ def run_examples(folder: Path, cap_s: float, emit, extra: list[str]) -> None:
         for line in proc.stdout:
             match = EPOCH_LINE.search(line)
             if match:
-                emit(time.perf_counter() - start, float(match.group(2)))
+                emit(time.perf_counter() - start, int(match.group(1)), float(match.group(2)))
         proc.wait()
         timer.cancel()
 
@@ -101,7 +105,12 @@ def arm_main(args) -> None:
         print(json.dumps({"arm": args.arm, "wall": wall, "ppl": ppl}), flush=True)
 
     if args.arm == "examples":
-        run_examples(Path(args.examples), args.cap * 60, emit, args.examples_args.split())
+        run_examples(
+            Path(args.examples),
+            args.cap * 60,
+            lambda w, _, p: emit(w, p),
+            args.examples_args.split(),
+        )
     else:
         run_seqlm(args.cap * 60, json.loads(args.shape), emit)
 

@@ -13,6 +13,16 @@ def test_presets_and_defaults_are_valid():
     make_config("my.txt", None, {})
 
 
+def test_a_preset_built_on_another_changes_only_what_it_lists():
+    fast, full = (make_config("ptb", None, {}, name).to_flat() for name in ("ptb-fast", "ptb"))
+    changed = {k for k in full if fast[k] != full[k]}
+    assert changed == {
+        "weight_drop", "dropout_words", "dropout", "dropout_embed", "dropout_between",
+        "max_minutes",
+    }  # fmt: skip
+    assert fast["weight_drop"] == 0 and full["weight_drop"] > 0
+
+
 @pytest.mark.parametrize(
     "toml, message",
     [
