@@ -218,7 +218,7 @@ def main() -> None:
     parser.add_argument("--sequential", action="store_true")
     parser.add_argument("--examples", help="run the real examples' word_language_model here")
     parser.add_argument("--arm", choices=["plain", "examples", "seqlm"], help=argparse.SUPPRESS)
-    parser.add_argument("--log", help="also append every validation row to this file")
+    parser.add_argument("--log", help="also append every line the arms print to this file")
     parser.add_argument(
         "--rows", nargs="+", help="no run: the table from these files of JSON lines (--log's)"
     )
@@ -249,14 +249,14 @@ def main() -> None:
     def collect(arm, proc):
         for line in proc.stdout:
             row = json.loads(line)
+            if args.log:  # the peaks too, so that --rows can rebuild the whole table
+                with open(args.log, "a") as f:
+                    f.write(line)
             if "peak" in row:
                 peaks[arm] = row["peak"]
                 continue
             rows[arm].append(row)
             print(f"{arm:<6} {row['wall'] / 60:6.1f} min  valid {row['ppl']:8.2f}", flush=True)
-            if args.log:
-                with open(args.log, "a") as f:
-                    f.write(line)
         proc.wait()
 
     if args.sequential:

@@ -674,6 +674,19 @@ which a GPU exploits and two cores cannot.
 
 {verbatim("minimal-speed.txt")}
 
+## Every model on Tiny Shakespeare's characters {{#cells-tinyshakespeare}}
+
+`{command("cells-tinyshakespeare.txt")}`: each model one `seqlm train` command (listed under
+the table) for 30 minutes of training at one thread, two commands at a time on the two
+cores; shapes of about equal parameters, the `tinyshakespeare` preset's training settings
+for the recurrent models and `--preset transformer` for the Transformer, and for all of
+them `--budget-schedule` (the learning rate's cosine spans the 30 minutes). Figures are
+the best checkpoint on the whole splits; "< X" is the training minute of the first
+validation below perplexity X. What the table says is on
+[After the notes](after-the-notes.md#tiny-shakespeare-characters-30-minutes-each).
+
+{verbatim("cells-tinyshakespeare.txt")}
+
 ## The long-range lab {{#lab}}
 
 `python bench/longrange.py --budget 90s --threads 1 --figures docs/figures` (one thread):
