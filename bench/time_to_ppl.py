@@ -231,8 +231,7 @@ def main() -> None:
         sys.exit(f"{args.examples}: no main.py (point --examples at word_language_model)")
     threads = torch.get_num_threads() if args.sequential else args.threads_each
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    base = "examples" if args.examples else "plain"
-    caps = {base: args.cap, "seqlm": args.seqlm_cap or args.cap}
+    base, caps = arms(args)
 
     def command(arm: str) -> list[str]:
         cmd = [sys.executable, __file__, "--cap", str(caps[arm]), "--threads-each", str(threads)]
@@ -275,9 +274,15 @@ def main() -> None:
     report(rows, peaks, threads, caps)
 
 
+def arms(args) -> tuple[str, dict[str, float]]:
+    """The baseline arm's name, and each arm's cap in minutes."""
+    base = "examples" if args.examples else "plain"
+    return base, {base: args.cap, "seqlm": args.seqlm_cap or args.cap}
+
+
 def report_from(args) -> None:
     """The table from logged lines: each a validation row or an arm's GEMM peak."""
-    base = "examples" if args.examples else "plain"
+    base, caps = arms(args)
     rows: dict[str, list[dict]] = {base: [], "seqlm": []}
     peaks: dict[str, dict[str, float]] = {}
     for name in args.rows:
@@ -287,7 +292,6 @@ def report_from(args) -> None:
                 peaks[row["arm"]] = row["peak"]
             else:
                 rows[row["arm"]].append(row)
-    caps = {base: args.cap, "seqlm": args.seqlm_cap or args.cap}
     report(rows, peaks, args.threads_each, caps)
 
 
