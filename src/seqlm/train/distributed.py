@@ -11,6 +11,7 @@ streams, so a run can resume under any number of processes that divides the batc
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -34,6 +35,12 @@ class World:
     @property
     def active(self) -> bool:
         return self.size > 1
+
+
+def checks_directories() -> bool:
+    """Whether this process checks and claims the run directory: a plain run, or torchrun's
+    rank 0. The other ranks would race rank 0, which may already hold the lock they test."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def init_world(device_type: str) -> World:
@@ -87,11 +94,19 @@ def gather_cpu(tensor: torch.Tensor, world: World, device: torch.device) -> list
     return [p.cpu() for p in parts]
 
 
-def leave(world: World, together: bool = False) -> None:
+def leave(world: World, together: bool = False, holder=None) -> None:
     """Tear the process group down. `together` (a run that ended normally on every rank)
     first waits for all ranks, so none destroys gloo's connections while a peer still has
-    work in flight on them (a rank then dies with SIGABRT at exit)."""
-    if world.active and dist.is_initialized():
-        if together:
-            dist.barrier()
-        dist.destroy_process_group()
+    work in flight on them. `holder` (the trainer) lets go of its DistributedDataParallel
+    wrapper first: its reducer holds the process group, which would otherwise outlive
+    `destroy_process_group` and be torn down during interpreter exit, where gloo's
+    threads can abort the process ("terminate called without an active exception")."""
+    if not (world.active and dist.is_initialized()):
+        return
+    if holder is not None and holder.step_model is not holder.model:
+        holder.step_model = holder.model
+        gc.collect()
+    if together:
+        dist.barrier()
+    dist.destroy_process_group()
+    gc.collect()

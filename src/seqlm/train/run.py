@@ -19,6 +19,7 @@ from seqlm.io import SeqlmError
 from seqlm.modeldir import check_model_target
 from seqlm.train.calibrate import Forecast, announce, rate_of, versus
 from seqlm.train.config import TrainConfig, make_config
+from seqlm.train.distributed import checks_directories
 from seqlm.train.rundir import RunDirectory
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ def check_new_run(out: str | Path, overwrite: bool = False) -> Path:
     """`out` if a new run may start there: not busy, holding no model (unless `overwrite`)
     and no one else's files (`modeldir.check_model_target`)."""
     out = Path(out)
+    if not checks_directories():  # rank 0 of a torchrun checks for all
+        return out
     RunDirectory(out).busy()
     return check_model_target(out, overwrite)
 
@@ -87,7 +90,8 @@ def plan(
             raise SeqlmError("resume keeps the run's settings; drop the preset/config file")
         from seqlm.train.resumable import resume_config
 
-        RunDirectory(resume).busy()
+        if checks_directories():
+            RunDirectory(resume).busy()
         config, spec = resume_config(resume)
         changed = sorted(set(settings) - RESUME_OVERRIDES)
         if changed:
@@ -151,9 +155,9 @@ def train(
     try:
         summary = trainer.run()
     except BaseException:
-        leave(trainer.world)
+        leave(trainer.world, holder=trainer)
         raise
-    leave(trainer.world, together=True)
+    leave(trainer.world, together=True, holder=trainer)
     if not trainer.world.main:  # rank 0 evaluates and reports
         return None
     if forecast is not None:
