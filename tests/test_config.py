@@ -13,14 +13,26 @@ def test_presets_and_defaults_are_valid():
     make_config("my.txt", None, {})
 
 
-def test_a_preset_built_on_another_changes_only_what_it_lists():
-    fast, full = (make_config("ptb", None, {}, name).to_flat() for name in ("ptb-fast", "ptb"))
-    changed = {k for k in full if fast[k] != full[k]}
-    assert changed == {
-        "weight_drop", "dropout_words", "dropout", "dropout_embed", "dropout_between",
-        "max_minutes",
-    }  # fmt: skip
-    assert fast["weight_drop"] == 0 and full["weight_drop"] > 0
+@pytest.mark.parametrize(
+    "name, base, listed",
+    [
+        (
+            "ptb-fast",
+            "ptb",
+            "weight_drop dropout_words dropout dropout_embed dropout_between max_minutes",
+        ),
+        (
+            "ptb-transformer",
+            "transformer",
+            "layers hidden context bptt tied adaptive_cutoffs dropout dropout_embed "
+            "dropout_between lr warmup_steps epochs max_minutes budget_schedule "
+            "budget_includes_eval eval_every eval_minutes",
+        ),
+    ],
+)
+def test_a_preset_built_on_another_changes_only_what_it_lists(name, base, listed):
+    made, from_base = (make_config("ptb", None, {}, n).to_flat() for n in (name, base))
+    assert {k for k in from_base if made[k] != from_base[k]} == set(listed.split())
 
 
 @pytest.mark.parametrize(
