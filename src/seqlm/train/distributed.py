@@ -37,12 +37,6 @@ class World:
         return self.size > 1
 
 
-def checks_directories() -> bool:
-    """Whether this process checks and claims the run directory: a plain run, or torchrun's
-    rank 0. The other ranks would race rank 0, which may already hold the lock they test."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def init_world(device_type: str) -> World:
     """Join the process group torchrun describes; a plain run is a world of one."""
     size = int(os.environ.get("WORLD_SIZE", "1"))

@@ -19,8 +19,7 @@ from seqlm.io import SeqlmError
 from seqlm.modeldir import check_model_target
 from seqlm.train.calibrate import Forecast, announce, rate_of, versus
 from seqlm.train.config import TrainConfig, make_config
-from seqlm.train.distributed import checks_directories
-from seqlm.train.rundir import RunDirectory
+from seqlm.train.rundir import RunDirectory, checks_directories
 
 log = logging.getLogger(__name__)
 
