@@ -161,3 +161,13 @@ def test_a_task_without_steps_prints_status_lines_off_a_terminal(monkeypatch, ca
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("counting 5-grams: running, 00:00 elapsed")
     assert err[-1].startswith("counting 5-grams: done in ")
+
+
+def test_forecast_names_the_transformer_by_its_width_not_its_mlp(monkeypatch):
+    monkeypatch.setenv("SEQLM_CALIBRATE", "0")
+    corpus = load_corpus(MINI)
+    config = make_config(corpus, overrides=dict(max_minutes=1), preset="ptb-transformer")
+    line = calibrate.describe(calibrate.forecast(config, corpus, 10.0), config)
+    assert "2 blocks of 256 (MLP 512) transformer" in line
+    config = make_config(corpus, overrides=dict(hidden=8, layers=2, max_minutes=1))
+    assert "2x8 lstm" in calibrate.describe(calibrate.forecast(config, corpus, 10.0), config)

@@ -170,8 +170,11 @@ def describe(fc: Forecast, config: TrainConfig) -> str:
     how = "measured here" if fc.measured else "assumed (calibration off)"
     threads = f"{config.threads} thread(s)" if config.threads else "torch's default threads"
     m = config.model
+    shape = f"{m.layers}x{m.hidden} {m.cell}"
+    if m.cell == "transformer":  # its --hidden is the MLP's width, not the model's
+        shape = f"{m.layers} blocks of {m.embed} (MLP {m.hidden}) transformer"
     head = (
-        f"forecast: ~{fc.tokens_per_s:,.0f} tokens/s ({how}: {m.layers}x{m.hidden} {m.cell}, "
+        f"forecast: ~{fc.tokens_per_s:,.0f} tokens/s ({how}: {shape}, "
         f"batch {config.batch_size}, {threads})"
     )
     body = f"reads ~{_tokens(fc.tokens)} tokens ({fc.epochs:.1f} epochs)"
