@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from seqlm.data.corpus import Corpus
 from seqlm.train.config import TrainConfig, preset_for
+from seqlm.train.rundir import rank_zero
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def announce(config: TrainConfig, corpus: Corpus) -> Forecast | None:
     ranks of a distributed run, which leave the planning to rank 0."""
     from seqlm.train.recipe import TOKENS_PER_S_650
 
-    if os.environ.get("RANK", "0") != "0":
+    if not rank_zero():
         return None
     assumed = TOKENS_PER_S_650 * (650 / max(config.model.hidden, 1)) ** 2
     fc = forecast(config, corpus, assumed)

@@ -88,19 +88,15 @@ def gather_cpu(tensor: torch.Tensor, world: World, device: torch.device) -> list
     return [p.cpu() for p in parts]
 
 
-def leave(world: World, together: bool = False, holder=None) -> None:
+def leave(world: World, together: bool = False) -> None:
     """Tear the process group down. `together` (a run that ended normally on every rank)
     first waits for all ranks, so none destroys gloo's connections while a peer still has
-    work in flight on them. `holder` (the trainer) lets go of its DistributedDataParallel
-    wrapper first: its reducer holds the process group, which would otherwise outlive
+    work in flight on them. A DistributedDataParallel wrapper the trainer has let go of is
+    collected first: its reducer holds the process group, which would otherwise outlive
     `destroy_process_group` and be torn down during interpreter exit, where gloo's
     threads can abort the process ("terminate called without an active exception")."""
-    if not (world.active and dist.is_initialized()):
-        return
-    if holder is not None and holder.step_model is not holder.model:
-        holder.step_model = holder.model
+    if world.active and dist.is_initialized():
         gc.collect()
-    if together:
-        dist.barrier()
-    dist.destroy_process_group()
-    gc.collect()
+        if together:
+            dist.barrier()
+        dist.destroy_process_group()

@@ -19,7 +19,7 @@ from seqlm.io import SeqlmError
 from seqlm.modeldir import check_model_target
 from seqlm.train.calibrate import Forecast, announce, rate_of, versus
 from seqlm.train.config import TrainConfig, make_config
-from seqlm.train.rundir import RunDirectory, checks_directories
+from seqlm.train.rundir import RunDirectory, rank_zero
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def check_new_run(out: str | Path, overwrite: bool = False) -> Path:
     """`out` if a new run may start there: not busy, holding no model (unless `overwrite`)
     and no one else's files (`modeldir.check_model_target`)."""
     out = Path(out)
-    if not checks_directories():  # rank 0 of a torchrun checks for all
+    if not rank_zero():  # rank 0 of a torchrun checks for all
         return out
     RunDirectory(out).busy()
     return check_model_target(out, overwrite)
@@ -89,7 +89,7 @@ def plan(
             raise SeqlmError("resume keeps the run's settings; drop the preset/config file")
         from seqlm.train.resumable import resume_config
 
-        if checks_directories():
+        if rank_zero():
             RunDirectory(resume).busy()
         config, spec = resume_config(resume)
         changed = sorted(set(settings) - RESUME_OVERRIDES)
@@ -154,9 +154,9 @@ def train(
     try:
         summary = trainer.run()
     except BaseException:
-        leave(trainer.world, holder=trainer)
+        leave(trainer.world)
         raise
-    leave(trainer.world, together=True, holder=trainer)
+    leave(trainer.world, together=True)
     if not trainer.world.main:  # rank 0 evaluates and reports
         return None
     if forecast is not None:

@@ -27,9 +27,10 @@ from seqlm.io import SeqlmError, atomic_write_text, check_writable_dir, sweep_st
 from seqlm.modeldir import RUN_LOCK_FILES, check_model_target
 
 
-def checks_directories() -> bool:
-    """Whether this process checks and claims the run directory: a plain run, or torchrun's
-    rank 0. The other ranks would race rank 0, which may already hold the lock they test."""
+def rank_zero() -> bool:
+    """A plain run, or torchrun's rank 0: the process that checks and claims the run
+    directory and plans the run. The other ranks would race it (it may already hold the
+    lock they would test)."""
     return int(os.environ.get("RANK", "0")) == 0
 
 

@@ -175,6 +175,8 @@ class Trainer:
                 signal.signal(sig, handler)
             self.rundir.release()
             self.metrics.close()
+            # DDP's reducer holds the process group: let it go before the group is destroyed
+            self.step_model = self.model
         return summary(p, stop.value)
 
     def _on_signal(self, signum: int, frame: object) -> None:
