@@ -72,17 +72,17 @@ THRESHOLDS = {
 }
 
 
-def command(rows: str, name: str, args) -> list[str]:
+def command(name: str, args) -> list[str]:
     out = Path(args.out) / name
     return [
         "seqlm", "train", "--data", args.data, "--out", str(out), "--overwrite", "--json",
         "--max-minutes", f"{args.minutes:g}", "--threads", str(args.threads),
-        "--budget-schedule", *ROWS[rows][name],
+        "--budget-schedule", *ROWS[args.rows][name],
     ]  # fmt: skip
 
 
-def run(rows: str, name: str, args) -> None:
-    cmd = [sys.executable, "-m", "seqlm", *command(rows, name, args)[1:]]
+def run(name: str, args) -> None:
+    cmd = [sys.executable, "-m", "seqlm", *command(name, args)[1:]]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode:
@@ -100,13 +100,12 @@ def first_under(metrics: Path, threshold: float) -> float | None:
     return None
 
 
-def table(rows_name: str, args) -> None:
-    thresholds = THRESHOLDS.get(rows_name, ())
-    print(
-        f"{args.data} ({rows_name}), {args.minutes:g} min per model, {args.threads} thread(s) each"
-    )
+def table(args) -> None:
+    thresholds = THRESHOLDS.get(args.rows, ())
+    title = args.data if args.rows == args.data else f"{args.data} ({args.rows})"
+    print(f"{title}, {args.minutes:g} min per model, {args.threads} thread(s) each")
     rows = []
-    for name in ROWS[rows_name]:
+    for name in ROWS[args.rows]:
         out = Path(args.out) / name
         if (out / "result.json").exists():
             r = json.loads((out / "result.json").read_text())
@@ -130,7 +129,7 @@ def table(rows_name: str, args) -> None:
         print("(< X: training minutes to the first validation perplexity under X)")
     print("commands:")
     for name, *_ in rows:
-        print(f"  {name}: " + " ".join(command(rows_name, name, args)))
+        print(f"  {name}: " + " ".join(command(name, args)))
 
 
 def main() -> None:
@@ -144,12 +143,12 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated row names")
     parser.add_argument("--reuse", action="store_true", help="only print the table")
     args = parser.parse_args()
-    rows = args.rows or args.data
-    names = args.only.split(",") if args.only else list(ROWS[rows])
+    args.rows = args.rows or args.data
+    names = args.only.split(",") if args.only else list(ROWS[args.rows])
     if not args.reuse:  # in order, `--parallel` at a time
         with ThreadPoolExecutor(args.parallel) as pool:
-            list(pool.map(lambda name: run(rows, name, args), names))
-    table(rows, args)
+            list(pool.map(lambda name: run(name, args), names))
+    table(args)
 
 
 if __name__ == "__main__":
